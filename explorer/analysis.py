@@ -1,0 +1,231 @@
+"""One forward pass → everything the views show (no Streamlit here).
+
+:func:`analyze` runs the model once with attentions and hidden states switched on and returns an
+:class:`Analysis` of read-only numpy arrays. Views re-render from it without touching the model.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.model import Loaded
+
+MAX_TEXT_CHARS = 20_000
+"""Longer text is refused before tokenisation: no masked LM here reads that much."""
+
+MASK_ALIASES = ("<mask>", "[MASK]")
+"""What users type for a mask; each is mapped to the model's own mask token."""
+
+
+class InputError(ValueError):
+    """The text cannot be analysed; ``str(error)`` is a message fit for a user."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One row of a fill-mask table, as the Hugging Face fill-mask pipeline returns it."""
+
+    rank: int
+    token_id: int
+    token_str: str
+    score: float
+    sequence: str
+
+
+@dataclass(frozen=True)
+class MaskPredictions:
+    """The top-k predictions for the mask at ``position`` (a token index)."""
+
+    position: int
+    predictions: tuple[Prediction, ...]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Result of one forward pass. Arrays are read-only.
+
+    - ``token_ids[token]``, ``tokens[token]`` (tokenizer pieces, e.g. ``Ġthe``) and
+      ``token_texts[token]`` (what each piece decodes to, e.g. `` the``)
+    - ``attentions[layer, head, query, key]``: each query row sums to 1
+    - ``hidden_states[layer + 1, token, dim]``: index 0 is the embedding output
+    - ``predictions``: one :class:`MaskPredictions` per ``<mask>``, in text order
+    """
+
+    model_name: str
+    text: str
+    token_ids: np.ndarray
+    tokens: tuple[str, ...]
+    token_texts: tuple[str, ...]
+    special_mask: np.ndarray  # special_mask[token] is True for <s>, </s>, <pad> ...
+    mask_positions: tuple[int, ...]
+    attentions: np.ndarray
+    hidden_states: np.ndarray
+    predictions: tuple[MaskPredictions, ...]
+    top_k: int
+    input_token_count: int  # before truncation, special tokens included
+    truncated: bool
+    masks_dropped: int  # masks lost by truncation
+    notes: tuple[str, ...]  # what was changed in the text (NUL bytes removed, aliases mapped)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Readable token labels for views: leading space dropped, a bare space shown as ␣."""
+        return tuple(token_label(text) for text in self.token_texts)
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.token_ids.shape[0])
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.attentions.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attentions.shape[1])
+
+
+def token_label(token_text: str) -> str:
+    """How a token's decoded text is shown: ``" the"`` → ``the``, ``" "`` → ``␣``."""
+    if not token_text.strip():
+        return "␣" * max(1, len(token_text)) if token_text else "∅"
+    return token_text.lstrip(" ")
+
+
+def clean_text(text: str, mask_token: str) -> tuple[str, tuple[str, ...]]:
+    """Normalise user text: drop control characters, map mask aliases to ``mask_token``.
+
+    Returns the cleaned text and notes saying what changed. Raises :class:`InputError` for text
+    that is empty or too long.
+    """
+    if not isinstance(text, str):
+        raise InputError("The input must be text.")
+    notes: list[str] = []
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(
+            f"The text has {len(text):,} characters; the explorer accepts at most "
+            f"{MAX_TEXT_CHARS:,}. Shorten it."
+        )
+    kept = "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs"}
+    )
+    if kept != text:
+        notes.append(f"Removed {len(text) - len(kept)} control character(s) from the text.")
+    for alias in MASK_ALIASES:
+        if alias != mask_token and alias in kept:
+            kept = kept.replace(alias, mask_token)
+            notes.append(f"Read {alias} as this model's mask token {mask_token}.")
+    if not kept.strip():
+        raise InputError("The text is empty. Type a sentence, with <mask> where a word should be "
+                         "predicted.")
+    return kept, tuple(notes)
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+def _encode(loaded: Loaded, text: str) -> tuple[list[int], int, bool]:
+    tokenizer = loaded.tokenizer
+    ids = tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
+    limit = loaded.info.max_tokens
+    if len(ids) <= limit:
+        return list(ids), len(ids), False
+    end = [ids[-1]] if ids[-1] == tokenizer.sep_token_id else []
+    return list(ids[: limit - len(end)]) + end, len(ids), True
+
+
+def fill_mask_predictions(
+    loaded: Loaded, token_ids: np.ndarray, mask_logits: torch.Tensor, top_k: int
+) -> tuple[MaskPredictions, ...]:
+    """Top-k per mask, with the fill-mask pipeline's scores, token strings and sequences."""
+    tokenizer = loaded.tokenizer
+    mask_positions = np.flatnonzero(token_ids == tokenizer.mask_token_id)
+    if len(mask_positions) == 0:
+        return ()
+    top_k = max(1, min(int(top_k), mask_logits.shape[-1]))
+    probabilities = mask_logits.float().softmax(dim=-1)
+    values, indices = probabilities.topk(top_k)
+    single_mask = len(mask_positions) == 1  # the pipeline keeps specials for several masks
+    result = []
+    for mask_index, position in enumerate(mask_positions):
+        rows = []
+        for rank, (score, token_id) in enumerate(
+            zip(values[mask_index].tolist(), indices[mask_index].tolist()), start=1
+        ):
+            filled = token_ids.copy()
+            filled[position] = token_id
+            filled = filled[filled != tokenizer.pad_token_id]
+            rows.append(Prediction(
+                rank=rank,
+                token_id=int(token_id),
+                token_str=tokenizer.decode([token_id]),
+                score=float(score),
+                sequence=tokenizer.decode(filled, skip_special_tokens=single_mask),
+            ))
+        result.append(MaskPredictions(position=int(position), predictions=tuple(rows)))
+    return tuple(result)
+
+
+@torch.inference_mode()
+def analyze(loaded: Loaded, text: str, top_k: int = 5) -> Analysis:
+    """Run ``text`` through the model once and collect attentions, hidden states and top-k.
+
+    Input longer than the model's limit is truncated (kept: the first tokens and the final
+    ``</s>``); ``truncated`` and ``input_token_count`` say so. Raises :class:`InputError` for
+    empty or oversized text.
+    """
+    info = loaded.info
+    cleaned, notes = clean_text(text, info.mask_token)
+    ids, input_count, truncated = _encode(loaded, cleaned)
+    token_ids = np.asarray(ids, dtype=np.int64)
+    masks_before = cleaned.count(info.mask_token)
+
+    output = loaded.model(
+        input_ids=torch.from_numpy(token_ids)[None, :],
+        attention_mask=torch.ones((1, len(ids)), dtype=torch.long),
+        output_attentions=True,
+        output_hidden_states=True,
+        return_dict=True,
+    )
+    if not output.attentions or len(output.attentions) != info.num_layers:
+        raise RuntimeError(
+            "The model returned no attention weights; it must be loaded with "
+            "attn_implementation='eager'."
+        )
+    n = len(ids)
+    # attentions[layer, head, query, key]
+    attentions = torch.stack([a[0] for a in output.attentions]).float().numpy()
+    # hidden_states[layer + 1, token, dim]
+    hidden_states = torch.stack([h[0] for h in output.hidden_states]).float().numpy()
+    assert attentions.shape == (info.num_layers, info.num_heads, n, n), attentions.shape
+    assert hidden_states.shape == (info.num_layers + 1, n, info.hidden_size), hidden_states.shape
+
+    mask_positions = np.flatnonzero(token_ids == loaded.tokenizer.mask_token_id)
+    mask_logits = output.logits[0, torch.from_numpy(mask_positions)]
+    predictions = fill_mask_predictions(loaded, token_ids, mask_logits, top_k)
+
+    tokenizer = loaded.tokenizer
+    special_ids = set(tokenizer.all_special_ids) - {tokenizer.mask_token_id}
+    return Analysis(
+        model_name=info.name,
+        text=cleaned,
+        token_ids=_readonly(token_ids),
+        tokens=tuple(tokenizer.convert_ids_to_tokens(ids)),
+        token_texts=tuple(tokenizer.decode([i]) for i in ids),
+        special_mask=_readonly(np.array([i in special_ids for i in ids], dtype=bool)),
+        mask_positions=tuple(int(p) for p in mask_positions),
+        attentions=_readonly(attentions),
+        hidden_states=_readonly(hidden_states),
+        predictions=predictions,
+        top_k=top_k,
+        input_token_count=input_count,
+        truncated=truncated,
+        masks_dropped=max(0, masks_before - len(mask_positions)),
+        notes=notes,
+    )

@@ -1,0 +1,200 @@
+"""Load a masked language model for exploration (no Streamlit here).
+
+One entry point, :func:`load`, used by the app, the tests and the benchmarks alike. It accepts a
+local folder or a hub id, loads weights from safetensors only, never runs remote code, forces the
+eager attention implementation (SDPA returns no attention weights) and turns every failure into a
+:class:`ModelLoadError` that says what was tried and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "distilroberta-base"
+MODEL_ENV_VAR = "EXPLORER_MODEL"
+"""Environment variable naming the model (hub id or folder) the app starts with."""
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+_UNBOUNDED_LENGTH = 10**6  # tokenizers report ~1e30 when they know no limit
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; ``str(error)`` is a message fit for a user."""
+
+    def __init__(self, name: str, tried: list[str], fix: str) -> None:
+        self.name = name
+        self.tried = tried
+        self.fix = fix
+        lines = [f"Could not load the model '{name}'."]
+        lines += [f"- {attempt}" for attempt in tried]
+        lines.append(f"How to fix it: {fix}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the views need to know about a loaded model."""
+
+    name: str
+    source: str  # "local folder", "hub cache" or "hub download"
+    model_type: str
+    num_layers: int
+    num_heads: int
+    hidden_size: int
+    vocab_size: int
+    max_tokens: int  # longest input, special tokens included
+    mask_token: str
+    special_tokens: tuple[str, ...]
+    num_parameters: int
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A tokenizer and a masked LM in eval mode, with eager attention."""
+
+    tokenizer: Any
+    model: Any
+    info: ModelInfo = field(repr=False)
+
+
+def default_model_name() -> str:
+    """The model the app starts with: ``$EXPLORER_MODEL`` or distilroberta-base."""
+    return os.environ.get(MODEL_ENV_VAR, "").strip() or DEFAULT_MODEL
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _looks_like_path(name: str) -> bool:
+    return (
+        name.startswith(("/", ".", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or not _HUB_ID.match(name)
+    )
+
+
+def _check_folder(folder: Path, name: str) -> None:
+    tried = [f"looked for a local folder at {folder}"]
+    if not folder.is_dir():
+        raise ModelLoadError(
+            name,
+            tried + ["no such folder"],
+            "point the model field at a folder made by save_pretrained(), or give a hub id "
+            f"such as {DEFAULT_MODEL}.",
+        )
+    missing = [n for n in ("config.json",) if not (folder / n).is_file()]
+    if not any(folder.glob("*.safetensors")):
+        missing.append("model.safetensors")
+    if missing:
+        raise ModelLoadError(
+            name,
+            tried + [f"the folder has no {', '.join(missing)}"],
+            "the folder must hold config.json, the tokenizer files and the weights as "
+            "safetensors (save it with model.save_pretrained(folder, safe_serialization=True)).",
+        )
+
+
+def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any]:
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        source, local_files_only=local_only, trust_remote_code=False
+    )
+    model = AutoModelForMaskedLM.from_pretrained(
+        source,
+        local_files_only=local_only,
+        trust_remote_code=False,
+        use_safetensors=True,
+        attn_implementation="eager",
+    )
+    return tokenizer, model
+
+
+def _max_tokens(tokenizer: Any, config: Any) -> int:
+    limits = []
+    if 0 < getattr(tokenizer, "model_max_length", 0) < _UNBOUNDED_LENGTH:
+        limits.append(int(tokenizer.model_max_length))
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        # RoBERTa-family models offset positions by padding_idx + 1.
+        offset = (config.pad_token_id + 1) if config.model_type in {"roberta", "xlm-roberta",
+                                                                      "camembert"} else 0
+        limits.append(int(positions) - offset)
+    return min(limits) if limits else 512
+
+
+def _describe(name: str, source: str, tokenizer: Any, model: Any) -> ModelInfo:
+    config = model.config
+    return ModelInfo(
+        name=name,
+        source=source,
+        model_type=str(config.model_type),
+        num_layers=int(config.num_hidden_layers),
+        num_heads=int(config.num_attention_heads),
+        hidden_size=int(config.hidden_size),
+        vocab_size=int(config.vocab_size),
+        max_tokens=_max_tokens(tokenizer, config),
+        mask_token=str(tokenizer.mask_token),
+        special_tokens=tuple(str(t) for t in tokenizer.all_special_tokens),
+        num_parameters=int(sum(p.numel() for p in model.parameters())),
+    )
+
+
+def load(name_or_path: str | os.PathLike[str] | None = None) -> Loaded:
+    """Load a BERT/RoBERTa-family masked LM from a local folder or the hub.
+
+    A hub id is first looked up in the local cache, then (unless ``HF_HUB_OFFLINE`` is set)
+    downloaded. Raises :class:`ModelLoadError` with a user-facing message on any failure.
+    """
+    name = str(name_or_path or default_model_name()).strip()
+    folder = Path(name).expanduser()
+    if folder.is_dir() or _looks_like_path(name):
+        _check_folder(folder, name)
+        attempts = [(str(folder), True, "local folder")]
+    else:
+        attempts = [(name, True, "hub cache")]
+        if not _hub_offline():
+            attempts.append((name, False, "hub download"))
+
+    tried: list[str] = []
+    for source, local_only, label in attempts:
+        try:
+            tokenizer, model = _from_pretrained(source, local_only)
+        except Exception as error:  # transformers raises many kinds; all mean "not here"
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            tried.append(f"{label}: {type(error).__name__}: {reason[:300]}")
+            continue
+        return _finish(name, label, tokenizer, model)
+
+    if len(attempts) == 1 and attempts[0][2] == "hub cache":
+        tried.append("hub download: skipped because HF_HUB_OFFLINE is set")
+    fix = (
+        f"download it once with internet (python -c \"from explorer.model import load; "
+        f"load('{name}')\"), or save it with save_pretrained() and put that folder in the "
+        f"model field or in ${MODEL_ENV_VAR}."
+    )
+    if attempts[0][2] == "local folder":
+        fix = "check that the folder holds a complete save_pretrained() model with safetensors weights."
+    raise ModelLoadError(name, tried, fix)
+
+
+def _finish(name: str, label: str, tokenizer: Any, model: Any) -> Loaded:
+    if tokenizer.mask_token is None:
+        raise ModelLoadError(
+            name, [f"{label}: loaded, but the tokenizer has no mask token"],
+            "choose a masked language model (BERT/RoBERTa family).",
+        )
+    implementation = getattr(model.config, "_attn_implementation", "eager")
+    if implementation != "eager":
+        raise ModelLoadError(
+            name, [f"{label}: attention implementation is {implementation!r}, not eager"],
+            "this model type does not support eager attention, which the explorer needs.",
+        )
+    model.eval()
+    return Loaded(tokenizer=tokenizer, model=model, info=_describe(name, label, tokenizer, model))

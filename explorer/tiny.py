@@ -1,0 +1,101 @@
+"""Build a small RoBERTa masked LM with random weights, for tests and benchmarks.
+
+No model hub is reachable here, so tests make their own model: a byte-level BPE tokenizer trained
+on a few sentences and a randomly initialised ``RobertaForMaskedLM``, saved with
+``save_pretrained`` so that it loads through :func:`explorer.model.load` like any real model.
+With ``layers=6, hidden=768, heads=12`` it has distilroberta-base's shape (for timings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TRAINING_SENTENCES = (
+    "The capital of France is Paris, and the capital of Italy is Rome.",
+    "The man worked as a carpenter. The woman worked as a nurse.",
+    "A cat sat on the mat while the dog slept in the garden.",
+    "Attention weights show which tokens a model looks at.",
+    "Students explore language models in the browser with heads and layers.",
+    "She reads books about history, music, science and art every evening.",
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "Hello world! Numbers like 42 and 3.14 appear in text too.",
+    "Researchers compare inputs side by side to find differences.",
+    "It was raining in London, so they stayed at home and cooked dinner.",
+)
+SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+
+
+def build_tokenizer(folder: Path, vocab_size: int = 400, max_tokens: int = 64) -> None:
+    """Train a byte-level BPE on :data:`TRAINING_SENTENCES` and save a RoBERTa tokenizer."""
+    from tokenizers import AddedToken, ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
+    from transformers import RobertaTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        list(TRAINING_SENTENCES) * 4,
+        vocab_size=vocab_size,
+        min_frequency=1,
+        # <mask> swallows the space before it, as in roberta-base
+        special_tokens=[
+            AddedToken(t, special=True, lstrip=t == "<mask>", normalized=False)
+            for t in SPECIAL_TOKENS
+        ],
+        show_progress=False,
+    )
+    # Build from the trained tokenizer object: in transformers 5, RobertaTokenizerFast built
+    # from vocab.json/merges.txt alone silently tokenises everything to nothing.
+    bpe.post_processor = RobertaProcessing(
+        ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
+    )
+    tokenizer = RobertaTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=max_tokens,
+    )
+    tokenizer.save_pretrained(folder)
+
+
+def build_tiny_model(
+    folder: str | Path,
+    *,
+    layers: int = 2,
+    hidden: int = 32,
+    heads: int = 4,
+    max_tokens: int = 64,
+    vocab_size: int = 400,
+    seed: int = 0,
+) -> Path:
+    """Save a random-weight RoBERTa masked LM and its tokenizer into ``folder``; return it.
+
+    ``max_tokens`` is the longest input (special tokens included) the model accepts.
+    """
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
+
+    folder = Path(folder)
+    build_tokenizer(folder, vocab_size=vocab_size, max_tokens=max_tokens)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 4,
+        max_position_embeddings=max_tokens + 2,  # RoBERTa positions start at padding_idx + 1
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    model = RobertaForMaskedLM(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder

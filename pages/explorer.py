@@ -1,0 +1,83 @@
+"""Explorer page: text with <mask> → top-k tables, tokens, attention heatmap, hidden-state norms."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.charts import attention_heatmap, hidden_norms_chart, mean_norm_chart
+from components.tables import predictions_frame
+from components.tokens import token_chips
+from explorer.analysis import InputError
+from explorer.metrics import head_average, hidden_state_norms
+from ui.cache import MAX_TOP_K, cached_analysis, current_model
+
+DEFAULT_TEXT = "The capital of France is <mask>."
+
+st.title("Attention explorer")
+st.caption(
+    "Type text with one or more `<mask>`; see what the model predicts and where each layer "
+    "and head looks."
+)
+
+loaded = current_model()
+if loaded is None:
+    st.stop()
+info = loaded.info
+st.sidebar.caption(
+    f"{info.model_type}: {info.num_layers} layers × {info.num_heads} heads, hidden "
+    f"{info.hidden_size}, {info.num_parameters / 1e6:.1f} M parameters, at most "
+    f"{info.max_tokens} tokens ({info.source})."
+)
+
+text = st.text_area("Text", value=DEFAULT_TEXT, key="text", height=100,
+                    help=f"Put {info.mask_token} (or <mask>) where a word should be predicted.")
+top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K, value=5,
+                            key="top_k"))
+
+try:
+    analysis = cached_analysis(loaded, text)
+except InputError as error:
+    st.warning(str(error), icon="✍️")
+    st.stop()
+
+for note in analysis.notes:
+    st.info(note)
+if analysis.truncated:
+    dropped = (f" {analysis.masks_dropped} mask(s) after the cut were dropped."
+               if analysis.masks_dropped else "")
+    st.warning(
+        f"The text has {analysis.input_token_count} tokens; this model reads at most "
+        f"{info.max_tokens}. Showing the first {analysis.num_tokens - 1} tokens and the end "
+        f"token.{dropped}",
+        icon="✂️",
+    )
+
+st.subheader("Predictions")
+if not analysis.predictions:
+    st.info(f"No {info.mask_token} in the text, so no prediction is made. Attention and hidden "
+            "states are shown below.")
+for number, mask in enumerate(analysis.predictions, start=1):
+    st.markdown(f"**Mask {number}** (token {mask.position})")
+    st.table(predictions_frame(mask, top_k))
+
+st.subheader("Tokens")
+labels = analysis.labels
+token_chips(labels, analysis.special_mask.tolist(), analysis.mask_positions)
+
+st.subheader("Attention")
+layer_column, head_column = st.columns(2)
+layer = int(layer_column.selectbox("Layer", range(analysis.num_layers), key="layer",
+                                   format_func=lambda i: f"layer {i + 1}"))
+head_options = ["mean of all heads", *range(analysis.num_heads)]
+head = head_column.selectbox("Head", head_options, key="head",
+                             format_func=lambda h: h if isinstance(h, str) else f"head {h + 1}")
+if isinstance(head, str):
+    matrix, title = head_average(analysis, layer), f"Layer {layer + 1}, mean of all heads"
+else:
+    matrix, title = analysis.attentions[layer, head], f"Layer {layer + 1}, head {head + 1}"
+st.plotly_chart(attention_heatmap(matrix, labels, title), key="attention_heatmap")
+
+st.subheader("Hidden states")
+norms = hidden_state_norms(analysis)
+st.plotly_chart(mean_norm_chart(norms), key="mean_norm_chart")
+st.plotly_chart(hidden_norms_chart(norms, labels), key="hidden_norms_chart")

@@ -1,0 +1,1 @@
+"""Streamlit glue shared by the pages: the cached model, cached analyses, the model choice."""
