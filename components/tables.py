@@ -18,4 +18,4 @@ def predictions_frame(mask: MaskPredictions, top_k: int) -> pd.DataFrame:
         }
         for p in mask.predictions[:top_k]
     ]
-    return pd.DataFrame(rows, columns=["rank", "token", "score", "sequence"]).set_index("rank")
+    return pd.DataFrame(rows, columns=["rank", "token", "score", "sequence"])

@@ -84,7 +84,7 @@ def _check_folder(folder: Path, name: str) -> None:
     if not folder.is_dir():
         raise ModelLoadError(
             name,
-            tried + ["no such folder"],
+            [*tried, "no such folder"],
             "point the model field at a folder made by save_pretrained(), or give a hub id "
             f"such as {DEFAULT_MODEL}.",
         )
@@ -94,7 +94,7 @@ def _check_folder(folder: Path, name: str) -> None:
     if missing:
         raise ModelLoadError(
             name,
-            tried + [f"the folder has no {', '.join(missing)}"],
+            [*tried, f"the folder has no {', '.join(missing)}"],
             "the folder must hold config.json, the tokenizer files and the weights as "
             "safetensors (save it with model.save_pretrained(folder, safe_serialization=True)).",
         )
@@ -180,7 +180,8 @@ def load(name_or_path: str | os.PathLike[str] | None = None) -> Loaded:
         f"model field or in ${MODEL_ENV_VAR}."
     )
     if attempts[0][2] == "local folder":
-        fix = "check that the folder holds a complete save_pretrained() model with safetensors weights."
+        fix = ("check that the folder holds a complete save_pretrained() model with "
+               "safetensors weights.")
     raise ModelLoadError(name, tried, fix)
 
 

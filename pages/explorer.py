@@ -25,7 +25,7 @@ if loaded is None:
 info = loaded.info
 st.sidebar.caption(
     f"{info.model_type}: {info.num_layers} layers × {info.num_heads} heads, hidden "
-    f"{info.hidden_size}, {info.num_parameters / 1e6:.1f} M parameters, at most "
+    f"{info.hidden_size}, {info.num_parameters:,} parameters, at most "
     f"{info.max_tokens} tokens ({info.source})."
 )
 
@@ -58,7 +58,7 @@ if not analysis.predictions:
             "states are shown below.")
 for number, mask in enumerate(analysis.predictions, start=1):
     st.markdown(f"**Mask {number}** (token {mask.position})")
-    st.table(predictions_frame(mask, top_k))
+    st.table(predictions_frame(mask, top_k), hide_index=True)
 
 st.subheader("Tokens")
 labels = analysis.labels

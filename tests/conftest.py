@@ -11,8 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from explorer.model import MODEL_ENV_VAR, Loaded, load  # noqa: E402
-from explorer.tiny import build_tiny_model  # noqa: E402
+from explorer.model import MODEL_ENV_VAR, Loaded, load
+from explorer.tiny import build_tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MAX_TOKENS = 64

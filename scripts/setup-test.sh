@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install what the app and its tests need: Python packages, Debian's chromium for browser tests,
+# and the front-end scripts bertviz's views load (served locally, no CDN needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+python -m pip install -q -r requirements-dev.txt
+if [ -x scripts/setup-app.sh ]; then bash scripts/setup-app.sh; fi

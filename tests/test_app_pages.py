@@ -1,0 +1,100 @@
+"""The Streamlit pages, run headless with AppTest against the tiny model."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.analysis import analyze
+from explorer.model import load
+from tests.conftest import ROOT, TINY_MAX_TOKENS
+
+APP = str(ROOT / "app.py")
+
+
+def run_app(**session: object) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in session.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def messages(at: AppTest) -> str:
+    parts = [e.value for e in (*at.error, *at.warning, *at.info)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_main_page_shows_tables_and_charts(app_env):
+    at = run_app()
+    assert not at.exception, at.exception
+    assert len(at.table) == 1  # the default text has one mask
+    table = at.table[0].value
+    assert list(table.columns) == ["rank", "token", "score", "sequence"]
+    assert len(table) == 5
+    expected = analyze(load(str(app_env)), at.text_area(key="text").value, top_k=5)
+    assert table["token"].tolist() == [p.token_str for p in expected.predictions[0].predictions]
+    assert table["sequence"].tolist() == [p.sequence for p in expected.predictions[0].predictions]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3
+
+
+def test_top_k_and_several_masks(app_env):
+    at = run_app()
+    at.text_area(key="text").set_value("The <mask> worked as a <mask>.")
+    at.number_input(key="top_k").set_value(7)
+    at.run()
+    assert not at.exception
+    assert len(at.table) == 2
+    assert all(len(t.value) == 7 for t in at.table)
+
+
+def test_layer_and_head_selection_rerender_without_error(app_env):
+    at = run_app()
+    at.selectbox(key="layer").set_value(1)
+    at.selectbox(key="head").set_value(3)
+    at.run()
+    assert not at.exception
+    import json
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert figure["layout"]["title"]["text"] == "Layer 2, head 4"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("", "The text is empty"),
+    ("    \n ", "The text is empty"),
+    ("A sentence without a mask.", "no prediction is made"),
+])
+def test_bad_input_gets_a_clear_message(app_env, text, expected):
+    at = run_app()
+    at.text_area(key="text").set_value(text).run()
+    assert not at.exception
+    assert expected in messages(at)
+
+
+def test_too_long_input_is_truncated_with_a_warning(app_env):
+    at = run_app()
+    at.text_area(key="text").set_value("The cat sat on the mat. " * 30 + "<mask>").run()
+    assert not at.exception
+    text = messages(at)
+    assert f"reads at most {TINY_MAX_TOKENS}" in text and "dropped" in text
+
+
+def test_html_in_text_is_shown_as_text(app_env):
+    at = run_app()
+    at.text_area(key="text").set_value("<script>alert(1)</script> <b>bold</b> <mask>").run()
+    assert not at.exception
+    chips = next(h.proto.body for h in at.get("html") if "token-chips" in h.proto.body)
+    assert "<script>" not in chips and "<b>" not in chips
+    assert "&lt;" in chips
+
+
+def test_missing_model_folder_shows_a_message_and_sidebar_still_works(tmp_path, monkeypatch,
+                                                                        tiny_model_dir):
+    monkeypatch.setenv("EXPLORER_MODEL", str(tmp_path / "no-model-here"))
+    at = run_app()
+    assert not at.exception
+    assert "Could not load the model" in messages(at)
+    assert "How to fix it" in messages(at)
+    at.sidebar.text_input(key="model_name").set_value(str(tiny_model_dir)).run()
+    assert not at.exception
+    assert len(at.table) == 1

@@ -1,0 +1,28 @@
+"""Real browser: the app in Debian's chromium, driven by Playwright."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from explorer.analysis import analyze
+from explorer.model import load
+from tests.browser import chromium_page, running_app
+
+
+def test_type_text_and_see_the_prediction_table(tiny_model_dir: Path, tmp_path: Path):
+    text = "A cat sat on the <mask>."
+    expected = analyze(load(str(tiny_model_dir)), text, top_k=5).predictions[0].predictions
+    with running_app(tiny_model_dir) as url, chromium_page() as page:
+        page.goto(url)
+        box = page.get_by_role("textbox", name="Text")
+        box.wait_for(timeout=60_000)
+        box.fill(text)
+        box.press("Control+Enter")
+        first_sequence = expected[0].sequence
+        page.get_by_text(first_sequence, exact=True).first.wait_for(timeout=60_000)
+        table = page.locator("[data-testid='stTable']").first
+        rows = table.locator("tbody tr")
+        assert rows.count() == 5
+        assert expected[1].sequence in table.inner_text()
+        page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+        assert (tmp_path / "explorer.png").stat().st_size > 10_000
