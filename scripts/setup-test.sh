@@ -8,5 +8,5 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+bash scripts/setup-app.sh
 python -m pip install -q -r requirements-dev.txt
-if [ -x scripts/setup-app.sh ]; then bash scripts/setup-app.sh; fi
