@@ -9,6 +9,7 @@ from components.tables import predictions_frame
 from components.tokens import token_chips
 from explorer.analysis import InputError
 from explorer.metrics import head_average, hidden_state_norms
+from ui import keys
 from ui.cache import MAX_TOP_K, cached_analysis, current_model
 
 DEFAULT_TEXT = "The capital of France is <mask>."
@@ -29,10 +30,10 @@ st.sidebar.caption(
     f"{info.max_tokens} tokens ({info.source})."
 )
 
-text = st.text_area("Text", value=DEFAULT_TEXT, key="text", height=100,
+text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
                     help=f"Put {info.mask_token} (or <mask>) where a word should be predicted.")
 top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K, value=5,
-                            key="top_k"))
+                            key=keys.TOP_K))
 
 try:
     analysis = cached_analysis(loaded, text)
@@ -66,10 +67,10 @@ token_chips(labels, analysis.special_mask.tolist(), analysis.mask_positions)
 
 st.subheader("Attention")
 layer_column, head_column = st.columns(2)
-layer = int(layer_column.selectbox("Layer", range(analysis.num_layers), key="layer",
+layer = int(layer_column.selectbox("Layer", range(analysis.num_layers), key=keys.LAYER,
                                    format_func=lambda i: f"layer {i + 1}"))
 head_options = ["mean of all heads", *range(analysis.num_heads)]
-head = head_column.selectbox("Head", head_options, key="head",
+head = head_column.selectbox("Head", head_options, key=keys.HEAD,
                              format_func=lambda h: h if isinstance(h, str) else f"head {h + 1}")
 if isinstance(head, str):
     matrix, title = head_average(analysis, layer), f"Layer {layer + 1}, mean of all heads"

@@ -98,3 +98,23 @@ def test_missing_model_folder_shows_a_message_and_sidebar_still_works(tmp_path, 
     at.sidebar.text_input(key="model_name").set_value(str(tiny_model_dir)).run()
     assert not at.exception
     assert len(at.table) == 1
+
+
+def test_widget_changes_do_not_call_the_model_again(app_env):
+    from ui.cache import _load_model
+
+    at = run_app()
+    model = _load_model(str(app_env)).model  # the same cached object the app uses
+    calls = []
+    handle = model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        at.selectbox(key="layer").set_value(1).run()
+        at.selectbox(key="head").set_value(2).run()
+        at.number_input(key="top_k").set_value(3).run()
+        assert calls == [] and not at.exception
+        at.text_area(key="text").set_value("A brand new <mask> text.").run()
+        assert len(calls) == 1
+        at.text_area(key="text").set_value("The capital of France is <mask>.").run()
+        assert len(calls) == 1  # analysed before: from the cache
+    finally:
+        handle.remove()

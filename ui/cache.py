@@ -10,12 +10,10 @@ import streamlit as st
 
 from explorer.analysis import Analysis, analyze
 from explorer.model import Loaded, ModelLoadError, default_model_name, load
+from ui.keys import MODEL as MODEL_KEY
 
 MAX_TOP_K = 50
 """Analyses keep this many predictions per mask; pages show the first k the user asks for."""
-
-MODEL_KEY = "model_name"
-"""Session-state key of the chosen model (hub id or folder)."""
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
