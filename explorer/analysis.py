@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -70,6 +70,10 @@ class Analysis:
     truncated: bool
     masks_dropped: int  # masks lost by truncation
     notes: tuple[str, ...]  # what was changed in the text (NUL bytes removed, aliases mapped)
+    # mask_probabilities[mask, vocab]: the full softmax at each mask (float32), mask order as in
+    # predictions; lets views compare any token's probability between inputs.
+    mask_probabilities: np.ndarray = field(
+        default_factory=lambda: _readonly(np.zeros((0, 0), dtype=np.float32)))
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -209,6 +213,7 @@ def analyze(loaded: Loaded, text: str, top_k: int = 5) -> Analysis:
     mask_positions = np.flatnonzero(token_ids == loaded.tokenizer.mask_token_id)
     mask_logits = output.logits[0, torch.from_numpy(mask_positions)]
     predictions = fill_mask_predictions(loaded, token_ids, mask_logits, top_k)
+    mask_probabilities = mask_logits.float().softmax(dim=-1).numpy()
 
     tokenizer = loaded.tokenizer
     special_ids = set(tokenizer.all_special_ids) - {tokenizer.mask_token_id}
@@ -228,4 +233,5 @@ def analyze(loaded: Loaded, text: str, top_k: int = 5) -> Analysis:
         truncated=truncated,
         masks_dropped=max(0, masks_before - len(mask_positions)),
         notes=notes,
+        mask_probabilities=_readonly(mask_probabilities),
     )

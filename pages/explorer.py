@@ -9,8 +9,10 @@ from components.tables import predictions_frame
 from components.tokens import token_chips
 from explorer.analysis import InputError
 from explorer.metrics import head_average, hidden_state_norms
+from explorer.state import MEAN_HEAD
 from ui import keys
 from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.url_state import EXPLORER_FIELDS, sync_url_state
 
 DEFAULT_TEXT = "The capital of France is <mask>."
 
@@ -29,6 +31,7 @@ st.sidebar.caption(
     f"{info.hidden_size}, {info.num_parameters:,} parameters, at most "
     f"{info.max_tokens} tokens ({info.source})."
 )
+sync_url_state("explorer", loaded, EXPLORER_FIELDS)
 
 text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
                     help=f"Put {info.mask_token} (or <mask>) where a word should be predicted.")
@@ -69,10 +72,11 @@ st.subheader("Attention")
 layer_column, head_column = st.columns(2)
 layer = int(layer_column.selectbox("Layer", range(analysis.num_layers), key=keys.LAYER,
                                    format_func=lambda i: f"layer {i + 1}"))
-head_options = ["mean of all heads", *range(analysis.num_heads)]
+head_options = [MEAN_HEAD, *range(analysis.num_heads)]
 head = head_column.selectbox("Head", head_options, key=keys.HEAD,
-                             format_func=lambda h: h if isinstance(h, str) else f"head {h + 1}")
-if isinstance(head, str):
+                             format_func=lambda h: "mean of all heads" if h == MEAN_HEAD
+                             else f"head {h + 1}")
+if head == MEAN_HEAD:
     matrix, title = head_average(analysis, layer), f"Layer {layer + 1}, mean of all heads"
 else:
     matrix, title = analysis.attentions[layer, head], f"Layer {layer + 1}, head {head + 1}"

@@ -1,0 +1,241 @@
+"""The view state of a page ⇄ URL query parameters, validated (no Streamlit here).
+
+:func:`from_query` turns arbitrary query parameters into a :class:`ViewState` plus notes for the
+user; it never raises. :func:`to_query` writes only the values that differ from the defaults, so
+``from_query(to_query(state)) == (state, [])`` for every valid state. Parameter names are the
+session-state keys of ``ui/keys.py`` (a test checks they agree). Layer, head and token indices are
+0-based here and in the URL. The page itself is carried by the URL path, not by a parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from explorer.analysis import MAX_TEXT_CHARS
+
+DEFAULT_TEXT = "The capital of France is <mask>."
+DEFAULT_TEXT_A = "The man worked as a <mask>."
+DEFAULT_TEXT_B = "The woman worked as a <mask>."
+DEFAULT_TOP_K = 5
+DEFAULT_THRESHOLD = 0.9
+MEAN_HEAD = "mean"  # the URL / session value of "mean of all heads"
+
+TEXT_KEYS = ("text", "text_a", "text_b")
+QUERY_KEYS = ("text", "text_a", "text_b", "top_k", "layer", "head", "heads", "token",
+              "threshold")
+"""Every parameter :func:`from_query` reads; anything else in a URL is ignored."""
+
+_INT = re.compile(r"\d{1,9}", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_SHOWN_CHARS = 40  # how much of a rejected value a note repeats
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What makes a value valid: the model's shape and the app's caps."""
+
+    num_layers: int
+    num_heads: int
+    max_tokens: int
+    max_top_k: int = 50
+    max_text_chars: int = MAX_TEXT_CHARS
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Everything a shared link restores. ``head is None`` means the mean of all heads;
+    ``heads == ()`` means the page's default selection; ``token is None`` means no selection."""
+
+    page: str = "explorer"
+    text: str = DEFAULT_TEXT
+    text_a: str = DEFAULT_TEXT_A
+    text_b: str = DEFAULT_TEXT_B
+    top_k: int = DEFAULT_TOP_K
+    layer: int = 0
+    head: int | None = None
+    heads: tuple[int, ...] = ()
+    token: int | None = None
+    threshold: float = DEFAULT_THRESHOLD
+
+
+DEFAULT_STATE = ViewState()
+
+
+class _Invalid(ValueError):
+    """A parameter value is unusable; the message says what a valid one looks like."""
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…")
+
+
+def _single(value: object) -> str:
+    """The value of a parameter given once; the last one when given several times."""
+    if isinstance(value, list | tuple):
+        if not value:
+            raise _Invalid("it has no value")
+        value = value[-1]
+    if not isinstance(value, str):
+        raise _Invalid("it is not text")
+    return value
+
+
+def _index(text: str, count: int, rule: str) -> int:
+    stripped = text.strip()
+    if not _INT.fullmatch(stripped) or int(stripped) >= count:
+        raise _Invalid(f"{rule} a whole number from 0 to {count - 1}")
+    return int(stripped)
+
+
+def _parse_text(value: object, limits: Limits) -> str:
+    text = _single(value)
+    if len(text) > limits.max_text_chars:
+        raise _Invalid(f"the text has {len(text):,} characters; at most "
+                       f"{limits.max_text_chars:,} are accepted")
+    return text
+
+
+def _parse_top_k(value: object, limits: Limits) -> int:
+    stripped = _single(value).strip()
+    if not _INT.fullmatch(stripped) or not 1 <= int(stripped) <= limits.max_top_k:
+        raise _Invalid(f"top-k must be a whole number from 1 to {limits.max_top_k}")
+    return int(stripped)
+
+
+def _parse_head(value: object, limits: Limits) -> int | None:
+    text = _single(value)
+    if text.strip() == MEAN_HEAD:
+        return None
+    return _index(text, limits.num_heads, f"head must be {MEAN_HEAD!r} or")
+
+
+def _parse_heads(value: object, limits: Limits) -> tuple[int, ...]:
+    parts = value if isinstance(value, list | tuple) else [value]
+    heads: set[int] = set()
+    for part in parts:
+        if not isinstance(part, str):
+            raise _Invalid("it is not text")
+        if len(part) > 20 * max(1, limits.num_heads):
+            raise _Invalid("it is too long")
+        for item in part.split(","):
+            if item.strip():
+                heads.add(_index(item, limits.num_heads, "each head must be"))
+    return tuple(sorted(heads))
+
+
+def _parse_threshold(value: object, limits: Limits) -> float:
+    stripped = _single(value).strip()
+    number = float(stripped) if _FLOAT.fullmatch(stripped) and len(stripped) < 40 else math.nan
+    if not 0.0 <= number <= 1.0:  # False for NaN
+        raise _Invalid("the threshold must be a number from 0 to 1")
+    return number
+
+
+_PARSERS = {
+    "text": _parse_text,
+    "text_a": _parse_text,
+    "text_b": _parse_text,
+    "top_k": _parse_top_k,
+    "layer": lambda value, limits: _index(_single(value), limits.num_layers, "layer must be"),
+    "head": _parse_head,
+    "heads": _parse_heads,
+    "token": lambda value, limits: _index(_single(value), limits.max_tokens, "token must be"),
+    "threshold": _parse_threshold,
+}
+assert tuple(_PARSERS) == QUERY_KEYS
+
+
+def from_query(
+    params: Mapping[str, object], limits: Limits, page: str = DEFAULT_STATE.page
+) -> tuple[ViewState, list[str]]:
+    """Validate query parameters (``str`` or ``list[str]`` values) into a state and notes.
+
+    Each unusable parameter falls back to its default and adds a note for the user; unknown
+    parameters are ignored. Never raises, whatever the input.
+    """
+    state, rejected = parse_query(params, limits, page)
+    return state, list(rejected.values())
+
+
+def parse_query(
+    params: Mapping[str, object], limits: Limits, page: str = DEFAULT_STATE.page
+) -> tuple[ViewState, dict[str, str]]:
+    """Like :func:`from_query`, with the notes keyed by the rejected parameter's name."""
+    values: dict[str, object] = {"page": page}
+    rejected: dict[str, str] = {}
+    for key, parse in _PARSERS.items():
+        if key not in params:
+            continue
+        raw = params[key]
+        try:
+            values[key] = parse(raw, limits)
+        except _Invalid as why:
+            default = getattr(DEFAULT_STATE, key)
+            shown_default = "" if key in TEXT_KEYS else f" ({_encode(key, default) or 'none'})"
+            rejected[key] = (f"Ignored the link's {key}={_shown(raw)}: {why}. Using the "
+                             f"default{shown_default}.")
+    return ViewState(**values), rejected
+
+
+def _encode(key: str, value: object) -> str:
+    if key == "head":
+        return MEAN_HEAD if value is None else str(value)
+    if key == "heads":
+        return ",".join(str(head) for head in value)  # type: ignore[attr-defined]
+    if key == "token":
+        return "" if value is None else str(value)
+    if key == "threshold":
+        return repr(float(value))  # type: ignore[arg-type]
+    return str(value)
+
+
+def to_query(state: ViewState) -> dict[str, str]:
+    """Query parameters for ``state``: only the values that differ from the defaults."""
+    return {
+        key: _encode(key, getattr(state, key))
+        for key in QUERY_KEYS
+        if getattr(state, key) != getattr(DEFAULT_STATE, key)
+    }
+
+
+def query_string(state: ViewState) -> str:
+    """``to_query`` as a URL query string (without the ``?``)."""
+    return urlencode(to_query(state))
+
+
+def session_values(state: ViewState) -> dict[str, object]:
+    """The state as widget values: ``head`` is ``"mean"`` or an int, ``heads`` a list."""
+    values: dict[str, object] = {key: getattr(state, key) for key in QUERY_KEYS}
+    values["head"] = MEAN_HEAD if state.head is None else state.head
+    values["heads"] = list(state.heads)
+    return values
+
+
+def from_session(
+    values: Mapping[str, object], limits: Limits, page: str
+) -> tuple[ViewState, list[str]]:
+    """The state from widget values (as :func:`session_values` gives them), validated.
+
+    Keys missing from ``values`` keep their defaults.
+    """
+    params: dict[str, str] = {}
+    for key in QUERY_KEYS:
+        if key not in values or (key == "token" and values[key] is None):
+            continue
+        value = values[key]
+        if key == "heads" and isinstance(value, list | tuple):
+            value = tuple(value)
+        if key == "threshold" and isinstance(value, int | float) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool):
+            continue  # never a valid widget value here
+        params[key] = _encode(key, value)
+    return from_query(params, limits, page)
+

@@ -1,0 +1,186 @@
+"""Compare page: two inputs side by side with one set of layer/head/token controls."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from components.charts import attention_heatmap
+from components.compare_charts import (
+    attention_difference_heatmap,
+    attention_row_chart,
+    head_grid_heatmap,
+    prediction_change_chart,
+)
+from components.tables import predictions_frame
+from components.tokens import token_chips
+from explorer.analysis import Analysis, InputError
+from explorer.compare import (
+    attention_difference,
+    attention_map,
+    head_summary_difference,
+    prediction_changes,
+    same_length,
+)
+from explorer.export import changes_csv
+from explorer.presets import PRESET_PAIRS
+from explorer.state import DEFAULT_TEXT_A, DEFAULT_TEXT_B, DEFAULT_TOP_K, MEAN_HEAD
+from ui import keys
+from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
+from ui.url_state import COMPARE_FIELDS, sync_url_state
+
+PRESET = "compare_preset"
+
+st.title("Compare")
+st.caption("Two inputs side by side — e.g. the bias probe of the model card, “The man worked "
+           "as a <mask>.” against “The woman worked as a <mask>.”. Differences are B − A.")
+
+loaded = current_model()
+if loaded is None:
+    st.stop()
+sync_url_state("compare", loaded, COMPARE_FIELDS)
+for key, default in ((keys.TEXT_A, DEFAULT_TEXT_A), (keys.TEXT_B, DEFAULT_TEXT_B),
+                     (keys.TOP_K, DEFAULT_TOP_K)):
+    st.session_state.setdefault(key, default)
+image_format_choice()
+
+
+def _apply_preset() -> None:
+    chosen = st.session_state.get(PRESET)
+    for pair in PRESET_PAIRS:
+        if pair.name == chosen:
+            st.session_state[keys.TEXT_A] = pair.text_a
+            st.session_state[keys.TEXT_B] = pair.text_b
+
+
+st.selectbox("Preset pair", [pair.name for pair in PRESET_PAIRS], index=None, key=PRESET,
+             placeholder="Choose a preset pair…", on_change=_apply_preset)
+column_a, column_b = st.columns(2)
+text_a = column_a.text_area("Input A", key=keys.TEXT_A, height=90)
+text_b = column_b.text_area("Input B", key=keys.TEXT_B, height=90)
+top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K,
+                            key=keys.TOP_K))
+
+
+def _analyse(text: str, name: str, column) -> Analysis | None:
+    try:
+        analysis = cached_analysis(loaded, text)
+    except InputError as error:
+        column.warning(f"Input {name}: {error}", icon="✍️")
+        return None
+    for note in analysis.notes:
+        column.info(f"Input {name}: {note}")
+    if analysis.truncated:
+        column.warning(f"Input {name} has {analysis.input_token_count} tokens; this model reads "
+                       f"at most {loaded.info.max_tokens}, so it was cut.", icon="✂️")
+    return analysis
+
+
+analysis_a = _analyse(text_a, "A", column_a)
+analysis_b = _analyse(text_b, "B", column_b)
+if analysis_a is None or analysis_b is None:
+    st.stop()
+sides = (("A", analysis_a, column_a), ("B", analysis_b, column_b))
+
+st.subheader("Predictions")
+for name, analysis, column in sides:
+    with column:
+        token_chips(analysis.labels, analysis.special_mask.tolist(), analysis.mask_positions)
+        if not analysis.predictions:
+            st.info(f"Input {name} has no {loaded.info.mask_token}, so no prediction.")
+        for number, mask in enumerate(analysis.predictions, start=1):
+            st.markdown(f"**{name} · mask {number}** (token {mask.position})")
+            st.table(predictions_frame(mask, top_k), hide_index=True)
+
+shared_masks = min(len(analysis_a.predictions), len(analysis_b.predictions))
+if shared_masks:
+    st.subheader("How the predictions change from A to B")
+    if len(analysis_a.predictions) != len(analysis_b.predictions):
+        st.info(f"A has {len(analysis_a.predictions)} mask(s) and B has "
+                f"{len(analysis_b.predictions)}; masks are paired in text order.")
+    all_changes = [prediction_changes(analysis_a, analysis_b, mask, top_k)
+                   for mask in range(shared_masks)]
+    for number, changes in enumerate(all_changes, start=1):
+        tokens = [c.token_str for c in changes]
+        st.plotly_chart(
+            prediction_change_chart(tokens, [c.probability_a for c in changes],
+                                    [c.probability_b for c in changes],
+                                    f"Mask {number}: probability under A and under B"),
+            key=f"prediction_change_{number}", config=chart_config(f"prediction-change-{number}"),
+        )
+        st.dataframe(pd.DataFrame({
+            "token": tokens,
+            "P(A)": [c.probability_a for c in changes],
+            "P(B)": [c.probability_b for c in changes],
+            "B − A": [c.difference for c in changes],
+            "rank in A": [c.rank_a for c in changes],
+            "rank in B": [c.rank_b for c in changes],
+        }), hide_index=True, key=f"prediction_change_table_{number}",
+            column_config={name: st.column_config.NumberColumn(format="%.4f")
+                           for name in ("P(A)", "P(B)", "B − A")})
+    st.download_button("Prediction changes (CSV)", lambda: changes_csv(all_changes),
+                       file_name="prediction-changes.csv", mime="text/csv",
+                       key="changes_csv", on_click="ignore", icon=":material/table:")
+
+st.subheader("Attention")
+layer_column, head_column, token_column = st.columns(3)
+layer = int(layer_column.selectbox("Layer", range(loaded.info.num_layers), key=keys.LAYER,
+                                   format_func=lambda i: f"layer {i + 1}"))
+head_choice = head_column.selectbox(
+    "Head", [MEAN_HEAD, *range(loaded.info.num_heads)], key=keys.HEAD,
+    format_func=lambda h: "mean of all heads" if h == MEAN_HEAD else f"head {h + 1}")
+head = None if head_choice == MEAN_HEAD else int(head_choice)
+shared_tokens = min(analysis_a.num_tokens, analysis_b.num_tokens)
+token_options: list[int | None] = [None, *range(shared_tokens)]
+if st.session_state.get(keys.SELECTED_TOKEN) not in token_options:
+    st.warning(f"Token {st.session_state[keys.SELECTED_TOKEN]} is past the end of the shorter "
+               "input; no token is selected.", icon="🔗")
+    st.session_state[keys.SELECTED_TOKEN] = None
+token = token_column.selectbox(
+    "Query token (both inputs)", token_options, key=keys.SELECTED_TOKEN,
+    format_func=lambda i: "none" if i is None else
+    f"{i}: {analysis_a.labels[i]} / {analysis_b.labels[i]}")
+
+head_name = "mean of all heads" if head is None else f"head {head + 1}"
+for name, analysis, column in sides:
+    with column:
+        st.plotly_chart(
+            attention_heatmap(attention_map(analysis, layer, head), analysis.labels,
+                              f"{name}: layer {layer + 1}, {head_name}"),
+            key=f"attention_{name}", config=chart_config(f"attention-{name}"))
+        if token is not None:
+            row = attention_map(analysis, layer, head)[token]
+            st.plotly_chart(
+                attention_row_chart(row, analysis.labels,
+                                    f"{name}: where “{analysis.labels[token]}” looks"),
+                key=f"attention_row_{name}", config=chart_config(f"attention-row-{name}"))
+
+if same_length(analysis_a, analysis_b):
+    st.plotly_chart(
+        attention_difference_heatmap(attention_difference(analysis_a, analysis_b, layer, head),
+                                     analysis_a.labels, analysis_b.labels,
+                                     f"B − A: layer {layer + 1}, {head_name}"),
+        key="attention_difference", config=chart_config("attention-difference"))
+else:
+    st.info(f"A has {analysis_a.num_tokens} tokens and B has {analysis_b.num_tokens}, so their "
+            "attention maps cannot be subtracted cell by cell; compare the per-head summaries "
+            "below instead.")
+
+st.subheader("Per-head summaries, B − A")
+summary = head_summary_difference(analysis_a, analysis_b)
+entropy_column, special_column = st.columns(2)
+entropy_column.plotly_chart(
+    head_grid_heatmap(summary.entropy_difference, "Attention entropy (bits), B − A", "Δ bits"),
+    key="entropy_difference", config=chart_config("entropy-difference"))
+special_column.plotly_chart(
+    head_grid_heatmap(summary.special_difference,
+                      "Attention share on special tokens, B − A", "Δ share"),
+    key="special_difference", config=chart_config("special-share-difference"))
+
+st.subheader("Export")
+for name, analysis, column in sides:
+    with column:
+        st.caption(f"Input {name}")
+        analysis_downloads(analysis, top_k, f"{name.lower()}-{file_stem(analysis.text)}",
+                           key=f"export_{name}")

@@ -1,0 +1,92 @@
+"""Keep a page's widgets and the browser URL in step, so every view is a shareable link.
+
+Each page calls :func:`sync_url_state` near its top, after loading the model and before drawing
+its widgets. When the page is entered (first run of a session, or coming from another page) the
+query parameters are validated by :mod:`explorer.state` and put into ``st.session_state`` under
+the widget keys of ``ui/keys.py``; unusable ones fall back to defaults with a visible warning.
+On every run the current widget values are written back to ``st.query_params``.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from explorer.model import Loaded
+from explorer.state import (
+    Limits,
+    ViewState,
+    from_session,
+    parse_query,
+    session_values,
+    to_query,
+)
+from ui import keys
+from ui.cache import MAX_TOP_K
+
+ENTERED_PAGE = "_url_state_page"  # session key: the page whose URL state was read last
+
+EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, keys.LAYER, keys.HEAD, keys.HEADS,
+                   keys.SELECTED_TOKEN, keys.THRESHOLD)
+COMPARE_FIELDS = (keys.TEXT_A, keys.TEXT_B, keys.TOP_K, keys.LAYER, keys.HEAD,
+                  keys.SELECTED_TOKEN)
+
+_MARKDOWN_SPECIAL = set(string.punctuation)
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape every ASCII punctuation mark, so user text shows as typed."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+
+
+def limits_for(loaded: Loaded) -> Limits:
+    info = loaded.info
+    return Limits(num_layers=info.num_layers, num_heads=info.num_heads,
+                  max_tokens=info.max_tokens, max_top_k=MAX_TOP_K)
+
+
+def _present(fields: Sequence[str]) -> dict[str, object]:
+    return {key: st.session_state[key] for key in fields if key in st.session_state}
+
+
+def sync_url_state(page: str, loaded: Loaded, fields: Sequence[str],
+                   show_link: bool = True) -> ViewState:
+    """Restore ``fields`` from the URL on entering ``page``; mirror them into the URL always.
+
+    ``fields`` are the state keys the page's widgets use (e.g. :data:`EXPLORER_FIELDS`). Only
+    keys present (and valid) in the link are written to ``st.session_state``, so the page's own
+    widget defaults apply to the rest; keys a page does not draw simply stay at their defaults.
+    Returns the current view state.
+    """
+    limits = limits_for(loaded)
+    if st.session_state.get(ENTERED_PAGE) != page:
+        st.session_state[ENTERED_PAGE] = page
+        params = {key: st.query_params.get_all(key) for key in st.query_params if key in fields}
+        restored, rejected = parse_query(params, limits, page)
+        values = session_values(restored)
+        for key in params:  # only what the link sets: the page's widget defaults stay in force
+            if key not in rejected:
+                st.session_state[key] = values[key]
+        for note in rejected.values():
+            st.warning(escape_markdown(note), icon="🔗")
+    state, _ = from_session(_present(fields), limits, page)
+    wanted = {key: value for key, value in to_query(state).items() if key in fields}
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+    if show_link:
+        share_link(wanted)
+    return state
+
+
+def share_link(query: dict[str, str]) -> str:
+    """Show the link to the current view in the sidebar, with a copy button; return it."""
+    base = st.context.url or ""
+    encoded = urlencode(query)
+    url = f"{base}?{encoded}" if encoded else base or "?"
+    with st.sidebar:
+        st.caption("🔗 Link to this view — the button on the right copies it")
+        st.code(url, language=None, wrap_lines=True)
+    return url
