@@ -28,7 +28,7 @@ from explorer.state import DEFAULT_TEXT_A, DEFAULT_TEXT_B, DEFAULT_TOP_K, MEAN_H
 from ui import keys
 from ui.cache import MAX_TOP_K, cached_analysis, current_model
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
-from ui.url_state import COMPARE_FIELDS, sync_url_state
+from ui.url_state import COMPARE_FIELDS, publish_url_state, sync_url_state
 
 PRESET = "compare_preset"
 
@@ -137,6 +137,7 @@ if st.session_state.get(keys.SELECTED_TOKEN) not in token_options:
     st.warning(f"Token {st.session_state[keys.SELECTED_TOKEN]} is past the end of the shorter "
                "input; no token is selected.", icon="🔗")
     st.session_state[keys.SELECTED_TOKEN] = None
+    publish_url_state()
 token = token_column.selectbox(
     "Query token (both inputs)", token_options, key=keys.SELECTED_TOKEN,
     format_func=lambda i: "none" if i is None else

@@ -28,6 +28,7 @@ from ui import keys
 from ui.cache import MAX_TOP_K
 
 ENTERED_PAGE = "_url_state_page"  # session key: the page whose URL state was read last
+_SYNC = "_url_state_sync"  # session key: this run's page, limits, fields and link placeholder
 
 EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, keys.LAYER, keys.HEAD, keys.HEADS,
                    keys.SELECTED_TOKEN, keys.THRESHOLD)
@@ -59,7 +60,8 @@ def sync_url_state(page: str, loaded: Loaded, fields: Sequence[str],
     ``fields`` are the state keys the page's widgets use (e.g. :data:`EXPLORER_FIELDS`). Only
     keys present (and valid) in the link are written to ``st.session_state``, so the page's own
     widget defaults apply to the rest; keys a page does not draw simply stay at their defaults.
-    Returns the current view state.
+    Returns the current view state. A page that corrects a value later in its run calls
+    :func:`publish_url_state` afterwards.
     """
     limits = limits_for(loaded)
     if st.session_state.get(ENTERED_PAGE) != page:
@@ -72,21 +74,32 @@ def sync_url_state(page: str, loaded: Loaded, fields: Sequence[str],
                 st.session_state[key] = values[key]
         for note in rejected.values():
             st.warning(escape_markdown(note), icon="🔗")
+    st.session_state[_SYNC] = (page, limits, tuple(fields),
+                               st.sidebar.empty() if show_link else None)
+    return publish_url_state()
+
+
+def publish_url_state() -> ViewState:
+    """Write the current widget values to ``st.query_params`` and the sidebar link.
+
+    :func:`sync_url_state` calls it; call it again after changing a state key in the run.
+    """
+    page, limits, fields, link_slot = st.session_state[_SYNC]
     state, _ = from_session(_present(fields), limits, page)
     wanted = {key: value for key, value in to_query(state).items() if key in fields}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
-    if show_link:
-        share_link(wanted)
+    if link_slot is not None:
+        with link_slot.container():
+            share_link(wanted)
     return state
 
 
 def share_link(query: dict[str, str]) -> str:
-    """Show the link to the current view in the sidebar, with a copy button; return it."""
+    """Show the link to the current view, with a copy button; return it."""
     base = st.context.url or ""
     encoded = urlencode(query)
     url = f"{base}?{encoded}" if encoded else base or "?"
-    with st.sidebar:
-        st.caption("🔗 Link to this view — the button on the right copies it")
-        st.code(url, language=None, wrap_lines=True)
+    st.caption("🔗 Link to this view — the button on the right copies it")
+    st.code(url, language=None, wrap_lines=True)
     return url
