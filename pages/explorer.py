@@ -12,6 +12,7 @@ from explorer.metrics import head_average, hidden_state_norms
 from explorer.state import MEAN_HEAD
 from ui import keys
 from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.export import analysis_downloads, file_stem
 from ui.url_state import EXPLORER_FIELDS, sync_url_state
 
 DEFAULT_TEXT = "The capital of France is <mask>."
@@ -63,6 +64,8 @@ if not analysis.predictions:
 for number, mask in enumerate(analysis.predictions, start=1):
     st.markdown(f"**Mask {number}** (token {mask.position})")
     st.table(predictions_frame(mask, top_k), hide_index=True)
+with st.expander("Download the tables and the analysis"):
+    analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
 
 st.subheader("Tokens")
 labels = analysis.labels

@@ -170,6 +170,7 @@ def test_explorer_url_round_trip(app_env, tiny):
     assert at.text_area(key="text").value == state.text
     assert len(at.table) == 2 and all(len(t.value) == 3 for t in at.table)
     assert "Layer 2, head 3" in figures(at)
+    assert len(at.get("download_button")) == 3  # top-k CSV, JSON, NPZ
     assert at.query_params == to_query(state)
     # changing a widget updates the URL; going back to the default removes the parameter
     at.selectbox(key="head").set_value("mean").run()

@@ -107,3 +107,12 @@ def test_file_stem_is_safe():
     assert file_stem("../../etc/passwd") == "etc-passwd"
     assert file_stem("日本語") == "analysis"
     assert len(file_stem("word " * 50)) <= 40
+
+
+def test_json_is_offered_only_up_to_a_size(tiny, monkeypatch):
+    import explorer.export as export
+
+    analysis = analyze(tiny, TEXT)
+    assert export.json_fits(analysis)
+    monkeypatch.setattr(export, "JSON_MAX_ATTENTION_VALUES", analysis.attentions.size - 1)
+    assert not export.json_fits(analysis)

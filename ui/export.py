@@ -12,7 +12,7 @@ import re
 import streamlit as st
 
 from explorer.analysis import Analysis
-from explorer.export import analysis_json, analysis_npz, predictions_csv
+from explorer.export import analysis_json, analysis_npz, json_fits, predictions_csv
 
 IMAGE_FORMAT = "chart_image_format"  # session key of the sidebar choice (not part of the URL)
 
@@ -50,7 +50,8 @@ def analysis_downloads(analysis: Analysis, top_k: int, name: str, key: str) -> N
     columns[1].download_button(
         "Analysis (JSON)", lambda: analysis_json(analysis, top_k), file_name=f"{name}.json",
         mime="application/json", key=f"{key}_json", on_click="ignore",
-        icon=":material/data_object:",
+        icon=":material/data_object:", disabled=not json_fits(analysis),
+        help=None if json_fits(analysis) else "Too many attention weights for JSON; use NPZ.",
     )
     columns[2].download_button(
         "Analysis (NPZ)", lambda: analysis_npz(analysis, top_k), file_name=f"{name}.npz",
