@@ -23,3 +23,13 @@ def test_memory_bench_runs_at_a_tiny_size():
     assert figures["entry_at_max_tokens_mib"] > figures["entry_mib"]
     text = report(figures)
     assert "RSS after 3 cached analyses" in text and "per entry" in text
+
+
+def test_app_memory_bench_runs_at_a_tiny_size():
+    from bench.app_memory import report as app_report
+    from bench.app_memory import run as app_run
+
+    figures = app_run(analyses=2, tokens=16, layers=2, hidden=32, heads=4, max_tokens=64,
+                      vocab=0)
+    assert figures["after_analyses_mib"] >= figures["after_load_mib"] > figures["started_mib"]
+    assert "after 2 analyses of 16 tokens" in app_report(figures)
