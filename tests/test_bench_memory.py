@@ -31,5 +31,6 @@ def test_app_memory_bench_runs_at_a_tiny_size():
 
     figures = app_run(analyses=2, tokens=16, layers=2, hidden=32, heads=4, max_tokens=64,
                       vocab=0)
-    assert figures["after_analyses_mib"] >= figures["after_load_mib"] > figures["started_mib"]
+    assert figures["after_load_mib"] > figures["started_mib"]  # torch and the model arrived
+    assert figures["after_analyses_mib"] > figures["started_mib"]
     assert "after 2 analyses of 16 tokens" in app_report(figures)
