@@ -17,6 +17,8 @@ from typing import Any
 DEFAULT_MODEL = "distilroberta-base"
 MODEL_ENV_VAR = "EXPLORER_MODEL"
 """Environment variable naming the model (hub id or folder) the app starts with."""
+ALLOWED_MODELS_ENV_VAR = "EXPLORER_ALLOWED_MODELS"
+"""Comma-separated hub ids / folders a public demo may load; unset or empty: any model."""
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _UNBOUNDED_LENGTH = 10**6  # tokenizers report ~1e30 when they know no limit
@@ -62,8 +64,61 @@ class Loaded:
 
 
 def default_model_name() -> str:
-    """The model the app starts with: ``$EXPLORER_MODEL`` or distilroberta-base."""
-    return os.environ.get(MODEL_ENV_VAR, "").strip() or DEFAULT_MODEL
+    """The model the app starts with: ``$EXPLORER_MODEL``, else distilroberta-base, else (when an
+    allow-list is set that does not name distilroberta-base) the first allowed model."""
+    chosen = os.environ.get(MODEL_ENV_VAR, "").strip()
+    if chosen:
+        return chosen
+    allowed = allowed_models()
+    if allowed and not is_allowed(DEFAULT_MODEL, allowed):
+        return allowed[0]
+    return DEFAULT_MODEL
+
+
+def allowed_models() -> tuple[str, ...] | None:
+    """The models visitors may load, or None when any model may be loaded.
+
+    Read from ``$EXPLORER_ALLOWED_MODELS`` (comma-separated hub ids or folders). The operator's
+    own ``$EXPLORER_MODEL`` is always allowed, so setting both never locks the app out.
+    """
+    listed = [n.strip() for n in os.environ.get(ALLOWED_MODELS_ENV_VAR, "").split(",")]
+    names = [n for n in listed if n]
+    if not names:
+        return None
+    chosen = os.environ.get(MODEL_ENV_VAR, "").strip()
+    if chosen and not is_allowed(chosen, names):
+        names.insert(0, chosen)
+    return tuple(dict.fromkeys(names))
+
+
+def _same_model(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if _looks_like_path(a) and _looks_like_path(b):  # ./models/x and models/x/ are one folder
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    return False
+
+
+def is_allowed(name: str, allowed: tuple[str, ...] | list[str] | None) -> bool:
+    """Whether ``name`` is on the ``allowed`` list (None: everything is allowed)."""
+    name = name.strip()
+    return allowed is None or any(_same_model(name, entry) for entry in allowed)
+
+
+def check_allowed(name: str) -> None:
+    """Refuse a model that ``$EXPLORER_ALLOWED_MODELS`` does not list, before any file access.
+
+    Public demos set the allow-list so a visitor cannot make the server download arbitrary
+    repositories or probe its folders.
+    """
+    allowed = allowed_models()
+    if not is_allowed(name, allowed):
+        raise ModelLoadError(
+            name,
+            ["refused: this server only loads the models its operator allowed "
+             f"(${ALLOWED_MODELS_ENV_VAR}); nothing was downloaded"],
+            "choose one of: " + ", ".join(allowed or ()) + ".",
+        )
 
 
 def _hub_offline() -> bool:
@@ -150,9 +205,11 @@ def load(name_or_path: str | os.PathLike[str] | None = None) -> Loaded:
     """Load a BERT/RoBERTa-family masked LM from a local folder or the hub.
 
     A hub id is first looked up in the local cache, then (unless ``HF_HUB_OFFLINE`` is set)
-    downloaded. Raises :class:`ModelLoadError` with a user-facing message on any failure.
+    downloaded. A name not on ``$EXPLORER_ALLOWED_MODELS`` (when set) is refused first.
+    Raises :class:`ModelLoadError` with a user-facing message on any failure.
     """
     name = str(name_or_path or default_model_name()).strip()
+    check_allowed(name)
     folder = Path(name).expanduser()
     if folder.is_dir() or _looks_like_path(name):
         _check_folder(folder, name)

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
@@ -32,19 +33,32 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class AppServer:
+    """A running app: its base URL, the server's process id and its log file."""
+
+    url: str
+    pid: int
+    port: int
+    log_path: Path
+
+
 @contextmanager
-def running_app(model_dir: Path, extra_env: dict[str, str] | None = None,
-                timeout_s: float = 90.0) -> Iterator[str]:
-    """Run ``streamlit run app.py`` on 127.0.0.1 with the given model; yield its base URL."""
+def app_server(model_dir: Path, extra_env: dict[str, str] | None = None,
+               timeout_s: float = 90.0, command: list[str] | None = None) -> Iterator[AppServer]:
+    """Run the app on 127.0.0.1 (``streamlit run app.py``, or ``command`` which must read
+    ``$PORT``); yield an :class:`AppServer` once ``/_stcore/health`` answers 200."""
     port = free_port()
     env = {
         **os.environ,
         "EXPLORER_MODEL": str(model_dir),
         "HF_HUB_OFFLINE": "1",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
         **(extra_env or {}),
     }
-    command = [
+    command = command or [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--server.headless", "true", "--server.fileWatcherType", "none",
@@ -66,14 +80,23 @@ def running_app(model_dir: Path, extra_env: dict[str, str] | None = None,
                 log.seek(0)
                 raise RuntimeError(f"streamlit did not start:\n{log.read()[-3000:]}")
             time.sleep(0.3)
-        yield url
+        yield AppServer(url=url, pid=process.pid, port=port, log_path=log_path)
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=10)
         log.close()
+
+
+@contextmanager
+def running_app(model_dir: Path, extra_env: dict[str, str] | None = None,
+                timeout_s: float = 90.0) -> Iterator[str]:
+    """Run ``streamlit run app.py`` on 127.0.0.1 with the given model; yield its base URL."""
+    with app_server(model_dir, extra_env, timeout_s) as server:
+        yield server.url
 
 
 @contextmanager

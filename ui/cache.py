@@ -1,19 +1,41 @@
 """The model lives in one ``st.cache_resource``; analyses are cached by (model, text).
 
+The analysis cache is shared by every browser session and bounded in bytes
+(``$EXPLORER_ANALYSIS_CACHE_MB``, default 512): attentions grow with tokens², so an entry count
+alone would not bound memory.
+
 Widget changes re-run the page script; they re-render from the cached
 :class:`~explorer.analysis.Analysis` and never call the model again.
 """
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from explorer.analysis import Analysis, analyze
+from explorer.lru import BoundedCache
+from explorer.memory import analysis_nbytes
 from explorer.model import Loaded, ModelLoadError, default_model_name, load
 from ui.keys import MODEL as MODEL_KEY
+from ui.markdown import error_markdown, escape_markdown
 
 MAX_TOP_K = 50
 """Analyses keep this many predictions per mask; pages show the first k the user asks for."""
+ANALYSIS_CACHE_ENV_VAR = "EXPLORER_ANALYSIS_CACHE_MB"
+DEFAULT_ANALYSIS_CACHE_MB = 512
+ANALYSIS_CACHE_MAX_ENTRIES = 256
+
+
+def analysis_cache_bytes() -> int:
+    """The analysis cache's budget: ``$EXPLORER_ANALYSIS_CACHE_MB`` MiB (default 512)."""
+    raw = os.environ.get(ANALYSIS_CACHE_ENV_VAR, "").strip()
+    try:
+        megabytes = float(raw) if raw else DEFAULT_ANALYSIS_CACHE_MB
+    except ValueError:
+        megabytes = DEFAULT_ANALYSIS_CACHE_MB
+    return int(max(megabytes, 1) * 2**20)
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
@@ -21,10 +43,10 @@ def _load_model(name: str) -> Loaded:
     return load(name)
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _analysis(model_name: str, text: str, _loaded: Loaded) -> Analysis:
-    # _loaded is not hashed; model_name identifies it.
-    return analyze(_loaded, text, top_k=MAX_TOP_K)
+@st.cache_resource(show_spinner=False)
+def analysis_cache() -> BoundedCache[Analysis]:
+    """The one analysis cache of this process, shared by all sessions."""
+    return BoundedCache(analysis_cache_bytes(), analysis_nbytes, ANALYSIS_CACHE_MAX_ENTRIES)
 
 
 def chosen_model_name() -> str:
@@ -35,13 +57,15 @@ def current_model() -> Loaded | None:
     """The chosen model, loaded once per process; on failure show why and return None."""
     name = chosen_model_name()
     try:
-        with st.spinner(f"Loading model {name} …"):
+        with st.spinner(f"Loading model {escape_markdown(name)} …"):
             return _load_model(name)
     except ModelLoadError as error:
-        st.error(str(error), icon="⚠️")
+        st.error(error_markdown(error), icon="⚠️")
         return None
 
 
 def cached_analysis(loaded: Loaded, text: str) -> Analysis:
     """The analysis of ``text``; raises :class:`~explorer.analysis.InputError` for bad text."""
-    return _analysis(loaded.info.name, text, loaded)
+    return analysis_cache().get(
+        (loaded.info.name, text), lambda: analyze(loaded, text, top_k=MAX_TOP_K)
+    )

@@ -1,0 +1,214 @@
+"""Hostile input on every page: a clear message or a correct result, never an exception, never
+markup from the user executed or rendered.
+
+``PAGES`` lists each page with the keys of its text inputs; a new page is one line there (and,
+if its results can be checked against ``analyze``, a checker function). ``HOSTILE`` lists the
+inputs with what each must produce.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bench.memory import text_of_tokens
+from explorer.analysis import MAX_TEXT_CHARS, InputError, analyze
+from explorer.model import ALLOWED_MODELS_ENV_VAR, Loaded
+from tests.browser import chromium_page, running_app
+from tests.conftest import ROOT, TINY_MAX_TOKENS
+from ui import keys
+
+APP = str(ROOT / "app.py")
+
+
+def check_explorer(at: AppTest, loaded: Loaded) -> None:
+    """The explorer's tables are exactly what ``analyze`` returns for the text in the box."""
+    text = at.text_area(key=keys.TEXT).value
+    top_k = int(at.number_input(key=keys.TOP_K).value)
+    try:
+        expected = analyze(loaded, text, top_k=top_k)
+    except InputError:
+        assert len(at.table) == 0
+        return
+    assert len(at.table) == len(expected.predictions)
+    for table, mask in zip(at.table, expected.predictions):
+        assert table.value["sequence"].tolist() == [p.sequence for p in mask.predictions]
+        assert table.value["token"].tolist() == [p.token_str for p in mask.predictions]
+
+
+@dataclass(frozen=True)
+class PageCase:
+    path: str  # as given to st.Page in app.py
+    text_keys: tuple[str, ...]  # session-state keys of the page's text inputs
+    check: Callable[[AppTest, Loaded], None] | None = None  # result must equal analyze()
+
+
+PAGES = [
+    PageCase("pages/explorer.py", (keys.TEXT,), check_explorer),
+]
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    text: str | Callable[[Loaded], str]
+    message: str | None = None  # must appear in an error/warning/info; None: a result is due
+    tables: int | None = None  # how many prediction tables (explorer-like pages)
+
+
+HOSTILE = [
+    Hostile("empty", "", "The text is empty", 0),
+    Hostile("only spaces", "   \n\t   ", "The text is empty", 0),
+    Hostile("10 000 characters", "The <mask> sat. " + "x" * 9_984,
+            f"reads at most {TINY_MAX_TOKENS}", 1),
+    Hostile("over the character limit", "a " * (MAX_TEXT_CHARS // 2 + 1), "accepts at most", 0),
+    Hostile("600 tokens", lambda loaded: text_of_tokens(loaded.tokenizer, 600, 0),
+            "The text has 600 tokens; this model reads at most", None),
+    Hostile("only one mask", "<mask>", None, 1),
+    Hostile("only masks", "<mask><mask><mask>", None, 3),
+    Hostile("50 masks", "<mask> " * 50, None, 50),
+    Hostile("masks past the limit", "<mask> " * 80, "mask(s) after the cut were dropped", 62),
+    Hostile("BERT mask alias", "Paris is the [MASK] of France.", "Read [MASK]", 1),
+    Hostile("emoji CJK RTL zero-width",
+            "I ❤️ 🐱🐶 東京は<mask>です مرحبا בעולם \u200b\u200d\u2066x\u2069 \u202egnp.exe",
+            None, 1),
+    Hostile("combining marks", "Z\u0351\u0352\u0353a\u0300\u0301\u0302 <mask> e\u0301", None, 1),
+    Hostile("NUL bytes", "The cat\x00 sat on the <mask>.\x00", "Removed 2 control character", 1),
+    Hostile("only NUL bytes", "\x00\x00\x00", "The text is empty", 0),
+    Hostile("HTML tags", "<b>bold</b> <i>it</i> <u>u</u> <mask>", None, 1),
+    Hostile("script tag", "<script>window.__pwned=1</script> The <mask>.", None, 1),
+    Hostile("img onerror", "<img src=x onerror=\"window.__pwned=1\"> <mask>", None, 1),
+    Hostile("closing script", "</script><script>window.__pwned=1</script> <mask>", None, 1),
+    Hostile("iframe and style", "<mask> <iframe src=\"javascript:window.__pwned=1\"></iframe>"
+            "<style>body{display:none}</style>", None, 1),
+    Hostile("markdown injection", "<mask> **bold** [link](javascript:alert(1)) "
+            "![img](http://127.0.0.1:9/x.png) :red[red] $x^2$ `code` # head", None, 1),
+    Hostile("special tokens typed", "<s> </s> <pad> <unk> <mask>", None, 1),
+    Hostile("entities", "&lt;script&gt; &amp; &#60;b&#62; <mask>", None, 1),
+]
+
+MARKUP = re.compile(r"<\s*/?\s*(script|img|iframe|style|b|i|u|svg|a)\b|onerror\s*=|javascript:",
+                    re.IGNORECASE)
+STRAY_LT = re.compile(r"<(?![a-zA-Z/!])")
+MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\((javascript|http)")
+
+
+def run_page(page: PageCase, text: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    if page is not PAGES[0]:
+        at.switch_page(page.path).run()
+    for key in page.text_keys:
+        widget = next((w for w in (*at.text_area, *at.text_input) if w.key == key), None)
+        assert widget is not None, f"{page.path} has no text input with key {key!r}"
+        widget.set_value(text)
+    return at.run()
+
+
+def messages(at: AppTest) -> str:
+    return "\n".join(str(e.value) for e in (*at.error, *at.warning, *at.info))
+
+
+def assert_no_user_markup(at: AppTest, text: str) -> None:
+    """No user markup in raw HTML (st.html, unsafe markdown), no user links in markdown."""
+    raw_html = [e.proto.body for e in at.get("html")]
+    markdown = [e.proto.body for e in at.markdown]
+    raw_html += [e.proto.body for e in at.markdown if e.proto.allow_html]
+    for body in raw_html:
+        found = [m.group(0) for m in MARKUP.finditer(body)]
+        user_made = [f for f in found if f.lower() in text.lower()]
+        assert not user_made, f"unescaped user markup {user_made} in {body[:300]}"
+        if "<" in text:  # a bare "<" (one token of "<script>") must arrive as &lt;
+            assert not STRAY_LT.search(body), f"unescaped '<' in {body[:300]}"
+    for body in (*markdown, messages(at)):
+        assert not MARKDOWN_LINK.search(body) or not MARKDOWN_LINK.search(text), body[:300]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: Path(p.path).stem)
+@pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
+def test_hostile_input(app_env, tiny, page: PageCase, case: Hostile):
+    text = case.text(tiny) if callable(case.text) else case.text
+    at = run_page(page, text)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = messages(at)
+    if case.message is not None:
+        assert case.message in shown, shown
+    else:
+        assert not at.error, shown
+    if case.tables is not None and page.check is check_explorer:
+        assert len(at.table) == case.tables
+    if page.check is not None:
+        page.check(at, tiny)
+    assert_no_user_markup(at, text)
+    # the session keeps working after the hostile input
+    for key in page.text_keys:
+        next(w for w in (*at.text_area, *at.text_input) if w.key == key).set_value(
+            "A cat sat on the <mask>.")
+    at.run()
+    assert not at.exception and not at.error
+    if page.check is not None:
+        page.check(at, tiny)
+
+
+TAMPERED_QUERIES = [
+    {"text": "<script>window.__pwned=1</script><mask>", "layer": "999", "head": "-4"},
+    {"top_k": "1e9", "layer": "NaN", "head": "mean; drop table", "heads": "x,y,99"},
+    {"model": "attacker/huge-repo", "model_name": "/etc", "token": "-1", "threshold": "inf"},
+    {"text": "\x00" * 10, "page": "../../etc/passwd", "a" * 500: "b" * 5000},
+    {"text": ["<mask>", "two values"], "layer": ["1", "2"], "text_a": "x" * 30_000},
+]
+
+
+@pytest.mark.parametrize("query", TAMPERED_QUERIES, ids=lambda q: ",".join(map(str, q))[:40])
+def test_tampered_url_parameters_are_ignored_or_validated(app_env, tiny, monkeypatch, query):
+    """Whatever the URL holds (public-demo settings: an allow-list): no exception, no model
+    outside the allow-list, valid widget values, and results that match the text shown.
+    Today no page reads the URL, so these are ignored; URL state, once merged, must validate."""
+    monkeypatch.setenv(ALLOWED_MODELS_ENV_VAR, str(app_env))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert_no_user_markup(at, " ".join(str(v) for v in query.values()))
+    shown = messages(at)
+    if "Could not load the model" in shown:  # a URL may name a model; the list still rules
+        assert "only loads the models its operator allowed" in shown, shown
+        return
+    assert "2 layers × 4 heads" in at.sidebar.caption[0].value  # the allowed tiny model
+    assert 0 <= int(at.selectbox(key=keys.LAYER).value) < tiny.info.num_layers
+    assert 1 <= int(at.number_input(key=keys.TOP_K).value) <= 50
+    check_explorer(at, tiny)
+
+
+XSS_PAYLOADS = [
+    "<mask> <img src=x onerror=\"window.__pwned=1\">",
+    "<mask> </script><script>window.__pwned=1</script>",
+    "<mask> <svg onload=\"window.__pwned=1\"></svg>",
+    "<mask> <iframe srcdoc=\"<script>parent.__pwned=1</script>\"></iframe>",
+]
+
+
+def test_markup_in_the_text_never_runs_in_a_real_browser(tiny_model_dir, tiny):
+    """Each payload sets window.__pwned if it runs; it must stay undefined, and the text must be
+    shown literally (the top-1 sequence, payload included, appears as text)."""
+    with running_app(tiny_model_dir) as url, chromium_page() as page:
+        page.goto(url)
+        box = page.get_by_role("textbox", name="Text")
+        box.wait_for(timeout=60_000)
+        for payload in XSS_PAYLOADS:
+            expected = analyze(tiny, payload, top_k=5).predictions[0].predictions[0].sequence
+            box.fill(payload)
+            box.press("Control+Enter")
+            page.get_by_text(expected, exact=True).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1_000)  # let any injected handler fire
+            assert page.evaluate("() => window.__pwned") is None, payload
+            assert page.locator("[data-testid='stMain']").count() == 1
+            injected = "img[src='x'], svg[onload], iframe[srcdoc], script:not([src])"
+            assert page.locator(f"[data-testid='stMain'] :is({injected})").count() == 0
+            frames = [f for f in page.frames if f != page.main_frame]
+            assert all(f.evaluate("() => window.__pwned") is None for f in frames), payload

@@ -1,0 +1,27 @@
+"""Put user-typed text into Streamlit markdown (st.error, st.spinner …) as plain text.
+
+Streamlit renders message bodies as markdown: a model name such as ``![x](http://host/p.png)``
+would load an outside image, ``[link](...)`` would become a link and ``:red[...]`` would colour.
+Backslash-escaping every ASCII punctuation character shows such text literally.
+"""
+
+from __future__ import annotations
+
+import re
+
+from explorer.model import ModelLoadError
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'])")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` with every markdown-significant character backslash-escaped, newlines kept."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def error_markdown(error: ModelLoadError) -> str:
+    """A model-load error as markdown: the name and reasons escaped, the attempts as bullets."""
+    lines = [f"Could not load the model '{escape_markdown(error.name)}'."]
+    lines += [f"- {escape_markdown(attempt)}" for attempt in error.tried]
+    lines.append(f"How to fix it: {escape_markdown(error.fix)}")
+    return "\n".join(lines)
