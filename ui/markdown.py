@@ -8,10 +8,12 @@ Backslash-escaping every ASCII punctuation character shows such text literally.
 from __future__ import annotations
 
 import re
+import string
 
 from explorer.model import ModelLoadError
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'])")
+# CommonMark lets any ASCII punctuation be backslash-escaped: escape all of it.
+_MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
 
 
 def escape_markdown(text: str) -> str:

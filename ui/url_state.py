@@ -9,7 +9,6 @@ On every run the current widget values are written back to ``st.query_params``.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
@@ -26,6 +25,7 @@ from explorer.state import (
 )
 from ui import keys
 from ui.cache import MAX_TOP_K
+from ui.markdown import escape_markdown
 
 ENTERED_PAGE = "_url_state_page"  # session key: the page whose URL state was read last
 _SYNC = "_url_state_sync"  # session key: this run's page, limits, fields and link placeholder
@@ -34,14 +34,6 @@ EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, keys.LAYER, keys.HEAD, keys.HEADS,
                    keys.SELECTED_TOKEN, keys.THRESHOLD)
 COMPARE_FIELDS = (keys.TEXT_A, keys.TEXT_B, keys.TOP_K, keys.LAYER, keys.HEAD,
                   keys.SELECTED_TOKEN)
-
-_MARKDOWN_SPECIAL = set(string.punctuation)
-
-
-def escape_markdown(text: str) -> str:
-    """Backslash-escape every ASCII punctuation mark, so user text shows as typed."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
-
 
 def limits_for(loaded: Loaded) -> Limits:
     info = loaded.info
