@@ -103,7 +103,7 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head]) -> Iterator[None]:
 @torch.inference_mode()
 def ablated_logits(loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head]) -> torch.Tensor:
     """``logits[token, vocab]`` of ``token_ids`` with ``heads`` switched off."""
-    ids = torch.from_numpy(np.asarray(token_ids, dtype=np.int64))[None, :]
+    ids = torch.from_numpy(np.array(token_ids, dtype=np.int64))[None, :]
     with heads_switched_off(loaded, heads):
         output = loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids),
                               return_dict=True)
