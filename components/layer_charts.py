@@ -168,3 +168,19 @@ def head_grid(values: np.ndarray, title: str, colour_title: str) -> go.Figure:
         height=140 + 44 * layers, margin=_MARGIN, clickmode="event+select", dragmode=False,
     )
     return figure
+
+
+def head_grid_click(event: object, num_layers: int, num_heads: int) -> tuple[int, int] | None:
+    """0-based (layer, head) of the :func:`head_grid` point a click selected, or None.
+
+    Reads ``point_indices`` of Streamlit's plotly selection state (the grid's points are
+    layer-major); Streamlit hands ``customdata`` back as a dict, so it is not used.
+    """
+    selection = getattr(event, "selection", None) or {}
+    indices = list(selection.get("point_indices", None) or [])
+    if not indices:
+        return None
+    index = int(indices[0])
+    if not 0 <= index < num_layers * num_heads:
+        return None
+    return index // num_heads, index % num_heads

@@ -7,6 +7,7 @@ import streamlit as st
 from components.charts import hidden_norms_chart, mean_norm_chart
 from components.layer_charts import (
     head_grid,
+    head_grid_click,
     layer_names,
     layer_token_heatmap,
     lens_chart,
@@ -24,10 +25,12 @@ from ui.cache import MAX_TOP_K, cached_analysis, current_model
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
 
 DEFAULT_TEXT = "The capital of France is <mask>."  # the explorer page's default
+# Attention flow runs one max-flow per token and layer; above this many tokens it is skipped.
+# (No bare string literals at module level in page files: Streamlit "magic" would show them.)
 FLOW_MAX_TOKENS = 128
-"""Attention flow runs one max-flow per token and layer; above this many tokens it is skipped."""
 
 LENS_TOP_K = "layers_lens_top_k"
+TOKEN_TEXT = "layers_token_text"  # the text the selected token belongs to
 TARGET = "layers_target"
 COSINE_LAYER = "layers_cosine_layer"
 ROLLOUT_LAYER = "layers_rollout_layer"
@@ -46,12 +49,15 @@ def open_head_in_explorer(layer: int, head: int) -> None:
 
 
 def selected_token(analysis: Analysis) -> int:
-    """The token picker; the selection defaults to the first mask (else the first word)."""
+    """The token picker; the selection defaults to the first mask (else the first word) and
+    goes back to it when the text changes."""
     default = analysis.mask_positions[0] if analysis.mask_positions else min(
         1, analysis.num_tokens - 1)
     current = st.session_state.get(keys.SELECTED_TOKEN)
-    if not isinstance(current, int) or not 0 <= current < analysis.num_tokens:
+    text_changed = st.session_state.get(TOKEN_TEXT) not in (None, analysis.text)
+    if text_changed or not isinstance(current, int) or not 0 <= current < analysis.num_tokens:
         st.session_state[keys.SELECTED_TOKEN] = default
+    st.session_state[TOKEN_TEXT] = analysis.text
     labels = analysis.labels
     return int(st.selectbox(
         "Token", range(analysis.num_tokens), key=keys.SELECTED_TOKEN,
@@ -167,8 +173,7 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
         head_grid(statistics[name], f"{name} per head — click a head to open it", name),
         key=GRID, on_select="rerun", selection_mode="points",
     )
-    points = list(getattr(getattr(event, "selection", None), "points", None) or [])
-    clicked = tuple(points[0].get("customdata", ())) if points else ()
+    clicked = head_grid_click(event, analysis.num_layers, analysis.num_heads)
     if clicked and clicked != st.session_state.get(GRID_HANDLED):
         st.session_state[GRID_HANDLED] = clicked
         open_head_in_explorer(*clicked)

@@ -151,3 +151,11 @@ def test_widget_changes_do_not_call_the_model_again(app_env):
         assert len(calls) == 1  # the ablation is cached by (model, text, heads)
     finally:
         handle.remove()
+
+
+def test_selection_follows_the_first_mask_when_the_text_changes(app_env):
+    at = run_layers()
+    at.selectbox(key="token").set_value(1).run()
+    at.text_area(key="text").set_value("The dog slept in the garden <mask>.").run()
+    analysis = analyze(load(str(app_env)), "The dog slept in the garden <mask>.")
+    assert at.selectbox(key="token").value == analysis.mask_positions[0]
