@@ -5,14 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.model_choice import model_sidebar
+from ui.shared_state import keep_shared_widget_state
 
 st.set_page_config(page_title="Attention explorer", page_icon="🔍", layout="wide")
 
 PAGES = [
     st.Page("pages/explorer.py", title="Explorer", icon="🔍", default=True),
+    st.Page("pages/layers.py", title="Layers & heads", icon="🧅"),
     st.Page("pages/compare.py", title="Compare", icon="⚖️"),
 ]
 
+keep_shared_widget_state()
 navigation = st.navigation(PAGES)
 model_sidebar()
 navigation.run()

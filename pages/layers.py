@@ -1,0 +1,247 @@
+"""Layers & heads: logit lens, hidden-state geometry, rollout and flow, head summaries, ablation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.charts import hidden_norms_chart, mean_norm_chart
+from components.layer_charts import (
+    head_grid,
+    head_grid_click,
+    layer_names,
+    layer_token_heatmap,
+    lens_chart,
+    projection_scatter,
+    target_rank_chart,
+    token_matrix_heatmap,
+)
+from components.layer_tables import ablation_frame, lens_frame
+from explorer.ablation import Head
+from explorer.analysis import Analysis, InputError, token_label
+from explorer.hidden_stats import consecutive_cosine, token_cosine
+from explorer.metrics import hidden_state_norms
+from ui import keys
+from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
+
+DEFAULT_TEXT = "The capital of France is <mask>."  # the explorer page's default
+# Attention flow runs one max-flow per token and layer; above this many tokens it is skipped.
+# (No bare string literals at module level in page files: Streamlit "magic" would show them.)
+FLOW_MAX_TOKENS = 128
+
+LENS_TOP_K = "layers_lens_top_k"
+TOKEN_TEXT = "layers_token_text"  # the text the selected token belongs to
+TARGET = "layers_target"
+COSINE_LAYER = "layers_cosine_layer"
+ROLLOUT_LAYER = "layers_rollout_layer"
+STATISTIC = "layers_statistic"
+GRID = "layers_head_grid"
+GRID_HANDLED = "layers_head_grid_handled"
+OPEN_LAYER = "layers_open_layer"
+OPEN_HEAD = "layers_open_head"
+ABLATED = "layers_ablated_heads"
+
+
+def open_head_in_explorer(layer: int, head: int) -> None:
+    st.session_state[keys.LAYER] = int(layer)
+    st.session_state[keys.HEAD] = int(head)
+    st.switch_page("pages/explorer.py")
+
+
+def selected_token(analysis: Analysis) -> int:
+    """The token picker; the selection defaults to the first mask (else the first word) and
+    goes back to it when the text changes."""
+    default = analysis.mask_positions[0] if analysis.mask_positions else min(
+        1, analysis.num_tokens - 1)
+    current = st.session_state.get(keys.SELECTED_TOKEN)
+    text_changed = st.session_state.get(TOKEN_TEXT) not in (None, analysis.text)
+    if text_changed or not isinstance(current, int) or not 0 <= current < analysis.num_tokens:
+        st.session_state[keys.SELECTED_TOKEN] = default
+    st.session_state[TOKEN_TEXT] = analysis.text
+    labels = analysis.labels
+    return int(st.selectbox(
+        "Token", range(analysis.num_tokens), key=keys.SELECTED_TOKEN,
+        format_func=lambda i: f"{i}: {labels[i]}" + (" (mask)" if i in analysis.mask_positions
+                                                     else ""),
+        help="The token whose per-layer predictions, rollout and flow are shown.",
+    ))
+
+
+def target_token_id(loaded, word: str) -> tuple[int | None, str | None]:
+    """A vocabulary id for what the user typed, or (None, why not)."""
+    tokenizer = loaded.tokenizer
+    for candidate in (" " + word.strip(), word.strip(), word):
+        ids = tokenizer.encode(candidate, add_special_tokens=False)
+        if len(ids) == 1:
+            return int(ids[0]), None
+    return None, f"{word!r} is not one token of this model's vocabulary; type a single token."
+
+
+def lens_section(loaded, analysis: Analysis, position: int) -> None:
+    st.subheader("Per-layer predictions (logit lens)")
+    st.caption(
+        "Each layer's hidden state of the selected token passed through the model's own "
+        "masked-LM head (dense, gelu, layer norm, decoder). The last row is the model's own "
+        "prediction; emb = the embedding layer."
+    )
+    k = int(st.number_input("Top-k per layer", min_value=1, max_value=MAX_TOP_K, value=5,
+                            key=LENS_TOP_K))
+    lens = cached_lens(loaded, analysis, position)
+    tokens = [[token_label(t) for t in row[:k]] for row in lens.top_tokens]
+    st.dataframe(lens_frame(lens.top_probs[:, :k], tokens, k), hide_index=True)
+    st.plotly_chart(lens_chart(lens.top_probs[:, :k], tokens), key="lens_chart")
+    final_top = token_label(lens.top_tokens[-1][0]).strip() or lens.top_tokens[-1][0]
+    word = st.text_input("Target token", value="", key=TARGET, placeholder=final_top,
+                         help="Its rank at every layer; empty = the final layer's top token.")
+    token_id, problem = (int(lens.top_ids[-1, 0]), None) if not word.strip() else \
+        target_token_id(loaded, word)
+    if token_id is None:
+        st.warning(problem, icon="✍️")
+        return
+    shown = loaded.tokenizer.decode([token_id])
+    st.plotly_chart(target_rank_chart(lens.rank_of(token_id), lens.probability_of(token_id),
+                                      shown), key="target_rank_chart")
+
+
+def hidden_section(loaded, analysis: Analysis) -> None:
+    st.subheader("Hidden states")
+    labels = analysis.labels
+    hidden = analysis.hidden_states
+    norms = hidden_state_norms(analysis)
+    left, right = st.columns(2)
+    left.plotly_chart(mean_norm_chart(norms), key="layers_mean_norm")
+    right.plotly_chart(hidden_norms_chart(norms, labels), key="layers_norms")
+    steps = [f"{a}→{b}" for a, b in zip(layer_names(hidden.shape[0]),
+                                        layer_names(hidden.shape[0])[1:])]
+    st.plotly_chart(layer_token_heatmap(
+        consecutive_cosine(hidden), labels, "Cosine similarity of each token between "
+        "consecutive layers", "cos", steps, zmin=-1.0, zmax=1.0, colorscale="RdBu",
+    ), key="consecutive_cosine")
+    layer = int(st.selectbox("Layer for token × token similarity", range(hidden.shape[0]),
+                             index=hidden.shape[0] - 1, key=COSINE_LAYER,
+                             format_func=lambda i: layer_names(hidden.shape[0])[i]))
+    st.plotly_chart(token_matrix_heatmap(
+        token_cosine(hidden, layer), labels,
+        f"Token × token cosine similarity at {layer_names(hidden.shape[0])[layer]}", "cos",
+        zmin=-1.0, zmax=1.0, colorscale="RdBu",
+    ), key="token_cosine")
+    projection = cached_summaries(loaded, analysis)[2]
+    st.plotly_chart(projection_scatter(projection.coords, labels, projection.explained),
+                    key="projection")
+
+
+def attention_section(loaded, analysis: Analysis, position: int) -> None:
+    st.subheader("Attention rollout and flow")
+    st.caption(
+        "Rollout (Abnar & Zuidema 2020): head-averaged attention plus the residual path "
+        "(0.5·A + 0.5·I), multiplied from layer 1 up; row q at layer l is how much of token "
+        "q's state after layer l comes from each input token (rows sum to 1). Flow: the "
+        "maximum flow through the same graph from the selected token down to each input token "
+        "(exact max-flow, not an approximation)."
+    )
+    summary, rolled, _ = cached_summaries(loaded, analysis)
+    labels = analysis.labels
+    names = layer_names(analysis.num_layers + 1)[1:]
+    st.plotly_chart(layer_token_heatmap(
+        rolled[:, position], labels, f"Rollout of token {position} ({labels[position]}) per "
+        "layer", "share", names, zmin=0.0, colorscale="Blues",
+    ), key="rollout_token")
+    if analysis.num_tokens <= FLOW_MAX_TOKENS:
+        flow = cached_flow(loaded, analysis, position)
+        st.plotly_chart(layer_token_heatmap(
+            flow, labels, f"Attention flow of token {position} ({labels[position]}) per layer",
+            "flow", names, zmin=0.0, zmax=1.0, colorscale="Purples",
+        ), key="flow_token")
+    else:
+        st.info(f"Attention flow is computed for texts of at most {FLOW_MAX_TOKENS} tokens (one "
+                f"max-flow per token and layer); this text has {analysis.num_tokens}. Rollout "
+                "is shown for every length.")
+    layer = int(st.selectbox("Rollout matrix after layer", range(analysis.num_layers),
+                             index=analysis.num_layers - 1, key=ROLLOUT_LAYER,
+                             format_func=lambda i: f"layer {i + 1}"))
+    st.plotly_chart(token_matrix_heatmap(
+        rolled[layer], labels, f"Attention rollout after layer {layer + 1}", "share",
+        zmin=0.0, row_title="query", column_title="input token",
+    ), key="rollout_matrix")
+
+    st.subheader("Heads at a glance")
+    statistics = summary.as_dict()
+    name = st.selectbox("Statistic", list(statistics), key=STATISTIC,
+                        help="Mean over query tokens. Entropy 0 = one token, "
+                             "log2(tokens) = uniform.")
+    event = st.plotly_chart(
+        head_grid(statistics[name], f"{name} per head — click a head to open it", name),
+        key=GRID, on_select="rerun", selection_mode="points",
+    )
+    clicked = head_grid_click(event, analysis.num_layers, analysis.num_heads)
+    if clicked and clicked != st.session_state.get(GRID_HANDLED):
+        st.session_state[GRID_HANDLED] = clicked
+        open_head_in_explorer(*clicked)
+    if not clicked:
+        st.session_state.pop(GRID_HANDLED, None)
+    pick_layer, pick_head, go = st.columns([2, 2, 3], vertical_alignment="bottom")
+    chosen_layer = pick_layer.selectbox("Layer", range(analysis.num_layers), key=OPEN_LAYER,
+                                        format_func=lambda i: f"layer {i + 1}")
+    chosen_head = pick_head.selectbox("Head", range(analysis.num_heads), key=OPEN_HEAD,
+                                      format_func=lambda h: f"head {h + 1}")
+    if go.button("Open in the attention view", key="layers_open_button"):
+        open_head_in_explorer(chosen_layer, chosen_head)
+
+
+def ablation_section(loaded, analysis: Analysis) -> None:
+    st.subheader("Head ablation")
+    st.caption(
+        "Switch heads off: their share of each layer's attention output is removed (their "
+        "context vectors are zeroed before the output projection, as head_mask = 0 did) and the "
+        "model runs again on the same tokens."
+    )
+    every_head: list[Head] = [(layer, head) for layer in range(analysis.num_layers)
+                              for head in range(analysis.num_heads)]
+    chosen = st.multiselect("Heads to switch off", every_head, key=ABLATED,
+                            format_func=lambda lh: f"L{lh[0] + 1} H{lh[1] + 1}")
+    if not analysis.predictions:
+        st.info(f"No {loaded.info.mask_token} in the text: ablation compares predictions, "
+                "so add a mask.")
+        return
+    k = int(st.session_state.get(keys.TOP_K) or 5)
+    k = max(1, min(k, MAX_TOP_K))
+    ablated = cached_ablation(loaded, analysis, tuple(chosen))
+    for number, (plain, changed) in enumerate(zip(analysis.predictions, ablated), start=1):
+        st.markdown(f"**Mask {number}** (token {plain.position}) — "
+                    f"{len(chosen)} head(s) off")
+        st.table(ablation_frame(plain, changed, k), hide_index=True)
+
+
+st.title("Layers & heads")
+st.caption("What each layer predicts, how hidden states move, where attention flows, and what "
+           "happens when heads are switched off.")
+
+loaded = current_model()
+if loaded is None:
+    st.stop()
+
+text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
+                    help=f"Put {loaded.info.mask_token} (or <mask>) where a word should be "
+                         "predicted. Shared with the Explorer page.")
+try:
+    analysis = cached_analysis(loaded, text)
+except InputError as error:
+    st.warning(str(error), icon="✍️")
+    st.stop()
+for note in analysis.notes:
+    st.info(note)
+if analysis.truncated:
+    st.warning(f"The text has {analysis.input_token_count} tokens; this model reads at most "
+               f"{loaded.info.max_tokens}. The rest is cut off.", icon="✂️")
+
+position = selected_token(analysis)
+lens_tab, hidden_tab, attention_tab, ablation_tab = st.tabs(
+    ["Per-layer predictions", "Hidden states", "Attention summaries", "Head ablation"])
+with lens_tab:
+    lens_section(loaded, analysis, position)
+with hidden_tab:
+    hidden_section(loaded, analysis)
+with attention_tab:
+    attention_section(loaded, analysis, position)
+with ablation_tab:
+    ablation_section(loaded, analysis)

@@ -1,0 +1,161 @@
+"""The "Layers & heads" page under AppTest, against the tiny model.
+
+AppTest runs a switched-to file under ``pages/`` on its own, without ``app.py``; sharing the
+text between pages through ``app.py`` is checked in a real browser (test_layers_browser.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.ablation import ablated_predictions
+from explorer.analysis import analyze, token_label
+from explorer.lens import logit_lens
+from explorer.model import load
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+PAGE = "pages/layers.py"
+
+
+def run_layers(**session: object) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page(PAGE)
+    return at.run()
+
+
+def titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+def messages(at: AppTest) -> str:
+    return "\n".join(str(e.value) for e in (*at.error, *at.warning, *at.info))
+
+
+def test_page_shows_every_section_for_the_default_text(app_env):
+    at = run_layers()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Layers & heads"
+    text = at.text_area(key="text").value
+    loaded = load(str(app_env))
+    analysis = analyze(loaded, text, top_k=5)
+    mask = analysis.predictions[0]
+    assert at.selectbox(key="token").value == mask.position  # default: the first mask
+    lens_table = at.dataframe[0].value
+    assert lens_table["layer"].tolist() == ["emb", "L1", "L2"]
+    last_row = lens_table.iloc[-1]
+    for rank, prediction in enumerate(mask.predictions, start=1):
+        assert last_row[f"#{rank}"].startswith(token_label(prediction.token_str) + " (")
+    shown = titles(at)
+    for expected in ("Per-layer top predictions", "Rank and probability", "consecutive layers",
+                     "Token × token cosine", "PCA", "Rollout of token", "Attention flow of",
+                     "Attention rollout after layer 2", "per head"):
+        assert any(expected in title for title in shown), (expected, shown)
+
+
+def test_selecting_another_token_shows_its_lens(app_env):
+    at = run_layers()
+    at.selectbox(key="token").set_value(2).run()
+    assert not at.exception
+    loaded = load(str(app_env))
+    analysis = analyze(loaded, at.text_area(key="text").value)
+    lens = logit_lens(loaded, analysis, 2, top_k=5)
+    table = at.dataframe[0].value
+    for layer in range(lens.num_layers):
+        expected = [token_label(t) for t in lens.top_tokens[layer]]
+        assert [cell.rsplit(" (", 1)[0] for cell in table.iloc[layer, 1:]] == expected
+
+
+def test_target_token_rank_and_bad_target(app_env):
+    at = run_layers()
+    at.text_input(key="layers_target").set_value("the").run()
+    assert not at.exception
+    assert any("Rank and probability of ' the'" in t for t in titles(at))
+    at.text_input(key="layers_target").set_value("xqzjv wibble").run()
+    assert not at.exception
+    assert "not one token" in messages(at)
+
+
+def test_ablation_tables_match_the_ablated_model(app_env):
+    at = run_layers()
+    table = at.table[0].value
+    assert table["token"].tolist() == table["token (ablated)"].tolist()  # nothing ablated
+    heads = [(0, 1), (1, 3)]
+    at.multiselect(key="layers_ablated_heads").set_value(heads).run()
+    assert not at.exception
+    loaded = load(str(app_env))
+    analysis = analyze(loaded, at.text_area(key="text").value, top_k=5)
+    expected = ablated_predictions(loaded, analysis.token_ids, heads, top_k=5)[0].predictions
+    table = at.table[0].value
+    assert table["token (ablated)"].tolist() == [p.token_str for p in expected]
+    assert table["token"].tolist() == [p.token_str for p in analysis.predictions[0].predictions]
+    assert table["score (ablated)"].tolist() == [round(p.score, 4) for p in expected]
+
+
+def test_open_head_goes_to_the_explorer_with_that_head(app_env):
+    at = run_layers()
+    at.selectbox(key="layers_open_layer").set_value(1)
+    at.selectbox(key="layers_open_head").set_value(2)
+    at.button(key="layers_open_button").click().run()
+    assert not at.exception
+    assert at.session_state["layer"] == 1 and at.session_state["head"] == 2
+    assert at.title[0].value != "Layers & heads"
+    assert "Layer 2, head 3" in titles(at)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("", "The text is empty"),
+    ("No mask in this sentence.", "add a mask"),
+])
+def test_bad_input_gets_a_message(app_env, text, expected):
+    at = run_layers()
+    at.text_area(key="text").set_value(text).run()
+    assert not at.exception
+    assert expected in messages(at)
+
+
+def test_long_text_skips_flow_with_a_note(tmp_path, monkeypatch):
+    from explorer.model import MODEL_ENV_VAR
+    from explorer.tiny import build_tiny_model
+
+    monkeypatch.setenv(MODEL_ENV_VAR, str(build_tiny_model(tmp_path / "long", max_tokens=200)))
+    at = run_layers(text="The cat sat on the mat. " * 22 + "<mask>")
+    assert not at.exception
+    assert "Attention flow is computed for texts of at most 128 tokens" in messages(at)
+    shown = titles(at)
+    assert any("Rollout of token" in t for t in shown)
+    assert not any("Attention flow of" in t for t in shown)
+
+
+def test_widget_changes_do_not_call_the_model_again(app_env):
+    from ui.cache import _load_model
+
+    at = run_layers()
+    model = _load_model(str(app_env)).model
+    calls = []
+    handle = model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        at.selectbox(key="token").set_value(1).run()
+        at.number_input(key="layers_lens_top_k").set_value(8).run()
+        at.selectbox(key="layers_statistic").set_value("to self").run()
+        at.selectbox(key="layers_cosine_layer").set_value(0).run()
+        assert calls == [] and not at.exception
+        at.multiselect(key="layers_ablated_heads").set_value([(0, 0)]).run()
+        assert len(calls) == 1
+        at.selectbox(key="token").set_value(2).run()
+        assert len(calls) == 1  # the ablation is cached by (model, text, heads)
+    finally:
+        handle.remove()
+
+
+def test_selection_follows_the_first_mask_when_the_text_changes(app_env):
+    at = run_layers()
+    at.selectbox(key="token").set_value(1).run()
+    at.text_area(key="text").set_value("The dog slept in the garden <mask>.").run()
+    analysis = analyze(load(str(app_env)), "The dog slept in the garden <mask>.")
+    assert at.selectbox(key="token").value == analysis.mask_positions[0]
