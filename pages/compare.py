@@ -27,8 +27,11 @@ from explorer.presets import PRESET_PAIRS
 from explorer.state import DEFAULT_TEXT_A, DEFAULT_TEXT_B, DEFAULT_TOP_K, MEAN_HEAD
 from ui import keys
 from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
 from ui.url_state import COMPARE_FIELDS, publish_url_state, sync_url_state
+
+ensure_app_entry()
 
 PRESET = "compare_preset"
 

@@ -12,8 +12,11 @@ from explorer.metrics import head_average, hidden_state_norms
 from explorer.state import MEAN_HEAD
 from ui import keys
 from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, file_stem
 from ui.url_state import EXPLORER_FIELDS, sync_url_state
+
+ensure_app_entry()
 
 DEFAULT_TEXT = "The capital of France is <mask>."
 

@@ -22,7 +22,10 @@ from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
 from ui import keys
 from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
+
+ensure_app_entry()
 
 DEFAULT_TEXT = "The capital of France is <mask>."  # the explorer page's default
 # Attention flow runs one max-flow per token and layer; above this many tokens it is skipped.
