@@ -169,7 +169,8 @@ def tokenize(loaded: Loaded, sentences: Sequence[str]) -> tuple[list[list[int]],
     """Token ids per sentence, cut to the model's limit; also how many sentences were cut."""
     tokenizer = loaded.tokenizer
     limit = loaded.info.max_tokens
-    encoded = tokenizer(list(sentences), add_special_tokens=True, truncation=False)["input_ids"]
+    encoded = tokenizer(list(sentences), add_special_tokens=True, truncation=False,
+                        verbose=False)["input_ids"]
     ids: list[list[int]] = []
     cut = 0
     for row in encoded:
@@ -495,6 +496,19 @@ class Match:
     sentence: str
 
 
+def _check_layer(index: CorpusIndex, layer: int, mode: Mode) -> None:
+    if mode == "embedding":
+        if not 0 <= layer <= index.num_layers:
+            raise ValueError(f"layer {layer} is outside 0..{index.num_layers}")
+    elif mode == "heads":
+        if index.heads is None:
+            raise CorpusError("This index holds no head outputs; rebuild it with heads.")
+        if not 1 <= layer <= index.num_layers:
+            raise ValueError(f"layer {layer} is outside 1..{index.num_layers}")
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+
+
 def search_vectors(
     index: CorpusIndex,
     vector: np.ndarray,
@@ -513,24 +527,18 @@ def search_vectors(
         return []
     k = max(1, min(int(k), index.num_tokens))
     query = np.asarray(vector, dtype=np.float32)[None, :]
+    _check_layer(index, layer, mode)
     if mode == "embedding":
-        if not 0 <= layer <= index.num_layers:
-            raise ValueError(f"layer {layer} is outside 0..{index.num_layers}")
         faiss_index, scale = index.hidden[layer], 1.0
         query = unit_rows(query)
-    elif mode == "heads":
-        if index.heads is None:
-            raise CorpusError("This index holds no head outputs; rebuild it with heads.")
-        if not 1 <= layer <= index.num_layers:
-            raise ValueError(f"layer {layer} is outside 1..{index.num_layers}")
+    else:
+        assert index.heads is not None
         selected = sorted(set(range(index.num_heads) if heads is None else heads))
         if not selected or not all(0 <= h < index.num_heads for h in selected):
             raise CorpusError("Select at least one head.")
         faiss_index = index.heads[layer - 1]
         query = head_unit_rows(query, index.num_heads, selected)
         scale = index.num_heads / len(selected)  # sum of cosines / heads → mean over selected
-    else:
-        raise ValueError(f"unknown mode {mode!r}")
     scores, rows = faiss_index.search(query, k)
     matches = []
     for rank, (score, row) in enumerate(zip(scores[0].tolist(), rows[0].tolist()), start=1):
@@ -561,6 +569,7 @@ def search(
     """Nearest corpus tokens to token ``token`` of ``query`` (see :func:`search_vectors`)."""
     if not 0 <= token < len(query.labels):
         raise ValueError(f"token {token} is outside 0..{len(query.labels) - 1}")
+    _check_layer(index, layer, mode)
     vector = query.hidden[layer, token] if mode == "embedding" else query.heads[layer - 1, token]
     return search_vectors(index, vector, layer, mode, heads, k)
 
@@ -594,6 +603,21 @@ def recall_at_k(exact_rows: np.ndarray, approx_rows: np.ndarray) -> float:
     hits = [len(set(e.tolist()) & set(a.tolist())) / max(1, len(e))
             for e, a in zip(exact_rows, approx_rows)]
     return float(np.mean(hits)) if hits else 0.0
+
+
+def tie_aware_recall(
+    queries: np.ndarray, vectors: np.ndarray, exact_scores: np.ndarray,
+    approx_rows: np.ndarray, tolerance: float = 1e-4,
+) -> float:
+    """Share of approximate top-k rows whose exact similarity reaches the exact k-th best.
+
+    Row-id recall undercounts when many vectors tie (the same token at the same position has
+    the same embedding; random test models tie a lot): any of the tied rows is a right answer.
+    ``vectors[row, dim]`` are the exact unit vectors, ``exact_scores[query, rank]`` the exact
+    top-k similarities.
+    """
+    true_scores = np.einsum("qd,qkd->qk", queries, vectors[approx_rows])
+    return float(np.mean(true_scores >= exact_scores[:, -1:] - tolerance))
 
 
 # ---------------------------------------------------------------------------------------------
