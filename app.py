@@ -10,6 +10,7 @@ st.set_page_config(page_title="Attention explorer", page_icon="🔍", layout="wi
 
 PAGES = [
     st.Page("pages/explorer.py", title="Explorer", icon="🔍", default=True),
+    st.Page("pages/corpus.py", title="Corpus search", icon="📚"),
 ]
 
 navigation = st.navigation(PAGES)
