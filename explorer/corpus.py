@@ -249,7 +249,7 @@ def encode_corpus(
     id_lists: Sequence[Sequence[int]],
     *,
     with_heads: bool = True,
-    batch_tokens: int = 4_096,
+    batch_tokens: int = 2_048,
     progress: ProgressCallback | None = None,
 ) -> Iterator[EncodedBatch]:
     """Run every sentence through the model in batches; yield the kept tokens' vectors."""
@@ -345,7 +345,7 @@ class _IndexFiller:
 class IndexSettings:
     storage: Storage = "fp16"
     heads: bool = True  # also index the attention heads' outputs
-    batch_tokens: int = 4_096
+    batch_tokens: int = 2_048
 
     def __post_init__(self) -> None:
         if self.storage not in STORAGES:
@@ -409,8 +409,12 @@ def build_index(
     corpus: Corpus,
     settings: IndexSettings | None = None,
     progress: ProgressCallback | None = None,
+    on_batch: Callable[[EncodedBatch], None] | None = None,
 ) -> CorpusIndex:
-    """Index every token of ``corpus`` at every layer (see the module docstring)."""
+    """Index every token of ``corpus`` at every layer (see the module docstring).
+
+    ``on_batch`` sees each batch's raw vectors (the benchmark keeps some for exact search).
+    """
     settings = settings or IndexSettings()
     info = loaded.info
     started = time.perf_counter()
@@ -423,6 +427,8 @@ def build_index(
     positions: list[np.ndarray] = []
     for batch in encode_corpus(loaded, id_lists, with_heads=settings.heads,
                                batch_tokens=settings.batch_tokens, progress=progress):
+        if on_batch:
+            on_batch(batch)
         sentence_ids.append(batch.sentence_ids)
         positions.append(batch.positions)
         for layer, filler in enumerate(hidden_fillers):
