@@ -144,3 +144,14 @@ def test_upload_a_corpus_and_upload_errors(corpus_env):
     assert any("&lt;" in body or "&amp;" in body for body in bodies)
     expected = read_corpus(lines.encode())
     assert len(expected.sentences) == 3
+
+
+def test_explorer_text_survives_a_visit_to_the_corpus_page(corpus_env):
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.text_area(key="text").set_value("The bank was closed on <mask>.").run()
+    at = build(at.switch_page(PAGE).run())
+    assert at.text_input(key="corpus_query").value == "The bank was closed on <mask>."
+    at.switch_page("pages/explorer.py").run()
+    assert not at.exception
+    assert at.text_area(key="text").value == "The bank was closed on <mask>."
+    assert len(at.table) == 1
