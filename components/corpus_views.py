@@ -15,12 +15,18 @@ _MARK_STYLE = "background:#ffd180;color:#111;padding:0 3px;border-radius:3px;fon
 def context_html(
     before: Sequence[str], token: str, after: Sequence[str], cut_before: bool, cut_after: bool
 ) -> str:
-    """One match in context: tokens joined by spaces, the match in a ``<mark>``; all escaped."""
-    left = ("… " if cut_before else "") + " ".join(html.escape(t) for t in before)
-    right = " ".join(html.escape(t) for t in after) + (" …" if cut_after else "")
-    mark = f'<mark style="{_MARK_STYLE}">{html.escape(token)}</mark>'
+    """One match in its sentence, the matched token in a ``<mark>``; all text escaped.
+
+    ``before``, ``token`` and ``after`` are decoded token texts (`` bank``): joined, they give
+    back the sentence's own spacing.
+    """
+    left = ("… " if cut_before else "") + html.escape("".join(before))
+    right = html.escape("".join(after)) + (" …" if cut_after else "")
+    word = token.lstrip(" ")
+    space = " " * (len(token) - len(word))
+    mark = f'<mark style="{_MARK_STYLE}">{html.escape(word or token)}</mark>'
     return (f'<div class="corpus-match" style="{_CONTEXT_STYLE}">'
-            f"{left} {mark} {right}</div>")
+            f"{left}{space}{mark}{right}</div>")
 
 
 def matched_tokens_histogram(tokens: Sequence[str], title: str) -> go.Figure:

@@ -49,7 +49,7 @@ CACHE_ENV_VAR = "EXPLORER_CACHE_DIR"
 MAX_CORPUS_BYTES = 256 * 1024
 """Largest corpus file accepted (about exBERT's 207 KB corpus)."""
 MAX_CORPUS_LINES = 5_000
-FORMAT_VERSION = 1  # bump when the on-disk layout or the vectors change
+FORMAT_VERSION = 2  # bump when the on-disk layout or the vectors change
 
 Storage = Literal["flat", "fp16", "sq8"]
 Mode = Literal["embedding", "heads"]
@@ -358,15 +358,15 @@ class CorpusIndex:
 
     ``hidden[layer]`` (0 = embeddings) and ``heads[layer - 1]`` (layer 1-based) are faiss
     indices whose row ``r`` is token ``positions[r]`` of sentence ``sentence_ids[r]``.
-    ``tokens[sentence]`` are the sentence's token labels, special tokens included, so that
-    ``tokens[s][p]`` is the matched token.
+    ``token_texts[sentence]`` are what the sentence's tokens decode to (`` bank``), special
+    tokens included, so that ``token_texts[s][p]`` is the matched token.
     """
 
     model_name: str
     settings: IndexSettings
     num_heads: int
     sentences: tuple[str, ...]
-    tokens: tuple[tuple[str, ...], ...]
+    token_texts: tuple[tuple[str, ...], ...]
     sentence_ids: np.ndarray
     positions: np.ndarray
     hidden: list[faiss.Index]
@@ -393,15 +393,16 @@ class CorpusIndex:
         return self.vector_bytes() / max(1, self.num_tokens)
 
 
-def _labels_cache(loaded: Loaded) -> Callable[[int], str]:
+def _decoder(loaded: Loaded) -> Callable[[int], str]:
+    """What one token id decodes to, memoised (most ids repeat)."""
     decoded: dict[int, str] = {}
 
-    def label(token_id: int) -> str:
+    def decode(token_id: int) -> str:
         if token_id not in decoded:
-            decoded[token_id] = token_label(loaded.tokenizer.decode([token_id]))
+            decoded[token_id] = loaded.tokenizer.decode([token_id])
         return decoded[token_id]
 
-    return label
+    return decode
 
 
 def build_index(
@@ -436,7 +437,7 @@ def build_index(
         if head_fillers is not None and batch.heads is not None:
             for layer, filler in enumerate(head_fillers):
                 filler.add(head_unit_rows(batch.heads[layer], info.num_heads))
-    label = _labels_cache(loaded)
+    decode = _decoder(loaded)
     notes = list(corpus.notes)
     if cut:
         notes.append(f"{cut} line(s) were longer than {info.max_tokens} tokens and were cut.")
@@ -445,7 +446,7 @@ def build_index(
         settings=settings,
         num_heads=info.num_heads,
         sentences=corpus.sentences,
-        tokens=tuple(tuple(label(i) for i in ids) for ids in id_lists),
+        token_texts=tuple(tuple(decode(i) for i in ids) for ids in id_lists),
         sentence_ids=np.concatenate(sentence_ids) if sentence_ids else np.zeros(0, np.int32),
         positions=np.concatenate(positions) if positions else np.zeros(0, np.int32),
         hidden=[filler.finish() for filler in hidden_fillers],
@@ -482,10 +483,10 @@ def encode_query(loaded: Loaded, text: str) -> QueryTokens:
     hidden, heads, _valid = forward_batch(loaded, [ids], with_heads=True)
     assert heads is not None
     special = set(loaded.tokenizer.all_special_ids) - {loaded.tokenizer.mask_token_id}
-    label = _labels_cache(loaded)
+    decode = _decoder(loaded)
     return QueryTokens(
         text=text,
-        labels=tuple(label(i) for i in ids),
+        labels=tuple(token_label(decode(i)) for i in ids),
         special_mask=np.array([i in special for i in ids], dtype=bool),
         hidden=hidden[:, 0],
         heads=heads[:, 0],
@@ -557,7 +558,7 @@ def search_vectors(
             score=float(score) * scale,
             sentence_id=sentence_id,
             position=position,
-            token=index.tokens[sentence_id][position],
+            token=token_label(index.token_texts[sentence_id][position]),
             sentence=index.sentences[sentence_id],
         ))
     return matches
@@ -582,6 +583,8 @@ def search(
 
 @dataclass(frozen=True)
 class Context:
+    """Decoded token texts around a match: ``"".join(before) + token + "".join(after)``."""
+
     before: tuple[str, ...]
     token: str
     after: tuple[str, ...]
@@ -591,7 +594,7 @@ class Context:
 
 def match_context(index: CorpusIndex, match: Match, width: int = 5) -> Context:
     """Up to ``width`` tokens either side of the match (special tokens left out)."""
-    tokens = index.tokens[match.sentence_id]
+    tokens = index.token_texts[match.sentence_id]
     first, last = 1, len(tokens) - 1  # <s> ... </s>
     start = max(first, match.position - width)
     end = min(last, match.position + 1 + width)
@@ -669,7 +672,7 @@ def save_index(index: CorpusIndex, folder: Path) -> None:
             "num_heads": index.num_heads,
             "num_layers": index.num_layers,
             "sentences": list(index.sentences),
-            "tokens": [list(t) for t in index.tokens],
+            "token_texts": [list(t) for t in index.token_texts],
             "truncated_sentences": index.truncated_sentences,
             "notes": list(index.notes),
         }
@@ -698,7 +701,7 @@ def load_index(folder: Path) -> CorpusIndex:
         settings=settings,
         num_heads=int(meta["num_heads"]),
         sentences=tuple(meta["sentences"]),
-        tokens=tuple(tuple(t) for t in meta["tokens"]),
+        token_texts=tuple(tuple(t) for t in meta["token_texts"]),
         sentence_ids=rows["sentence_ids"],
         positions=rows["positions"],
         hidden=hidden,

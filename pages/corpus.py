@@ -27,11 +27,8 @@ STORAGE_LABELS = {
     "sq8": "8-bit (a quarter of exact)",
     "flat": "exact float32",
 }
+CONTEXT_TOKENS = 8  # tokens shown either side of a match
 MODE_LABELS = {"embedding": "by embedding", "heads": "by selected heads' output"}
-
-# Keep the explorer's text alive while this page runs (Streamlit drops unrendered widget state).
-if keys.TEXT in st.session_state:
-    st.session_state[keys.TEXT] = st.session_state[keys.TEXT]
 
 st.title("Corpus search")
 st.caption(
@@ -75,10 +72,15 @@ settings = IndexSettings(storage=storage, heads=with_heads)
 key = index_key(loaded, corpus, settings)
 index = index_memory().get(key) or load_cached(loaded, corpus, settings)
 if index is None:
-    st.info(f"The {corpus.name} ({len(corpus.sentences):,} lines) has no index for this model "
-            "yet. Building one runs the model once over every line; it is then cached on disk.")
-    if not st.button("Build index", type="primary", key="corpus_build"):
+    offer = st.empty()
+    with offer.container():
+        st.info(f"The {corpus.name} ({len(corpus.sentences):,} lines) has no index for this "
+                "model yet. Building one runs the model once over every line; it is then "
+                "cached on disk.")
+        build_clicked = st.button("Build index", type="primary", key="corpus_build")
+    if not build_clicked:
         st.stop()
+    offer.empty()
     bar = st.progress(0.0, text="Indexing …")
 
     def show_progress(done: int, total: int) -> None:
@@ -162,7 +164,7 @@ header = st.columns([0.6, 0.9, 6, 1.4])
 for column, title in zip(header, ["#", "score", "context", ""]):
     column.markdown(f"**{title}**")
 for match in matches:
-    context = match_context(index, match)
+    context = match_context(index, match, width=CONTEXT_TOKENS)
     rank_column, score_column, context_column, open_column = st.columns([0.6, 0.9, 6, 1.4])
     rank_column.markdown(f"{match.rank}")
     score_column.markdown(f"{match.score:.3f}")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.analysis import analyze
+from explorer.analysis import analyze, token_label
 from explorer.corpus import (
     MAX_CORPUS_BYTES,
     Corpus,
@@ -104,7 +104,9 @@ def test_index_rows_are_the_non_special_tokens(tiny, small_corpus):
     assert index.num_tokens == len(expected)
     assert all(f.ntotal == index.num_tokens for f in [*index.hidden, *index.heads])
     assert len(index.hidden) == tiny.info.num_layers + 1 and len(index.heads) == 2
-    assert index.tokens[2][0] == "<s>" and index.tokens[2][-1] == "</s>"
+    assert index.token_texts[2][0] == "<s>" and index.token_texts[2][-1] == "</s>"
+    for sentence, texts in zip(small_corpus.sentences, index.token_texts):
+        assert "".join(texts[1:-1]) == sentence  # decoded pieces give the text back
 
 
 def test_stored_vectors_are_the_models_hidden_states(tiny, small_corpus):
@@ -146,7 +148,7 @@ def test_long_lines_are_cut_with_a_note(tiny):
     corpus = read_corpus(("word " * 200 + "\nshort line").encode())
     index = build_index(tiny, corpus, IndexSettings(heads=False))
     assert index.truncated_sentences == 1 and index.heads is None
-    assert len(index.tokens[0]) == tiny.info.max_tokens
+    assert len(index.token_texts[0]) == tiny.info.max_tokens
     assert any("cut" in note for note in index.notes)
 
 
@@ -227,8 +229,9 @@ def test_match_context_marks_cut_ends(tiny, small_corpus):
     query = encode_query(tiny, small_corpus.sentences[2])
     match = search(index, query, 3, 1, k=1)[0]
     context = match_context(index, match, width=2)
-    tokens = index.tokens[match.sentence_id]
-    assert context.token == tokens[match.position] == match.token
+    tokens = index.token_texts[match.sentence_id]
+    assert context.token == tokens[match.position]
+    assert match.token == token_label(tokens[match.position])
     assert context.before == tokens[max(1, match.position - 2): match.position]
     assert context.after == tokens[match.position + 1: match.position + 3]
     assert context.cut_after and context.cut_before == (match.position - 2 > 1)
@@ -277,7 +280,7 @@ def test_disk_cache_round_trip(tiny, small_corpus, tmp_path):
     folder = cached_index_folder(tiny, small_corpus, settings, root=tmp_path)
     assert (folder / "meta.json").is_file() and (folder / "heads_2.faiss").is_file()
     loaded = build_or_load(tiny, small_corpus, settings, root=tmp_path)
-    assert loaded.from_cache and loaded.tokens == built.tokens
+    assert loaded.from_cache and loaded.token_texts == built.token_texts
     np.testing.assert_array_equal(loaded.sentence_ids, built.sentence_ids)
     query = encode_query(tiny, "the bank")
     for mode, layer in (("embedding", 2), ("heads", 1)):
