@@ -13,6 +13,7 @@ PAGES = [
     st.Page("pages/explorer.py", title="Explorer", icon="🔍", default=True),
     st.Page("pages/layers.py", title="Layers & heads", icon="🧅"),
     st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+    st.Page("pages/corpus.py", title="Corpus search", icon="📚"),
 ]
 
 keep_shared_widget_state()

@@ -38,6 +38,7 @@ st.sidebar.caption(
 sync_url_state("explorer", loaded, EXPLORER_FIELDS)
 
 text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
+                    persist_state="session",  # other pages read and set it
                     help=f"Put {info.mask_token} (or <mask>) where a word should be predicted.")
 top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K, value=5,
                             key=keys.TOP_K))

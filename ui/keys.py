@@ -13,3 +13,15 @@ SELECTED_TOKEN = "token"  # selected token index, or None
 THRESHOLD = "threshold"  # share of attention mass kept per token in the graph
 TEXT_A = "text_a"  # compare page, input A
 TEXT_B = "text_b"  # compare page, input B
+# Corpus search page
+CORPUS_SOURCE = "corpus_source"  # "bundled" or "upload"
+CORPUS_UPLOAD = "corpus_upload"  # the file uploader
+CORPUS_STORAGE = "corpus_storage"  # "fp16", "sq8" or "flat"
+CORPUS_WITH_HEADS = "corpus_with_heads"  # also index head outputs
+CORPUS_QUERY = "corpus_query"  # text the query token is taken from
+CORPUS_QUERY_FROM = "corpus_query_from"  # the explorer text the query field last copied
+CORPUS_TOKEN = "corpus_token"  # query token index
+CORPUS_LAYER = "corpus_layer"  # hidden-state index: 0 = embeddings, l = output of layer l
+CORPUS_MODE = "corpus_mode"  # "embedding" or "heads"
+CORPUS_HEADS = "corpus_heads"  # selected heads (0-based) for head-output search
+CORPUS_K = "corpus_k"  # number of matches

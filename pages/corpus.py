@@ -1,0 +1,186 @@
+"""Corpus search: nearest corpus tokens to a chosen token, by hidden state or by head outputs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.corpus_views import context_html, matched_tokens_histogram
+from explorer.corpus import (
+    MAX_CORPUS_BYTES,
+    CorpusError,
+    IndexSettings,
+    build_or_load,
+    bundled_corpus,
+    index_key,
+    load_cached,
+    match_context,
+    read_corpus,
+    search,
+)
+from ui import keys
+from ui.cache import current_model
+from ui.corpus_cache import cached_query, index_memory
+from ui.entry import ensure_app_entry
+
+ensure_app_entry()
+
+DEFAULT_QUERY = "We sat on the bank of the river."
+STORAGE_LABELS = {
+    "fp16": "float16 (half the size of exact)",
+    "sq8": "8-bit (a quarter of exact)",
+    "flat": "exact float32",
+}
+CONTEXT_TOKENS = 8  # tokens shown either side of a match
+MODE_LABELS = {"embedding": "by embedding", "heads": "by selected heads' output"}
+
+st.title("Corpus search")
+st.caption(
+    "Find the corpus tokens whose contextual embedding (or attention-head output) at a layer is "
+    "nearest to a token you choose, as in exBERT. Similarity is cosine."
+)
+
+loaded = current_model()
+if loaded is None:
+    st.stop()
+info = loaded.info
+
+# --- the corpus --------------------------------------------------------------------------------
+source = st.radio("Corpus", ["bundled", "upload"], key=keys.CORPUS_SOURCE, horizontal=True,
+                  format_func=lambda s: {"bundled": "Bundled corpus",
+                                         "upload": "Upload a .txt file"}[s])
+if source == "upload":
+    upload = st.file_uploader(
+        "A UTF-8 .txt file, one sentence or paragraph per line", type=["txt"],
+        key=keys.CORPUS_UPLOAD, max_upload_size=1,
+        help=f"At most {MAX_CORPUS_BYTES // 1024} KB.",
+    )
+    if upload is None:
+        st.info("Upload a text file to search it, or choose the bundled corpus.")
+        st.stop()
+    try:
+        corpus = read_corpus(upload.getvalue(), name=upload.name)
+    except CorpusError as error:
+        st.error(str(error), icon="📄")
+        st.stop()
+else:
+    corpus = bundled_corpus()
+
+with st.expander("Index settings"):
+    storage = st.selectbox("Vector storage", list(STORAGE_LABELS), key=keys.CORPUS_STORAGE,
+                           format_func=STORAGE_LABELS.__getitem__)
+    with_heads = st.checkbox("Also index attention-head outputs", value=True,
+                             key=keys.CORPUS_WITH_HEADS)
+settings = IndexSettings(storage=storage, heads=with_heads)
+
+key = index_key(loaded, corpus, settings)
+index = index_memory().get(key) or load_cached(loaded, corpus, settings)
+if index is None:
+    offer = st.empty()
+    with offer.container():
+        st.info(f"The {corpus.name} ({len(corpus.sentences):,} lines) has no index for this "
+                "model yet. Building one runs the model once over every line; it is then "
+                "cached on disk.")
+        build_clicked = st.button("Build index", type="primary", key="corpus_build")
+    if not build_clicked:
+        st.stop()
+    offer.empty()
+    bar = st.progress(0.0, text="Indexing …")
+
+    def show_progress(done: int, total: int) -> None:
+        bar.progress(done / max(1, total), text=f"Indexing line {done:,} of {total:,} …")
+
+    index = build_or_load(loaded, corpus, settings, progress=show_progress)
+    bar.empty()
+index_memory().put(key, index)
+
+megabytes = index.vector_bytes() / 1e6
+how = "loaded from the disk cache" if index.from_cache else f"built in {index.seconds:.1f} s"
+st.caption(
+    f"{corpus.name}: {index.num_tokens:,} tokens in {len(index.sentences):,} lines; "
+    f"{megabytes:.1f} MB of vectors ({index.bytes_per_token():,.0f} bytes per token, "
+    f"{STORAGE_LABELS[index.settings.storage]}); {how}."
+)
+for note in index.notes:
+    st.info(note)
+
+# --- the query token ---------------------------------------------------------------------------
+explorer_text = str(st.session_state.get(keys.TEXT) or "")
+if explorer_text and st.session_state.get(keys.CORPUS_QUERY_FROM) != explorer_text:
+    st.session_state[keys.CORPUS_QUERY] = explorer_text  # follow the explorer's new text
+    st.session_state[keys.CORPUS_QUERY_FROM] = explorer_text
+if keys.CORPUS_QUERY not in st.session_state:
+    st.session_state[keys.CORPUS_QUERY] = DEFAULT_QUERY
+query_text = st.text_input("Text to take the query token from (the explorer's text, or type)",
+                           key=keys.CORPUS_QUERY)
+try:
+    query = cached_query(loaded, query_text)
+except CorpusError as error:
+    st.warning(str(error), icon="✍️")
+    st.stop()
+
+choices = [i for i, special in enumerate(query.special_mask.tolist()) if not special]
+if not choices:
+    st.warning("The text has no tokens to search for.")
+    st.stop()
+selected_in_explorer = st.session_state.get(keys.SELECTED_TOKEN)
+if st.session_state.get(keys.CORPUS_TOKEN) not in choices:
+    from_explorer = query_text == explorer_text and selected_in_explorer in choices
+    st.session_state[keys.CORPUS_TOKEN] = selected_in_explorer if from_explorer else choices[0]
+
+token_column, layer_column, mode_column = st.columns(3)
+token = int(token_column.selectbox("Token", choices, key=keys.CORPUS_TOKEN,
+                                   format_func=lambda i: f"{i}: {query.labels[i]}"))
+modes = ["embedding", "heads"] if index.heads is not None else ["embedding"]
+if st.session_state.get(keys.CORPUS_MODE) not in modes:
+    st.session_state[keys.CORPUS_MODE] = "embedding"
+mode = mode_column.radio("Search", modes, key=keys.CORPUS_MODE,
+                         format_func=MODE_LABELS.__getitem__)
+layers = list(range(0 if mode == "embedding" else 1, index.num_layers + 1))
+if st.session_state.get(keys.CORPUS_LAYER) not in layers:
+    st.session_state[keys.CORPUS_LAYER] = index.num_layers
+layer = int(layer_column.selectbox(
+    "Layer", layers, key=keys.CORPUS_LAYER,
+    format_func=lambda i: "embeddings" if i == 0 else f"layer {i}"))
+
+heads = None
+if mode == "heads":
+    if keys.CORPUS_HEADS not in st.session_state:
+        from_graph = st.session_state.get(keys.HEADS)
+        valid = isinstance(from_graph, list) and from_graph and all(
+            isinstance(h, int) and 0 <= h < index.num_heads for h in from_graph)
+        st.session_state[keys.CORPUS_HEADS] = list(from_graph) if valid else list(
+            range(index.num_heads))
+    heads = st.multiselect("Heads compared (score = mean cosine over them)",
+                           list(range(index.num_heads)), key=keys.CORPUS_HEADS,
+                           format_func=lambda h: f"head {h + 1}")
+    if not heads:
+        st.warning("Select at least one head.")
+        st.stop()
+k = int(st.number_input("Matches", min_value=1, max_value=100, value=10, key=keys.CORPUS_K))
+
+matches = search(index, query, token, layer, mode, heads, k)
+
+# --- results -----------------------------------------------------------------------------------
+where = "embeddings" if layer == 0 else f"layer {layer}"
+st.subheader(f"Nearest to “{query.labels[token]}” at {where}, {MODE_LABELS[mode]}")
+header = st.columns([0.6, 0.9, 6, 1.4])
+for column, title in zip(header, ["#", "score", "context", ""]):
+    column.markdown(f"**{title}**")
+for match in matches:
+    context = match_context(index, match, width=CONTEXT_TOKENS)
+    rank_column, score_column, context_column, open_column = st.columns([0.6, 0.9, 6, 1.4])
+    rank_column.markdown(f"{match.rank}")
+    score_column.markdown(f"{match.score:.3f}")
+    with context_column:
+        st.html(context_html(context.before, context.token, context.after,
+                             context.cut_before, context.cut_after))
+    if open_column.button("Open", key=f"corpus_open_{match.rank}",
+                          help="Open this sentence in the explorer"):
+        st.session_state[keys.TEXT] = match.sentence
+        st.session_state[keys.SELECTED_TOKEN] = match.position
+        st.switch_page("pages/explorer.py")
+
+st.plotly_chart(
+    matched_tokens_histogram([m.token for m in matches], f"Matched tokens (top {len(matches)})"),
+    key="corpus_histogram",
+)
