@@ -144,6 +144,17 @@ def _encode(loaded: Loaded, text: str) -> tuple[list[int], int, bool]:
     return list(ids[: limit - len(end)]) + end, len(ids), True
 
 
+def truncation_message(analysis: Analysis, max_tokens: int, subject: str = "The text") -> str:
+    """What to tell the user about a truncated input ("" when nothing was cut)."""
+    if not analysis.truncated:
+        return ""
+    dropped = (f" {analysis.masks_dropped} mask(s) after the cut were dropped."
+               if analysis.masks_dropped else "")
+    return (f"{subject} has {analysis.input_token_count} tokens; this model reads at most "
+            f"{max_tokens}. Showing the first {analysis.num_tokens - 1} tokens and the end "
+            f"token.{dropped}")
+
+
 def fill_mask_predictions(
     loaded: Loaded, token_ids: np.ndarray, mask_logits: torch.Tensor, top_k: int
 ) -> tuple[MaskPredictions, ...]:

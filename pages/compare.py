@@ -14,7 +14,7 @@ from components.compare_charts import (
 )
 from components.tables import predictions_frame
 from components.tokens import token_chips
-from explorer.analysis import Analysis, InputError
+from explorer.analysis import Analysis, InputError, truncation_message
 from explorer.compare import (
     attention_difference,
     attention_map,
@@ -75,8 +75,8 @@ def _analyse(text: str, name: str, column) -> Analysis | None:
     for note in analysis.notes:
         column.info(f"Input {name}: {note}")
     if analysis.truncated:
-        column.warning(f"Input {name} has {analysis.input_token_count} tokens; this model reads "
-                       f"at most {loaded.info.max_tokens}, so it was cut.", icon="✂️")
+        column.warning(truncation_message(analysis, loaded.info.max_tokens, f"Input {name}"),
+                       icon="✂️")
     return analysis
 
 

@@ -21,6 +21,7 @@ from ui import keys
 from ui.cache import current_model
 from ui.corpus_cache import cached_query, index_memory
 from ui.entry import ensure_app_entry
+from ui.url_state import CORPUS_FIELDS, sync_url_state
 
 ensure_app_entry()
 
@@ -42,6 +43,7 @@ st.caption(
 loaded = current_model()
 if loaded is None:
     st.stop()
+sync_url_state("corpus", loaded, CORPUS_FIELDS)
 info = loaded.info
 
 # --- the corpus --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import streamlit as st
 from components.charts import attention_heatmap, hidden_norms_chart, mean_norm_chart
 from components.tables import predictions_frame
 from components.tokens import token_chips
-from explorer.analysis import InputError
+from explorer.analysis import InputError, truncation_message
 from explorer.metrics import head_average, hidden_state_norms
 from explorer.state import MEAN_HEAD
 from ui import keys
@@ -52,14 +52,7 @@ except InputError as error:
 for note in analysis.notes:
     st.info(note)
 if analysis.truncated:
-    dropped = (f" {analysis.masks_dropped} mask(s) after the cut were dropped."
-               if analysis.masks_dropped else "")
-    st.warning(
-        f"The text has {analysis.input_token_count} tokens; this model reads at most "
-        f"{info.max_tokens}. Showing the first {analysis.num_tokens - 1} tokens and the end "
-        f"token.{dropped}",
-        icon="✂️",
-    )
+    st.warning(truncation_message(analysis, info.max_tokens), icon="✂️")
 
 st.subheader("Predictions")
 if not analysis.predictions:

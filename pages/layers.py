@@ -17,13 +17,14 @@ from components.layer_charts import (
 )
 from components.layer_tables import ablation_frame, lens_frame
 from explorer.ablation import Head
-from explorer.analysis import Analysis, InputError, token_label
+from explorer.analysis import Analysis, InputError, token_label, truncation_message
 from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
 from ui import keys
 from ui.cache import MAX_TOP_K, cached_analysis, current_model
 from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
+from ui.url_state import LAYERS_FIELDS, sync_url_state
 
 ensure_app_entry()
 
@@ -222,6 +223,7 @@ st.caption("What each layer predicts, how hidden states move, where attention fl
 loaded = current_model()
 if loaded is None:
     st.stop()
+sync_url_state("layers", loaded, LAYERS_FIELDS)
 
 text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
                     help=f"Put {loaded.info.mask_token} (or <mask>) where a word should be "
@@ -234,8 +236,7 @@ except InputError as error:
 for note in analysis.notes:
     st.info(note)
 if analysis.truncated:
-    st.warning(f"The text has {analysis.input_token_count} tokens; this model reads at most "
-               f"{loaded.info.max_tokens}. The rest is cut off.", icon="✂️")
+    st.warning(truncation_message(analysis, loaded.info.max_tokens), icon="✂️")
 
 position = selected_token(analysis)
 lens_tab, hidden_tab, attention_tab, ablation_tab = st.tabs(

@@ -50,6 +50,8 @@ class PageCase:
 
 PAGES = [
     PageCase("pages/explorer.py", (keys.TEXT,), check_explorer),
+    PageCase("pages/layers.py", (keys.TEXT,)),
+    PageCase("pages/compare.py", (keys.TEXT_A, keys.TEXT_B)),
 ]
 
 
@@ -68,7 +70,7 @@ HOSTILE = [
             f"reads at most {TINY_MAX_TOKENS}", 1),
     Hostile("over the character limit", "a " * (MAX_TEXT_CHARS // 2 + 1), "accepts at most", 0),
     Hostile("600 tokens", lambda loaded: text_of_tokens(loaded.tokenizer, 600, 0),
-            "The text has 600 tokens; this model reads at most", None),
+            "has 600 tokens; this model reads at most", None),
     Hostile("only one mask", "<mask>", None, 1),
     Hostile("only masks", "<mask><mask><mask>", None, 3),
     Hostile("50 masks", "<mask> " * 50, None, 50),

@@ -32,6 +32,8 @@ _SYNC = "_url_state_sync"  # session key: this run's page, limits, fields and li
 
 EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, keys.LAYER, keys.HEAD, keys.HEADS,
                    keys.SELECTED_TOKEN, keys.THRESHOLD)
+LAYERS_FIELDS = (keys.TEXT, keys.SELECTED_TOKEN)
+CORPUS_FIELDS = (keys.TEXT, keys.SELECTED_TOKEN)
 COMPARE_FIELDS = (keys.TEXT_A, keys.TEXT_B, keys.TOP_K, keys.LAYER, keys.HEAD,
                   keys.SELECTED_TOKEN)
 
