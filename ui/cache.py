@@ -45,3 +45,16 @@ def current_model() -> Loaded | None:
 def cached_analysis(loaded: Loaded, text: str) -> Analysis:
     """The analysis of ``text``; raises :class:`~explorer.analysis.InputError` for bad text."""
     return _analysis(loaded.info.name, text, loaded)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _token_predictions(model_name: str, text: str, top_k: int, _loaded: Loaded,
+                       _analysis: Analysis) -> tuple:
+    from explorer.token_predictions import top_predictions_per_token
+
+    return top_predictions_per_token(_loaded, _analysis, top_k)
+
+
+def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int) -> tuple:
+    """Top-k predictions at every position (LM head on the cached hidden states)."""
+    return _token_predictions(loaded.info.name, analysis.text, top_k, loaded, analysis)
