@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,12 @@ REQUIRE_CDN_TAG = (
     '<script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js">'
     "</script>"
 )
+NODE_MODULES_ENV = "EXPLORER_NODE_MODULES"
+"""Environment variable naming another ``node_modules`` folder to take the scripts from."""
 ASSET_FILES = {
-    "jquery": Path("node_modules/jquery/dist/jquery.min.js"),
-    "d3": Path("node_modules/d3/dist/d3.min.js"),
-    "requirejs": Path("node_modules/requirejs/require.js"),
+    "jquery": Path("jquery/dist/jquery.min.js"),
+    "d3": Path("d3/dist/d3.min.js"),
+    "requirejs": Path("requirejs/require.js"),
 }
 # bertviz ends each inline script with "\n</script>\n"; its JSON has no raw newlines, so user
 # text can never end a script body early in this pattern.
@@ -55,12 +58,21 @@ def escape_script_bodies(html: str) -> tuple[str, int]:
     return html, count
 
 
-@functools.cache
-def local_assets(root: Path = ROOT) -> dict[str, str] | None:
+def node_modules() -> Path:
+    """Where ``npm ci`` put the scripts: ``$EXPLORER_NODE_MODULES`` or ``./node_modules``."""
+    return Path(os.environ.get(NODE_MODULES_ENV) or ROOT / "node_modules")
+
+
+def local_assets() -> dict[str, str] | None:
     """The npm-installed scripts' text, or None when any is missing (then the CDN is used)."""
+    return _read_assets(node_modules())
+
+
+@functools.cache
+def _read_assets(folder: Path) -> dict[str, str] | None:
     texts = {}
     for name, relative in ASSET_FILES.items():
-        path = root / relative
+        path = folder / relative
         if not path.is_file():
             return None
         texts[name] = path.read_text(encoding="utf-8")
