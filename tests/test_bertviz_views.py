@@ -92,11 +92,10 @@ def test_budget_keeps_small_inputs_whole_and_bounds_long_ones():
     small = bertviz_budget(12, 6, 12, 3, [1])
     assert small.complete and small.layers == tuple(range(6)) and len(small.heads) == 12
     medium = bertviz_budget(128, 6, 12, 5, [1])
-    assert not medium.complete and 5 in medium.layers and len(medium.heads) == 12
+    assert not medium.complete and medium.layers == (5,) and len(medium.heads) == 12
     assert len(medium.layers) * 12 * 128 * 128 <= medium.max_values
     long = bertviz_budget(512, 6, 12, 2, [7, 3])
-    assert long.layers == (2,) and long.heads == (3,) or long.heads[0] in (3, 7)
-    assert len(long.layers) * len(long.heads) * 512 * 512 <= max(long.max_values, 512 * 512)
+    assert long.layers == (2,) and long.heads == (3,)  # the first selected head
     assert "layer(s) 3 of 6" in long.describe(6, 12)
     huge = bertviz_budget(2000, 6, 12, 0, [])
     assert huge.layers == (0,) and len(huge.heads) == 1  # never empty
@@ -107,7 +106,7 @@ def test_bounded_head_view_of_long_input_is_small(tiny):
     analysis = analyze(tiny, text)
     n = analysis.num_tokens
     budget = bertviz_budget(n, 2, 4, 1, [2], max_values=n * n * 2)
-    assert budget.layers == (1,) and budget.heads == (0, 2) or 2 in budget.heads
+    assert budget.layers == (1,) and budget.heads == (0, 2)  # selected head 2, then head 0
     page = head_view_html(analysis.attentions, list(analysis.tokens), budget, 1, [2])
     whole = head_view_html(analysis.attentions, list(analysis.tokens),
                            replace(budget, layers=(0, 1), heads=(0, 1, 2, 3)), 1, [2])
