@@ -161,7 +161,7 @@ def test_neuron_view_maps_bert_weights(tiny):
     bert = BertForMaskedLM(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
                                       num_attention_heads=2, intermediate_size=32,
                                       attn_implementation="eager")).eval()
-    model, model_type = neuron_view_model(Loaded(tiny.tokenizer, bert, tiny.info))
+    model, _model_type = neuron_view_model(Loaded(tiny.tokenizer, bert, tiny.info))
     ids = torch.tensor([[2, 7, 9, 11, 3]])
     with torch.no_grad():
         expected = bert(ids, output_attentions=True).attentions

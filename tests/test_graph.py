@@ -139,7 +139,7 @@ def test_payload_holds_only_the_selected_layer_heads_and_kept_edges(analysis):
     assert [t["i"] for t in payload["tokens"]] == list(range(1, analysis.num_tokens - 1))
     assert [t["t"] for t in payload["tokens"]] == list(analysis.labels[1:-1])
     mask = analysis.mask_positions[0]
-    assert [t for t in payload["tokens"] if t.get("m")][0]["i"] == mask
+    assert next(t for t in payload["tokens"] if t.get("m"))["i"] == mask
     expected = prune_edges(combine_heads(analysis.attentions, 1, [0, 2], "sum"), 0.5,
                            np.arange(1, analysis.num_tokens - 1))
     assert payload["edge_count"] == len(expected)
