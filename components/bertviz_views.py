@@ -48,8 +48,8 @@ def _neuron_model(model_name: str, _loaded: Loaded):
 def _neuron_html(model_name: str, text: str, layer: int, head: int,
                  _loaded: Loaded, _analysis: Analysis) -> tuple[str, bool]:
     model, model_type = _neuron_model(model_name, _loaded)
-    raw = neuron_view_html(_loaded, model, model_type, _analysis.tokens,
-                           _analysis.token_ids.tolist(), layer, head)
+    raw = neuron_view_html(model, model_type, _analysis.tokens, _analysis.token_ids.tolist(),
+                           layer, head)
     return make_offline(round_neuron_params(raw), local_assets())
 
 

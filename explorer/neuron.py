@@ -92,8 +92,8 @@ class FixedTokens:
 NEURON_DECIMALS = 4
 
 
-def neuron_view_html(loaded: Loaded, model: Any, model_type: str, tokens: tuple[str, ...],
-                     token_ids: list[int], layer: int, head: int) -> str:
+def neuron_view_html(model: Any, model_type: str, tokens: tuple[str, ...], token_ids: list[int],
+                     layer: int, head: int) -> str:
     """bertviz's neuron-view HTML for exactly these tokens (runs bertviz's model once)."""
     from bertviz import neuron_view
 

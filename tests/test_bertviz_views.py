@@ -125,8 +125,7 @@ def test_neuron_view_model_reproduces_the_analysis(tiny):
                                                          analysis.token_ids.tolist()),
                          "ignored", include_queries_and_keys=True)
     np.testing.assert_allclose(np.array(data["all"]["attn"]), analysis.attentions, atol=1e-5)
-    raw = neuron_view_html(tiny, model, model_type, analysis.tokens,
-                           analysis.token_ids.tolist(), 1, 2)
+    raw = neuron_view_html(model, model_type, analysis.tokens, analysis.token_ids.tolist(), 1, 2)
     small = round_neuron_params(raw)
 
     def params(page: str) -> str:
