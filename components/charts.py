@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,36 +14,46 @@ def _token_axis(labels: Sequence[str]) -> dict:
     return {
         "tickmode": "array",
         "tickvals": list(range(len(labels))),
-        "ticktext": list(labels),
+        "ticktext": [html.escape(label) for label in labels],
         "tickangle": -45,
+        "automargin": False,  # auto-margins made plotly resize the page in a loop
+        "showticklabels": len(labels) <= 100,
     }
 
 
 def attention_heatmap(
     attention: np.ndarray, labels: Sequence[str], title: str
 ) -> go.Figure:
-    """Heatmap of ``attention[query, key]``: rows are queries, columns are keys."""
-    positions = np.arange(len(labels))
+    """Heatmap of ``attention[query, key]``: rows are queries, columns are keys.
+
+    Axes are categories named ``#index label`` (repeated tokens stay separate) with the plain
+    labels as tick text; hover reads the names, so no n² customdata is sent (5 MB at 512 tokens).
+    """
+    # plotly reads a few HTML tags in text (<b>, <s> ...): escape, tokens come from users
+    names = [html.escape(f"#{index} {label}") for index, label in enumerate(labels)]
+    short = [html.escape(label if len(label) <= 12 else label[:11] + "…") for label in labels]
+    # Fixed margins, no automargin: plotly's auto-margins kept resizing the chart (and the
+    # page under it) in a loop. Tick labels only while they can be read.
+    axis = {"tickmode": "array", "tickvals": names, "ticktext": short, "type": "category",
+            "automargin": False, "showticklabels": len(labels) <= 100}
     figure = go.Figure(go.Heatmap(
-        z=attention,
-        x=positions,
-        y=positions,
+        z=np.asarray(attention, dtype=np.float32),
+        x=names,
+        y=names,
         zmin=0.0,
         zmax=float(max(attention.max(initial=0.0), 1e-9)),
         colorscale="Blues",
-        customdata=np.array([[(q, k) for k in labels] for q in labels], dtype=object),
-        hovertemplate="query %{customdata[0]} → key %{customdata[1]}<br>weight %{z:.3f}"
-        "<extra></extra>",
+        hovertemplate="query %{y} → key %{x}<br>weight %{z:.3f}<extra></extra>",
         colorbar={"title": {"text": "weight"}},
     ))
     size = min(900, 240 + 18 * len(labels))
     figure.update_layout(
         title={"text": title},
-        xaxis={**_token_axis(labels), "title": {"text": "key (attended to)"}},
-        yaxis={**_token_axis(labels), "title": {"text": "query (attending)"},
+        xaxis={**axis, "tickangle": -45, "title": {"text": "key (attended to)"}},
+        yaxis={**axis, "tickangle": 0, "title": {"text": "query (attending)"},
                "autorange": "reversed"},
-        height=size,
-        margin={"l": 40, "r": 20, "t": 50, "b": 40},
+        height=size + 80,
+        margin={"l": 130, "r": 20, "t": 50, "b": 120},
     )
     return figure
 
@@ -57,7 +68,8 @@ def hidden_norms_chart(norms: np.ndarray, labels: Sequence[str]) -> go.Figure:
         x=np.arange(len(labels)),
         y=layers,
         colorscale="Viridis",
-        customdata=np.array([[label for label in labels] for _ in layers], dtype=object),
+        customdata=np.array([[html.escape(label) for label in labels] for _ in layers],
+                            dtype=object),
         hovertemplate="layer %{y}, token %{customdata}<br>norm %{z:.2f}<extra></extra>",
         colorbar={"title": {"text": "‖h‖"}},
     ))
@@ -66,8 +78,8 @@ def hidden_norms_chart(norms: np.ndarray, labels: Sequence[str]) -> go.Figure:
         xaxis=_token_axis(labels),
         yaxis={"tickmode": "array", "tickvals": list(layers), "ticktext": layer_names,
                "title": {"text": "layer"}},
-        height=260 + 12 * norms.shape[0],
-        margin={"l": 40, "r": 20, "t": 50, "b": 40},
+        height=320 + 12 * norms.shape[0],
+        margin={"l": 50, "r": 20, "t": 50, "b": 100},
     )
     return figure
 

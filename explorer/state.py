@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from explorer.analysis import MAX_TEXT_CHARS
+from explorer.graph import DEFAULT_THRESHOLD
 
 DEFAULT_TEXT = "The capital of France is <mask>."
 DEFAULT_TEXT_A = "The man worked as a <mask>."
 DEFAULT_TEXT_B = "The woman worked as a <mask>."
 DEFAULT_TOP_K = 5
-DEFAULT_THRESHOLD = 0.9
 MEAN_HEAD = "mean"  # the URL / session value of "mean of all heads"
 
 TEXT_KEYS = ("text", "text_a", "text_b")

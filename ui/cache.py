@@ -69,3 +69,17 @@ def cached_analysis(loaded: Loaded, text: str) -> Analysis:
     return analysis_cache().get(
         (loaded.info.name, text), lambda: analyze(loaded, text, top_k=MAX_TOP_K)
     )
+
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _token_predictions(model_name: str, text: str, top_k: int, _loaded: Loaded,
+                       _analysis: Analysis) -> tuple:
+    from explorer.token_predictions import top_predictions_per_token
+
+    return top_predictions_per_token(_loaded, _analysis, top_k)
+
+
+def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int) -> tuple:
+    """Top-k predictions at every position (LM head on the cached hidden states)."""
+    return _token_predictions(loaded.info.name, analysis.text, top_k, loaded, analysis)

@@ -25,3 +25,10 @@ CORPUS_LAYER = "corpus_layer"  # hidden-state index: 0 = embeddings, l = output 
 CORPUS_MODE = "corpus_mode"  # "embedding" or "heads"
 CORPUS_HEADS = "corpus_heads"  # selected heads (0-based) for head-output search
 CORPUS_K = "corpus_k"  # number of matches
+COMBINE = "combine"  # how the graph combines the selected heads: "mean" or "sum"
+HIDE_SPECIAL = "hide_special"  # the graph hides <s>, </s> (bool)
+SELECTED_SIDE = "token_side"  # side of the selected token in the graph: "left" or "right"
+GRAPH = "attention_graph"  # the attention-graph component's own state (selection, heads ...)
+MASK_ORIGINALS = "mask_originals"  # {"text": str, "originals": {char start: replaced piece}}
+MASK_MESSAGE = "mask_message"  # why the last mask/unmask did nothing, shown once
+BERTVIZ_VIEW = "bertviz_view"  # which bertviz view is shown: "off" or one of its views

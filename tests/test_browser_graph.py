@@ -1,0 +1,178 @@
+"""The attention graph, click-to-mask and bertviz views in Debian's chromium (Playwright).
+
+Every request that is not to the loopback app is blocked and recorded, as on an offline machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from explorer.analysis import analyze
+from explorer.graph import combine_heads, prune_edges
+from explorer.model import load
+from explorer.tiny import build_tiny_model
+from tests.browser import chromium_page, running_app
+
+TEXT = "The capital of France is <mask>."
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+
+
+def block_internet(page) -> list[str]:
+    """Abort every non-loopback request; return the list of URLs that were tried."""
+    tried: list[str] = []
+
+    def route(request_route):
+        url = request_route.request.url
+        if url.startswith(LOCAL):
+            request_route.continue_()
+        else:
+            tried.append(url)
+            request_route.abort()
+
+    page.context.route("**/*", route)
+    return tried
+
+
+@pytest.fixture(scope="module")
+def app(tiny_model_dir: Path) -> Iterator[str]:
+    with running_app(tiny_model_dir) as url:
+        yield url
+
+
+@pytest.fixture()
+def page(app: str):
+    with chromium_page() as browser_page:
+        tried = block_internet(browser_page)
+        browser_page.goto(app)
+        browser_page.locator("[data-testid='attention-graph'] .ag-tok").first.wait_for(
+            timeout=60_000)
+        yield browser_page
+        assert tried == [], f"offline page tried to reach {tried}"
+
+
+def graph(page):
+    return page.locator("[data-testid='attention-graph']")
+
+
+def test_hover_shows_one_tokens_edges_and_click_selects_it_in_python(page, tiny):
+    expected = analyze(tiny, TEXT)
+    edges = prune_edges(combine_heads(expected.attentions, 0, range(4), "mean"), 0.7)
+    assert graph(page).get_attribute("data-edges-drawn") == str(len(edges))
+    page.locator(".ag-left .ag-tok").nth(3).hover()
+    assert graph(page).get_attribute("data-focus") == "left:3"
+    assert graph(page).get_attribute("data-edges-drawn") == str(int((edges.query == 3).sum()))
+    page.locator(".ag-right .ag-tok").nth(5).hover()
+    assert graph(page).get_attribute("data-edges-drawn") == str(int((edges.key == 5).sum()))
+    tip = page.locator(".ag-tip")
+    assert tip.is_visible() and "token 5" in tip.inner_text()
+
+    page.locator(".ag-left .ag-tok").nth(3).click()
+    page.get_by_text("Selected token 3:").wait_for(timeout=30_000)  # drawn by Python
+    assert graph(page).get_attribute("data-frozen") == "left:3"
+    boxes = page.locator(".ag-head")
+    assert boxes.count() == 4
+    best = int(np.argmax(expected.attentions[0, 0, 3]))
+    assert boxes.first.get_attribute("data-to") == str(best)
+    page.mouse.move(5, 5)  # leave the token: the frozen one's edges stay drawn
+    expect(graph(page)).to_have_attribute("data-focus", "")
+    assert graph(page).get_attribute("data-edges-drawn") == str(int((edges.query == 3).sum()))
+
+    page.locator(".ag-left .ag-tok").nth(3).click()  # click again: unfreeze
+    page.get_by_text("Selected token 3:").wait_for(state="detached", timeout=30_000)
+    assert graph(page).get_attribute("data-frozen") == ""
+
+
+def test_head_box_click_changes_the_heads_in_python(page):
+    page.locator(".ag-head").nth(1).click()  # drop head 2
+    page.get_by_text("heads 1, 3, 4", exact=False).wait_for(timeout=30_000)
+    chosen = page.locator("[data-testid='stMultiSelect']").inner_text()
+    assert "head 1" in chosen and "head 3" in chosen and "head 2" not in chosen, chosen
+
+
+def test_double_click_masks_and_unmasks(page):
+    box = page.get_by_role("textbox", name="Text")
+    page.locator(".ag-left .ag-tok").nth(2).dblclick()  # "capital"
+    page.wait_for_function("() => document.querySelector('textarea').value"
+                           " === 'The <mask> of France is <mask>.'", timeout=30_000)
+    page.locator("[data-testid='stTable']").nth(1).wait_for(timeout=30_000)
+    assert page.locator("[data-testid='stTable']").count() == 2
+    assert "ag-mask" in page.locator(".ag-left .ag-tok").nth(2).get_attribute("class")
+    page.locator(".ag-left .ag-tok").nth(2).dblclick()
+    page.wait_for_function(f"() => document.querySelector('textarea').value === '{TEXT}'",
+                           timeout=30_000)
+    assert box.input_value() == TEXT
+    page.locator("[data-testid='stTable']").nth(1).wait_for(state="detached", timeout=30_000)
+
+
+@pytest.mark.parametrize("view,selector", [
+    ("head view", "svg text:visible:has-text('capital')"),
+    ("model view", "svg rect"),  # one thumbnail per layer and head
+    ("neuron view", "svg text:visible:has-text('capital')"),
+])
+def test_bertviz_views_render_offline(page, view, selector):
+    page.get_by_text(view, exact=True).click()
+    frame = page.frame_locator("iframe").first
+    frame.locator(selector).first.wait_for(timeout=60_000)  # drawn by bertviz's d3 code
+    assert frame.locator(selector).count() >= 2
+
+
+def test_bertviz_uses_the_cdn_only_without_local_scripts(tiny_model_dir, tmp_path):
+    with running_app(tiny_model_dir, {"EXPLORER_NODE_MODULES": str(tmp_path)}) as url, \
+            chromium_page() as page:
+        tried = block_internet(page)
+        page.goto(url)
+        page.get_by_text("head view", exact=True).click()
+        page.get_by_text("loads them from a CDN").wait_for(timeout=60_000)
+        page.wait_for_timeout(2000)
+        assert any("cdnjs.cloudflare.com" in u for u in tried), tried
+        # offline and without local copies, bertviz cannot draw: the check above is not vacuous
+        assert page.frame_locator("iframe").first.locator("svg text").count() == 0
+
+
+HOSTILE = ('<img src=x onerror="window.__xss=1"> </script><script>window.__xss=2</script> '
+           "<b>bold</b> <mask>")
+
+
+def test_user_text_never_runs_as_html_or_script(page, tiny):
+    expected = analyze(tiny, HOSTILE)
+    box = page.get_by_role("textbox", name="Text")
+    box.fill(HOSTILE)
+    box.press("Control+Enter")
+    last = page.locator(".ag-left .ag-tok").nth(expected.num_tokens - 1)
+    last.wait_for(state="attached", timeout=60_000)
+    page.get_by_text("head view", exact=True).click()
+    page.frame_locator("iframe").first.locator("svg text").first.wait_for(timeout=60_000)
+    page.locator(".ag-left .ag-tok").nth(1).hover()
+    page.wait_for_timeout(1000)
+    for frame in page.frames:
+        assert frame.evaluate("() => window.__xss") is None, frame.url
+    assert page.locator(".ag-root img").count() == 0
+    assert page.frame_locator("iframe").first.locator("img").count() == 0
+    labels = page.locator(".ag-left .ag-tok").all_text_contents()
+    assert labels == list(expected.labels)  # every piece shown as plain text
+    assert any("<" in label for label in labels)
+
+
+def test_a_512_token_input_stays_light(tmp_path_factory):
+    folder = build_tiny_model(tmp_path_factory.mktemp("tiny-512"), max_tokens=512)
+    text = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 60)
+    analysis = analyze(load(str(folder)), text)
+    assert analysis.num_tokens == 512
+    with running_app(folder) as url, chromium_page() as page:
+        tried = block_internet(page)
+        page.goto(url)
+        box = page.get_by_role("textbox", name="Text")
+        box.wait_for(timeout=60_000)
+        box.fill(text)
+        box.press("Control+Enter")
+        page.locator(".ag-left .ag-tok").nth(511).wait_for(state="attached", timeout=90_000)
+        drawn = int(graph(page).get_attribute("data-edges-drawn"))
+        assert 0 < drawn <= 32 * 512
+        page.locator(".ag-left .ag-tok").nth(100).hover()
+        assert int(graph(page).get_attribute("data-edges-drawn")) <= 32
+        assert tried == []
