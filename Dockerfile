@@ -62,6 +62,9 @@ COPY --chown=user ui/ ui/
 COPY --chown=user components/ components/
 COPY --chown=user pages/ pages/
 COPY --chown=user scripts/ scripts/
+COPY --chown=user data/ data/
+# Corpus-search indices are cached on disk here (EXPLORER_CACHE_DIR moves them).
+RUN mkdir -p /app/.explorer_cache && chown user /app/.explorer_cache
 USER user
 
 EXPOSE 8501

@@ -14,7 +14,6 @@ from components.compare_charts import (
 )
 from components.tables import predictions_frame
 from components.tokens import token_chips
-from explorer.analysis import Analysis, InputError, truncation_message
 from explorer.compare import (
     attention_difference,
     attention_map,
@@ -26,7 +25,8 @@ from explorer.export import changes_csv
 from explorer.presets import PRESET_PAIRS
 from explorer.state import DEFAULT_TEXT_A, DEFAULT_TEXT_B, DEFAULT_TOP_K, MEAN_HEAD
 from ui import keys
-from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.analysis_view import analysis_with_notes
+from ui.cache import MAX_TOP_K, current_model
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
 from ui.url_state import COMPARE_FIELDS, publish_url_state, sync_url_state
@@ -66,22 +66,8 @@ top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_
                             key=keys.TOP_K))
 
 
-def _analyse(text: str, name: str, column) -> Analysis | None:
-    try:
-        analysis = cached_analysis(loaded, text)
-    except InputError as error:
-        column.warning(f"Input {name}: {error}", icon="✍️")
-        return None
-    for note in analysis.notes:
-        column.info(f"Input {name}: {note}")
-    if analysis.truncated:
-        column.warning(truncation_message(analysis, loaded.info.max_tokens, f"Input {name}"),
-                       icon="✂️")
-    return analysis
-
-
-analysis_a = _analyse(text_a, "A", column_a)
-analysis_b = _analyse(text_b, "B", column_b)
+analysis_a = analysis_with_notes(loaded, text_a, column_a, "A")
+analysis_b = analysis_with_notes(loaded, text_b, column_b, "B")
 if analysis_a is None or analysis_b is None:
     st.stop()
 sides = (("A", analysis_a, column_a), ("B", analysis_b, column_b))

@@ -11,12 +11,12 @@ from components.bertviz_views import bertviz_view
 from components.charts import attention_heatmap, hidden_norms_chart, mean_norm_chart
 from components.tables import predictions_frame
 from components.tokens import token_chips
-from explorer.analysis import InputError, truncation_message
 from explorer.graph import COMBINE_MODES, GraphOptions, graph_payload
 from explorer.metrics import head_average, hidden_state_norms
 from explorer.state import MEAN_HEAD
 from ui import keys
-from ui.cache import MAX_TOP_K, cached_analysis, cached_token_predictions, current_model
+from ui.analysis_view import analysis_with_notes
+from ui.cache import MAX_TOP_K, cached_token_predictions, current_model
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, file_stem
 from ui.graph_state import (
@@ -59,16 +59,9 @@ text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
 top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K, value=5,
                             key=keys.TOP_K))
 
-try:
-    analysis = cached_analysis(loaded, text)
-except InputError as error:
-    st.warning(str(error), icon="✍️")
+analysis = analysis_with_notes(loaded, text)
+if analysis is None:
     st.stop()
-
-for note in analysis.notes:
-    st.info(note)
-if analysis.truncated:
-    st.warning(truncation_message(analysis, info.max_tokens), icon="✂️")
 
 st.subheader("Predictions")
 if not analysis.predictions:

@@ -17,11 +17,12 @@ from components.layer_charts import (
 )
 from components.layer_tables import ablation_frame, lens_frame
 from explorer.ablation import Head
-from explorer.analysis import Analysis, InputError, token_label, truncation_message
+from explorer.analysis import Analysis, token_label
 from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
 from ui import keys
-from ui.cache import MAX_TOP_K, cached_analysis, current_model
+from ui.analysis_view import analysis_with_notes
+from ui.cache import MAX_TOP_K, current_model
 from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
 from ui.url_state import LAYERS_FIELDS, sync_url_state
@@ -228,15 +229,9 @@ sync_url_state("layers", loaded, LAYERS_FIELDS)
 text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
                     help=f"Put {loaded.info.mask_token} (or <mask>) where a word should be "
                          "predicted. Shared with the Explorer page.")
-try:
-    analysis = cached_analysis(loaded, text)
-except InputError as error:
-    st.warning(str(error), icon="✍️")
+analysis = analysis_with_notes(loaded, text)
+if analysis is None:
     st.stop()
-for note in analysis.notes:
-    st.info(note)
-if analysis.truncated:
-    st.warning(truncation_message(analysis, loaded.info.max_tokens), icon="✂️")
 
 position = selected_token(analysis)
 lens_tab, hidden_tab, attention_tab, ablation_tab = st.tabs(

@@ -49,7 +49,7 @@ def test_text_is_shared_and_a_head_click_opens_the_attention_view(tiny_model_dir
 
         page.get_by_role("heading", name="Attention explorer").wait_for(timeout=60_000)
         # the explorer's attention view shows the clicked head (keys.LAYER = 1, keys.HEAD = 2)
-        expect(page.get_by_role("combobox", name="Layer")).to_have_value("layer 2")
-        expect(page.get_by_role("combobox", name="Head")).to_have_value("head 3")
+        expect(page.get_by_role("combobox", name="Layer", exact=True)).to_have_value("layer 2")
+        expect(page.get_by_role("combobox", name="Head", exact=True)).to_have_value("head 3")
         assert page.get_by_role("textbox", name="Text").input_value() == TEXT
         page.screenshot(path=str(tmp_path / "explorer-after-click.png"), full_page=True)

@@ -1,0 +1,33 @@
+"""Analyse a page's text and tell the user what happened to it (one helper for every page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from explorer.analysis import Analysis, InputError, truncation_message
+from explorer.model import Loaded
+from ui.cache import cached_analysis
+
+
+def analysis_with_notes(loaded: Loaded, text: str, container: Any = st,
+                        name: str = "") -> Analysis | None:
+    """The cached analysis of ``text``, with its notes and truncation shown in ``container``.
+
+    Bad text gets a warning and None. ``name`` ("A", "B") prefixes messages when a page has
+    several inputs.
+    """
+    prefix = f"Input {name}: " if name else ""
+    try:
+        analysis = cached_analysis(loaded, text)
+    except InputError as error:
+        container.warning(f"{prefix}{error}", icon="✍️")
+        return None
+    for note in analysis.notes:
+        container.info(f"{prefix}{note}")
+    if analysis.truncated:
+        subject = f"Input {name}" if name else "The text"
+        container.warning(truncation_message(analysis, loaded.info.max_tokens, subject),
+                          icon="✂️")
+    return analysis
