@@ -25,5 +25,5 @@ def error_markdown(error: ModelLoadError) -> str:
     """A model-load error as markdown: the name and reasons escaped, the attempts as bullets."""
     lines = [f"Could not load the model '{escape_markdown(error.name)}'."]
     lines += [f"- {escape_markdown(attempt)}" for attempt in error.tried]
-    lines.append(f"How to fix it: {escape_markdown(error.fix)}")
+    lines.append(f"\nHow to fix it: {escape_markdown(error.fix)}")
     return "\n".join(lines)
