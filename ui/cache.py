@@ -71,7 +71,6 @@ def cached_analysis(loaded: Loaded, text: str) -> Analysis:
     )
 
 
-
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _token_predictions(model_name: str, text: str, top_k: int, _loaded: Loaded,
                        _analysis: Analysis) -> tuple:
