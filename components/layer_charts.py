@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,6 +50,9 @@ def lens_chart(top_probs: np.ndarray, top_tokens: Sequence[Sequence[str]]) -> go
     return figure
 
 
+_RANK_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000]
+
+
 def target_rank_chart(ranks: np.ndarray, probs: np.ndarray, target: str) -> go.Figure:
     """Rank (log scale, left) and probability (right) of one target token at each layer."""
     layers = np.arange(len(ranks))
@@ -65,7 +69,9 @@ def target_rank_chart(ranks: np.ndarray, probs: np.ndarray, target: str) -> go.F
     figure.update_layout(
         title={"text": f"Rank and probability of {html.escape(target)!r} across layers"},
         xaxis=_layer_axis(len(ranks)),
-        yaxis={"title": {"text": "rank (1 = top)"}, "type": "log", "autorange": "reversed"},
+        yaxis={"title": {"text": "rank (1 = top)"}, "type": "log",
+               "tickvals": _RANK_TICKS,
+               "range": [math.log10(max(1, int(np.max(ranks))) * 1.5), -0.05]},
         yaxis2={"title": {"text": "probability"}, "overlaying": "y", "side": "right",
                 "range": [0, 1]},
         height=320, margin={**_MARGIN, "r": 60}, legend={"orientation": "h", "y": -0.25},

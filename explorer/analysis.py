@@ -93,8 +93,16 @@ class Analysis:
         return int(self.attentions.shape[1])
 
 
+_CONTROL_PICTURES = {code: 0x2400 + code for code in range(32)} | {127: 0x2421}
+
+
 def token_label(token_text: str) -> str:
-    """How a token's decoded text is shown: ``" the"`` → ``the``, ``" "`` → ``␣``."""
+    """How a token's decoded text is shown: ``" the"`` → ``the``, ``" "`` → ``␣``.
+
+    Control characters (byte-level tokens such as ``\\x0f``) become their visible Unicode
+    pictures: invisible in tables otherwise, and invalid XML that breaks plotly's image export.
+    """
+    token_text = token_text.translate(_CONTROL_PICTURES)
     if not token_text.strip():
         return "␣" * max(1, len(token_text)) if token_text else "∅"
     return token_text.lstrip(" ")

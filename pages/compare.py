@@ -14,6 +14,7 @@ from components.compare_charts import (
 )
 from components.tables import predictions_frame
 from components.tokens import token_chips
+from explorer.analysis import token_label
 from explorer.compare import (
     attention_difference,
     attention_map,
@@ -70,10 +71,15 @@ analysis_a = analysis_with_notes(loaded, text_a, column_a, "A")
 analysis_b = analysis_with_notes(loaded, text_b, column_b, "B")
 if analysis_a is None or analysis_b is None:
     st.stop()
-sides = (("A", analysis_a, column_a), ("B", analysis_b, column_b))
+sides = (("A", analysis_a), ("B", analysis_b))
+
+
+def side_columns() -> tuple:
+    """A fresh pair of columns for one section, so sections stack in reading order."""
+    return tuple(zip(sides, st.columns(2)))
 
 st.subheader("Predictions")
-for name, analysis, column in sides:
+for (name, analysis), column in side_columns():
     with column:
         token_chips(analysis.labels, analysis.special_mask.tolist(), analysis.mask_positions)
         if not analysis.predictions:
@@ -91,7 +97,7 @@ if shared_masks:
     all_changes = [prediction_changes(analysis_a, analysis_b, mask, top_k)
                    for mask in range(shared_masks)]
     for number, changes in enumerate(all_changes, start=1):
-        tokens = [c.token_str for c in changes]
+        tokens = [token_label(c.token_str) for c in changes]
         st.plotly_chart(
             prediction_change_chart(tokens, [c.probability_a for c in changes],
                                     [c.probability_b for c in changes],
@@ -133,7 +139,7 @@ token = token_column.selectbox(
     f"{i}: {analysis_a.labels[i]} / {analysis_b.labels[i]}")
 
 head_name = "mean of all heads" if head is None else f"head {head + 1}"
-for name, analysis, column in sides:
+for (name, analysis), column in side_columns():
     with column:
         st.plotly_chart(
             attention_heatmap(attention_map(analysis, layer, head), analysis.labels,
@@ -169,7 +175,7 @@ special_column.plotly_chart(
     key="special_difference", config=chart_config("special-share-difference"))
 
 st.subheader("Export")
-for name, analysis, column in sides:
+for (name, analysis), column in side_columns():
     with column:
         st.caption(f"Input {name}")
         analysis_downloads(analysis, top_k, f"{name.lower()}-{file_stem(analysis.text)}",

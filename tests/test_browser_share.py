@@ -63,7 +63,7 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         page.wait_for_url(lambda u: "They+are" in u or "They%20are" in u, timeout=30_000)
 
         # plotly's own camera button saves a PNG without any network
-        chart = page.locator("[data-testid='stPlotlyChart']").first
+        chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="A: layer").first
         chart.scroll_into_view_if_needed()
         chart.hover()
         camera = chart.locator(".modebar-btn[data-title^='Download plot']")
@@ -76,7 +76,7 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         # switching the format makes the same button save SVG
         page.locator("[data-testid='stSidebar']").get_by_text("svg", exact=True).click()
         page.wait_for_timeout(1500)
-        chart = page.locator("[data-testid='stPlotlyChart']").first
+        chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="A: layer").first
         chart.scroll_into_view_if_needed()
         chart.hover()
         svg = _download(page, chart.locator(".modebar-btn[data-title^='Download plot']"))
@@ -84,6 +84,13 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         svg.save_as(svg_path)
         assert svg.suggested_filename.endswith(".svg")
         assert svg_path.read_text()[:200].lstrip().startswith("<svg")
+
+        # the prediction-change bar chart (token labels on its axis) exports too
+        bars = page.locator("[data-testid='stPlotlyChart']").filter(has_text="under A and under B")
+        bars.first.scroll_into_view_if_needed()
+        bars.first.hover()
+        bar_svg = _download(page, bars.first.locator(".modebar-btn[data-title^='Download plot']"))
+        assert bar_svg.suggested_filename.endswith(".svg")
 
         # the top-k CSV download button serves the same table as the export function
         csv = _download(page, page.get_by_role("button", name="Top-k (CSV)").first)

@@ -187,3 +187,19 @@ def test_hub_id_offline_says_what_was_tried(monkeypatch):
     message = str(caught.value)
     assert "hub cache" in message and "HF_HUB_OFFLINE" in message
     assert "download it once" in message
+
+
+def test_token_labels_make_control_characters_visible():
+    from explorer.analysis import token_label
+
+    assert token_label("\x0f") == "␏"  # a byte-level token: invisible, and invalid in SVG/XML
+    assert token_label("\n") == "␊" and token_label("\x7f") == "␡"
+    assert token_label(" the") == "the" and token_label(" ") == "␣" and token_label("") == "∅"
+
+
+def test_every_vocabulary_label_is_printable(tiny):
+    from explorer.analysis import token_label
+
+    for token_id in range(len(tiny.tokenizer)):
+        label = token_label(tiny.tokenizer.decode([token_id]))
+        assert label and all(ch.isprintable() for ch in label), (token_id, label)
