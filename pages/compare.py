@@ -97,15 +97,15 @@ if shared_masks:
     all_changes = [prediction_changes(analysis_a, analysis_b, mask, top_k)
                    for mask in range(shared_masks)]
     for number, changes in enumerate(all_changes, start=1):
-        tokens = [token_label(c.token_str) for c in changes]
+        labels = [token_label(c.token_str) for c in changes]  # axis text: controls made visible
         st.plotly_chart(
-            prediction_change_chart(tokens, [c.probability_a for c in changes],
+            prediction_change_chart(labels, [c.probability_a for c in changes],
                                     [c.probability_b for c in changes],
                                     f"Mask {number}: probability under A and under B"),
             key=f"prediction_change_{number}", config=chart_config(f"prediction-change-{number}"),
         )
         st.dataframe(pd.DataFrame({
-            "token": tokens,
+            "token": [c.token_str for c in changes],  # as the fill-mask tables show it
             "P(A)": [c.probability_a for c in changes],
             "P(B)": [c.probability_b for c in changes],
             "B − A": [c.difference for c in changes],
