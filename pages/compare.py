@@ -27,10 +27,10 @@ from explorer.presets import PRESET_PAIRS
 from explorer.state import DEFAULT_TEXT_A, DEFAULT_TEXT_B, DEFAULT_TOP_K, MEAN_HEAD
 from ui import keys
 from ui.analysis_view import analysis_with_notes
-from ui.cache import MAX_TOP_K, current_model
+from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
-from ui.url_state import COMPARE_FIELDS, publish_url_state, sync_url_state
+from ui.url_state import COMPARE_FIELDS, page_model, publish_url_state
 
 ensure_app_entry()
 
@@ -40,10 +40,7 @@ st.title("Compare")
 st.caption("Two inputs side by side — e.g. the bias probe of the model card, “The man worked "
            "as a <mask>.” against “The woman worked as a <mask>.”. Differences are B − A.")
 
-loaded = current_model()
-if loaded is None:
-    st.stop()
-sync_url_state("compare", loaded, COMPARE_FIELDS)
+loaded = page_model("compare", COMPARE_FIELDS)
 for key, default in ((keys.TEXT_A, DEFAULT_TEXT_A), (keys.TEXT_B, DEFAULT_TEXT_B),
                      (keys.TOP_K, DEFAULT_TOP_K)):
     st.session_state.setdefault(key, default)

@@ -18,10 +18,9 @@ from explorer.corpus import (
     search,
 )
 from ui import keys
-from ui.cache import current_model
 from ui.corpus_cache import cached_query, index_memory
 from ui.entry import ensure_app_entry
-from ui.url_state import CORPUS_FIELDS, sync_url_state
+from ui.url_state import CORPUS_FIELDS, page_model
 
 ensure_app_entry()
 
@@ -40,10 +39,7 @@ st.caption(
     "nearest to a token you choose, as in exBERT. Similarity is cosine."
 )
 
-loaded = current_model()
-if loaded is None:
-    st.stop()
-sync_url_state("corpus", loaded, CORPUS_FIELDS)
+loaded = page_model("corpus", CORPUS_FIELDS)
 info = loaded.info
 
 # --- the corpus --------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ from components.tables import predictions_frame
 from components.tokens import token_chips
 from explorer.graph import COMBINE_MODES, GraphOptions, graph_payload
 from explorer.metrics import head_average, hidden_state_norms
-from explorer.state import MEAN_HEAD
+from explorer.state import DEFAULT_TEXT, MEAN_HEAD
 from ui import keys
 from ui.analysis_view import analysis_with_notes
-from ui.cache import MAX_TOP_K, cached_token_predictions, current_model
+from ui.cache import MAX_TOP_K, cached_token_predictions
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, file_stem
 from ui.graph_state import (
@@ -29,11 +29,10 @@ from ui.graph_state import (
     set_heads,
 )
 from ui.markdown import escape_markdown
-from ui.url_state import EXPLORER_FIELDS, sync_url_state
+from ui.url_state import EXPLORER_FIELDS, page_model
 
 ensure_app_entry()
 
-DEFAULT_TEXT = "The capital of France is <mask>."
 TOOLTIP_TOP_K = 5  # predictions per token in the graph's tooltips
 
 st.title("Attention explorer")
@@ -42,16 +41,8 @@ st.caption(
     "and head looks."
 )
 
-loaded = current_model()
-if loaded is None:
-    st.stop()
+loaded = page_model("explorer", EXPLORER_FIELDS)
 info = loaded.info
-st.sidebar.caption(
-    f"{info.model_type}: {info.num_layers} layers × {info.num_heads} heads, hidden "
-    f"{info.hidden_size}, {info.num_parameters:,} parameters, at most "
-    f"{info.max_tokens} tokens ({info.source})."
-)
-sync_url_state("explorer", loaded, EXPLORER_FIELDS)
 
 text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
                     persist_state="session",  # other pages read and set it

@@ -20,16 +20,16 @@ from explorer.ablation import Head
 from explorer.analysis import Analysis, token_label
 from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
+from explorer.state import DEFAULT_TEXT
 from ui import keys
 from ui.analysis_view import analysis_with_notes
-from ui.cache import MAX_TOP_K, current_model
+from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
-from ui.url_state import LAYERS_FIELDS, sync_url_state
+from ui.url_state import LAYERS_FIELDS, page_model
 
 ensure_app_entry()
 
-DEFAULT_TEXT = "The capital of France is <mask>."  # the explorer page's default
 # Attention flow runs one max-flow per token and layer; above this many tokens it is skipped.
 # (No bare string literals at module level in page files: Streamlit "magic" would show them.)
 FLOW_MAX_TOKENS = 128
@@ -221,10 +221,7 @@ st.title("Layers & heads")
 st.caption("What each layer predicts, how hidden states move, where attention flows, and what "
            "happens when heads are switched off.")
 
-loaded = current_model()
-if loaded is None:
-    st.stop()
-sync_url_state("layers", loaded, LAYERS_FIELDS)
+loaded = page_model("layers", LAYERS_FIELDS)
 
 text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
                     help=f"Put {loaded.info.mask_token} (or <mask>) where a word should be "

@@ -24,7 +24,7 @@ from explorer.state import (
     to_query,
 )
 from ui import keys
-from ui.cache import MAX_TOP_K
+from ui.cache import MAX_TOP_K, current_model
 from ui.markdown import escape_markdown
 
 ENTERED_PAGE = "_url_state_page"  # session key: the page whose URL state was read last
@@ -45,6 +45,22 @@ def limits_for(loaded: Loaded) -> Limits:
 
 def _present(fields: Sequence[str]) -> dict[str, object]:
     return {key: st.session_state[key] for key in fields if key in st.session_state}
+
+
+def page_model(page: str, fields: Sequence[str]) -> Loaded:
+    """The page preamble: the chosen model (the run stops, after its error, when it is missing),
+    a line about it in the sidebar, and the page's URL state restored and mirrored."""
+    loaded = current_model()
+    if loaded is None:
+        st.stop()
+    info = loaded.info
+    st.sidebar.caption(
+        f"{info.model_type}: {info.num_layers} layers × {info.num_heads} heads, hidden "
+        f"{info.hidden_size}, {info.num_parameters:,} parameters, at most "
+        f"{info.max_tokens} tokens ({info.source})."
+    )
+    sync_url_state(page, loaded, fields)
+    return loaded
 
 
 def sync_url_state(page: str, loaded: Loaded, fields: Sequence[str],
