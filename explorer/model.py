@@ -8,9 +8,11 @@ eager attention implementation (SDPA returns no attention weights) and turns eve
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,16 @@ MODEL_ENV_VAR = "EXPLORER_MODEL"
 """Environment variable naming the model (hub id or folder) the app starts with."""
 ALLOWED_MODELS_ENV_VAR = "EXPLORER_ALLOWED_MODELS"
 """Comma-separated hub ids / folders a public demo may load; unset or empty: any model."""
+PUBLIC_ENV_VAR = "EXPLORER_PUBLIC"
+"""Set to 1 on a public server: names typed by visitors get one neutral error message, and
+folders outside ``$EXPLORER_MODEL_ROOT`` are refused (the Docker image sets it)."""
+MODEL_ROOT_ENV_VAR = "EXPLORER_MODEL_ROOT"
+"""The only folder (with its sub-folders) visitors of a public server may load models from."""
+MAX_HUB_ID_PART = 96  # the hub's own limit for an owner or a repository name
+MAX_PATH_PART_BYTES = 255  # NAME_MAX of Linux file systems
+MAX_NAME_CHARS = 1024
+
+log = logging.getLogger(__name__)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _UNBOUNDED_LENGTH = 10**6  # tokenizers report ~1e30 when they know no limit
@@ -28,10 +40,10 @@ class ModelLoadError(RuntimeError):
     """The model could not be loaded; ``str(error)`` is a message fit for a user."""
 
     def __init__(self, name: str, tried: list[str], fix: str) -> None:
-        self.name = name
+        self.name = name if len(name) <= 120 else name[:117] + "…"
         self.tried = tried
         self.fix = fix
-        lines = [f"Could not load the model '{name}'."]
+        lines = [f"Could not load the model '{self.name}'."]
         lines += [f"- {attempt}" for attempt in tried]
         lines.append(f"How to fix it: {fix}")
         super().__init__("\n".join(lines))
@@ -52,6 +64,8 @@ class ModelInfo:
     mask_token: str
     special_tokens: tuple[str, ...]
     num_parameters: int
+    fingerprint: str = ""  # hash of the weights and tokenizer in memory: caches key on it
+    has_lm_head: bool = True  # False: the checkpoint has no trained masked-LM head
 
 
 @dataclass(frozen=True)
@@ -135,7 +149,7 @@ def _looks_like_path(name: str) -> bool:
 
 
 def _check_folder(folder: Path, name: str) -> None:
-    tried = [f"looked for a local folder at {folder}"]
+    tried = [f"looked for a local folder at {name}"]
     if not folder.is_dir():
         raise ModelLoadError(
             name,
@@ -155,20 +169,24 @@ def _check_folder(folder: Path, name: str) -> None:
         )
 
 
-def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any]:
+def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, dict[str, Any]]:
+    """Tokenizer, model and transformers' loading info (missing / unexpected keys)."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+    cache = _hub_cache_kwargs(source)
     tokenizer = AutoTokenizer.from_pretrained(
-        source, local_files_only=local_only, trust_remote_code=False
+        source, local_files_only=local_only, trust_remote_code=False, **cache
     )
-    model = AutoModelForMaskedLM.from_pretrained(
+    model, loading_info = AutoModelForMaskedLM.from_pretrained(
         source,
         local_files_only=local_only,
         trust_remote_code=False,
         use_safetensors=True,
         attn_implementation="eager",
+        **cache,
+        **_in_memory_weights_kwargs(),
     )
-    return tokenizer, model
+    return tokenizer, model, loading_info
 
 
 def _max_tokens(tokenizer: Any, config: Any) -> int:
@@ -209,28 +227,54 @@ def load(name_or_path: str | os.PathLike[str] | None = None) -> Loaded:
     Raises :class:`ModelLoadError` with a user-facing message on any failure.
     """
     name = str(name_or_path or default_model_name()).strip()
+    try:
+        return _load_named(name)
+    except ModelLoadError as error:
+        raise _for_audience(name, error) from None
+    except Exception as error:  # an unforeseen failure: logged here, never shown raw
+        log.exception("loading model %r failed", name[:200])
+        unexpected = ModelLoadError(
+            name, [f"loading failed unexpectedly ({type(error).__name__})"],
+            "check that the name is a hub id or a folder made by save_pretrained().")
+        raise _for_audience(name, unexpected) from None
+
+
+def _load_named(name: str) -> Loaded:
+    check_model_name(name)
     check_allowed(name)
+    check_public_folder(name)
     folder = Path(name).expanduser()
-    if folder.is_dir() or _looks_like_path(name):
+    if _looks_like_path(name) or folder.is_dir():
         _check_folder(folder, name)
         attempts = [(str(folder), True, "local folder")]
     else:
         attempts = [(name, True, "hub cache")]
+        offline_reason = "the hub could not be reached"
         if not _hub_offline():
-            attempts.append((name, False, "hub download"))
+            from explorer.hub import hub_status
+
+            status = hub_status()  # probed once per process, seconds at most
+            if status.reachable:
+                attempts.append((name, False, "hub download"))
+            else:
+                offline_reason = status.reason
 
     tried: list[str] = []
     for source, local_only, label in attempts:
         try:
-            tokenizer, model = _from_pretrained(source, local_only)
+            tokenizer, model, loading_info = _from_pretrained(source, local_only)
         except Exception as error:  # transformers raises many kinds; all mean "not here"
             reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            reason = scrub_paths(reason, name)
             tried.append(f"{label}: {type(error).__name__}: {reason[:300]}")
             continue
-        return _finish(name, label, tokenizer, model)
+        return _finish(name, label, tokenizer, model, loading_info)
 
     if len(attempts) == 1 and attempts[0][2] == "hub cache":
-        tried.append("hub download: skipped because HF_HUB_OFFLINE is set")
+        if _hub_offline():
+            tried.append("hub download: skipped because HF_HUB_OFFLINE is set")
+        else:
+            tried.append(f"hub download: skipped because {offline_reason}")
     fix = (
         f"download it once with internet (python -c \"from explorer.model import load; "
         f"load('{name}')\"), or save it with save_pretrained() and put that folder in the "
@@ -242,7 +286,8 @@ def load(name_or_path: str | os.PathLike[str] | None = None) -> Loaded:
     raise ModelLoadError(name, tried, fix)
 
 
-def _finish(name: str, label: str, tokenizer: Any, model: Any) -> Loaded:
+def _finish(name: str, label: str, tokenizer: Any, model: Any,
+            loading_info: dict[str, Any] | None = None) -> Loaded:
     if tokenizer.mask_token is None:
         raise ModelLoadError(
             name, [f"{label}: loaded, but the tokenizer has no mask token"],
@@ -255,4 +300,165 @@ def _finish(name: str, label: str, tokenizer: Any, model: Any) -> Loaded:
             "this model type does not support eager attention, which the explorer needs.",
         )
     model.eval()
-    return Loaded(tokenizer=tokenizer, model=model, info=_describe(name, label, tokenizer, model))
+    check_finite_probe(name, label, tokenizer, model)
+    info = replace(
+        _describe(name, label, tokenizer, model),
+        fingerprint=weights_fingerprint(tokenizer, model),
+        has_lm_head=lm_head_loaded(model, loading_info),
+    )
+    return Loaded(tokenizer=tokenizer, model=model, info=info)
+
+
+# --- Names, audiences and safe loading (issue 12 items 3-6, issue 13) -------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:~|/)[^\s'\"`,;()<>]*")
+
+
+def check_model_name(name: str) -> None:
+    """Refuse names no file system or hub accepts, with a message that says why (no OSError)."""
+    fix = (f"give a hub id such as {DEFAULT_MODEL} (owner/name, at most {MAX_HUB_ID_PART} "
+           "characters each) or the path of a folder made by save_pretrained().")
+    problem = ""
+    if not name:
+        problem = "the model name is empty"
+    elif _CONTROL.search(name):
+        problem = "the model name contains control characters"
+    elif len(name) > MAX_NAME_CHARS:
+        problem = f"the model name is {len(name):,} characters long (at most {MAX_NAME_CHARS})"
+    elif not _looks_like_path(name):
+        longest = max(len(part) for part in name.split("/"))
+        if longest > MAX_HUB_ID_PART:
+            problem = (f"a hub id part is {longest} characters long; the hub allows at most "
+                       f"{MAX_HUB_ID_PART}")
+    else:
+        longest = max(len(part.encode("utf-8", "surrogatepass")) for part in name.split("/"))
+        if longest > MAX_PATH_PART_BYTES:
+            problem = (f"a folder name in the path is {longest} bytes long; file systems allow "
+                       f"at most {MAX_PATH_PART_BYTES}")
+    if problem:
+        raise ModelLoadError(name, [problem], fix)
+
+
+def public_mode() -> bool:
+    """Whether ``$EXPLORER_PUBLIC`` marks this server as public."""
+    return os.environ.get(PUBLIC_ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_operator_model(name: str) -> bool:
+    """Whether ``name`` is the operator's choice (``$EXPLORER_MODEL`` or an allow-list entry)
+    rather than a name a visitor typed."""
+    chosen = os.environ.get(MODEL_ENV_VAR, "").strip()
+    listed = [n.strip() for n in os.environ.get(ALLOWED_MODELS_ENV_VAR, "").split(",")]
+    operator = [n for n in [chosen, *listed] if n]
+    try:
+        return any(_same_model(name.strip(), entry) for entry in operator)
+    except (OSError, ValueError):
+        return False
+
+
+def model_root() -> Path | None:
+    """``$EXPLORER_MODEL_ROOT`` resolved, or None when unset."""
+    root = os.environ.get(MODEL_ROOT_ENV_VAR, "").strip()
+    return Path(os.path.realpath(Path(root).expanduser())) if root else None
+
+
+def _refused_for_visitor(name: str) -> ModelLoadError:
+    return ModelLoadError(
+        name, ["this server cannot load that model"],
+        "choose one of the models this server offers, or the hub id of a masked language model.",
+    )
+
+
+def check_public_folder(name: str) -> None:
+    """On a public server, refuse a visitor's folder outside ``$EXPLORER_MODEL_ROOT`` (every
+    folder when it is unset), before anything is read from it."""
+    if not public_mode() or is_operator_model(name) or not _looks_like_path(name):
+        return
+    root = model_root()
+    resolved = Path(os.path.realpath(Path(name).expanduser()))  # symlinks and .. resolved
+    if root is None or not resolved.is_relative_to(root):
+        raise _refused_for_visitor(name)
+
+
+def _for_audience(name: str, error: ModelLoadError) -> ModelLoadError:
+    """The error as the person who chose ``name`` may see it: on a public server a visitor's
+    name gets one neutral message, whatever went wrong (so folders cannot be probed)."""
+    if public_mode() and not is_operator_model(name):
+        return _refused_for_visitor(name)
+    return error
+
+
+def scrub_paths(message: str, typed: str = "") -> str:
+    """``message`` with server paths cut to their last part (``…/config.json``); the path the
+    user typed is kept as typed."""
+
+    def shorten(match: re.Match[str]) -> str:
+        path = match.group(0)
+        if typed and path.rstrip("/") == typed.rstrip("/"):
+            return path
+        last = path.rstrip("/").rsplit("/", 1)[-1]
+        return f"…/{last}" if last else "…"
+
+    return _ABSOLUTE_PATH.sub(shorten, message)
+
+
+def _hub_cache_kwargs(source: str) -> dict[str, Any]:
+    """For a hub id: the cache folder read from the environment now (huggingface_hub reads it
+    once, at import), so the cache the start page lists is the cache that is loaded."""
+    if Path(source).is_dir():
+        return {}
+    from explorer.local_models import hub_cache_dir
+
+    return {"cache_dir": str(hub_cache_dir())}
+
+
+def _in_memory_weights_kwargs() -> dict[str, Any]:
+    """Read safetensors into memory instead of memory-mapping them: a file truncated or
+    rewritten under a running app must not crash it (SIGBUS) or change its weights silently."""
+    return {"disable_mmap": True, "output_loading_info": True}
+
+
+def weights_fingerprint(tokenizer: Any, model: Any) -> str:
+    """A hash of the weights in memory (names, shapes, dtypes, bytes) and of the tokenizer:
+    two loads of the same files share it; any change to either gives a new one."""
+    import torch
+
+    digest = hashlib.blake2b(digest_size=16)
+    for key, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}:{tuple(data.shape)}:{data.dtype};".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    vocabulary = backend.to_str() if backend is not None else repr(sorted(
+        tokenizer.get_vocab().items()))
+    digest.update(vocabulary.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def lm_head_loaded(model: Any, loading_info: dict[str, Any] | None) -> bool:
+    """False when the checkpoint lacked masked-LM head weights, so transformers initialised
+    them at random: a missing key outside the base model (``bert.``, ``roberta.`` …) is the
+    head's, whatever the family."""
+    if not loading_info:
+        return True
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    missing = [*loading_info.get("missing_keys", ()), *(
+        entry[0] if isinstance(entry, tuple) else entry
+        for entry in loading_info.get("mismatched_keys", ()))]
+    return not any(not str(key).startswith(prefix) for key in missing)
+
+
+def check_finite_probe(name: str, label: str, tokenizer: Any, model: Any) -> None:
+    """Run one short input and refuse weights that give NaN or infinite outputs."""
+    import torch
+
+    encoded = tokenizer(f"Hello {tokenizer.mask_token}.", return_tensors="pt")
+    with torch.no_grad():
+        output = model(**encoded, output_attentions=True)
+    tensors = [output.logits, *(output.attentions or ())]
+    if not all(bool(torch.isfinite(t).all()) for t in tensors):
+        raise ModelLoadError(
+            name, [f"{label}: loaded, but its outputs are not finite numbers (NaN or infinity)"],
+            "the weights are damaged: download or save the model again.",
+        )

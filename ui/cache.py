@@ -15,6 +15,7 @@ import os
 import streamlit as st
 
 from explorer.analysis import Analysis, analyze
+from explorer.finite import check_finite
 from explorer.lru import BoundedCache
 from explorer.memory import analysis_nbytes
 from explorer.model import Loaded, ModelLoadError, default_model_name, load
@@ -64,10 +65,18 @@ def current_model() -> Loaded | None:
         return None
 
 
+def model_cache_key(loaded: Loaded) -> str:
+    """What caches key a model by: the fingerprint of its weights (new weights, new key), else
+    its name (models described without one)."""
+    return loaded.info.fingerprint or loaded.info.name
+
+
 def cached_analysis(loaded: Loaded, text: str) -> Analysis:
-    """The analysis of ``text``; raises :class:`~explorer.analysis.InputError` for bad text."""
+    """The analysis of ``text``; raises :class:`~explorer.analysis.InputError` for bad text
+    (and :class:`~explorer.finite.NonFiniteOutputError` for NaN or infinite outputs)."""
     return analysis_cache().get(
-        (loaded.info.name, text), lambda: analyze(loaded, text, top_k=MAX_TOP_K)
+        (model_cache_key(loaded), text),
+        lambda: check_finite(analyze(loaded, text, top_k=MAX_TOP_K)),
     )
 
 
@@ -81,4 +90,4 @@ def _token_predictions(model_name: str, text: str, top_k: int, _loaded: Loaded,
 
 def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int) -> tuple:
     """Top-k predictions at every position (LM head on the cached hidden states)."""
-    return _token_predictions(loaded.info.name, analysis.text, top_k, loaded, analysis)
+    return _token_predictions(model_cache_key(loaded), analysis.text, top_k, loaded, analysis)
