@@ -25,6 +25,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     EXPLORER_MODEL=/models/distilroberta-base \
     EXPLORER_FALLBACK_MODEL=${MODEL_ID} \
     EXPLORER_ALLOWED_MODELS=${MODEL_ID} \
+    EXPLORER_PUBLIC=1 \
+    EXPLORER_MODEL_ROOT=/models \
     EXPLORER_ANALYSIS_CACHE_MB=512
 
 # Hugging Face Spaces run containers as UID 1000.
@@ -48,6 +50,7 @@ RUN if [ -f package.json ]; then \
 # Without either, the app downloads MODEL_ID on first use (if the container has internet).
 COPY models/ /models/
 COPY scripts/download_model.py scripts/download_model.py
+COPY explorer/hub.py explorer/hub.py
 RUN if [ "${DOWNLOAD_MODEL}" = "1" ]; then \
       HF_HOME=/tmp/hf python scripts/download_model.py "${MODEL_ID}" /models/distilroberta-base; \
       rm -rf /tmp/hf; \

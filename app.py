@@ -7,13 +7,14 @@ import streamlit as st
 from ui.model_choice import model_sidebar
 from ui.shared_state import keep_shared_widget_state
 
-st.set_page_config(page_title="Attention explorer", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="Attention explorer", page_icon=":material/manage_search:",
+                   layout="wide")
 
 PAGES = [
-    st.Page("pages/explorer.py", title="Explorer", icon="🔍", default=True),
-    st.Page("pages/layers.py", title="Layers & heads", icon="🧅"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/corpus.py", title="Corpus search", icon="📚"),
+    st.Page("pages/explorer.py", title="Explorer", icon=":material/manage_search:", default=True),
+    st.Page("pages/layers.py", title="Layers & heads", icon=":material/layers:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/corpus.py", title="Corpus search", icon=":material/library_books:"),
 ]
 
 keep_shared_widget_state()

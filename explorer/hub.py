@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -111,3 +112,47 @@ def forget_hub_status() -> None:
     global _remembered
     with _lock:
         _remembered = None
+
+
+MODEL_FILE_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "vocab.*", "merges.*")
+"""What a download fetches: configs, safetensors weights and tokenizer files (no .bin, .h5,
+.onnx or other frameworks' copies)."""
+
+
+def download_snapshot(repo_id: str, on_progress: Callable[[int, int], None] | None = None,
+                      cache_dir: str | None = None) -> str:
+    """Download ``repo_id``'s model files (safetensors only) into the hub cache; return the
+    snapshot folder. ``on_progress(done_bytes, total_bytes)`` is called as bytes arrive; without
+    it, huggingface_hub draws its usual progress bar on the terminal."""
+    from huggingface_hub import snapshot_download
+
+    patterns = list(MODEL_FILE_PATTERNS)
+    if on_progress is None:
+        return snapshot_download(repo_id, allow_patterns=patterns, cache_dir=cache_dir)
+    planned = snapshot_download(repo_id, allow_patterns=patterns, cache_dir=cache_dir,
+                                dry_run=True)
+    total = sum(int(getattr(f, "file_size", 0) or 0) for f in planned
+                if getattr(f, "will_download", True))
+    return snapshot_download(repo_id, allow_patterns=patterns, cache_dir=cache_dir,
+                             tqdm_class=_reporting_tqdm(on_progress, total))
+
+
+def _reporting_tqdm(on_progress: Callable[[int, int], None], total: int) -> type:
+    """A tqdm class that prints nothing and reports the bytes written to ``on_progress``."""
+    import io
+
+    from tqdm.auto import tqdm
+
+    class ReportingTqdm(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self._reports = str(kwargs.get("desc", "")).startswith("Reconstructing")
+            kwargs["file"] = io.StringIO()
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            if self._reports:
+                on_progress(int(self.n), max(total, int(self.total or 0)))
+            return shown
+
+    return ReportingTqdm

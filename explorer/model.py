@@ -148,6 +148,11 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
+def looks_like_folder(name: str) -> bool:
+    """Whether ``name`` is read as a folder path rather than a hub id."""
+    return _looks_like_path(name)
+
+
 def _check_folder(folder: Path, name: str) -> None:
     tried = [f"looked for a local folder at {name}"]
     if not folder.is_dir():
@@ -276,9 +281,9 @@ def _load_named(name: str) -> Loaded:
         else:
             tried.append(f"hub download: skipped because {offline_reason}")
     fix = (
-        f"download it once with internet (python -c \"from explorer.model import load; "
-        f"load('{name}')\"), or save it with save_pretrained() and put that folder in the "
-        f"model field or in ${MODEL_ENV_VAR}."
+        f"download it once with internet (python scripts/download_model.py {name}), or save "
+        f"it with save_pretrained() on another machine and copy that folder into models/ (or "
+        f"put its path in the model field or in ${MODEL_ENV_VAR})."
     )
     if attempts[0][2] == "local folder":
         fix = ("check that the folder holds a complete save_pretrained() model with "

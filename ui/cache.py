@@ -21,6 +21,7 @@ from explorer.memory import analysis_nbytes
 from explorer.model import Loaded, ModelLoadError, default_model_name, load
 from ui.keys import MODEL as MODEL_KEY
 from ui.markdown import error_markdown, escape_markdown
+from ui.model_choice import download_with_progress, offer_local_models
 
 MAX_TOP_K = 50
 """Analyses keep this many predictions per mask; pages show the first k the user asks for."""
@@ -58,10 +59,12 @@ def current_model() -> Loaded | None:
     """The chosen model, loaded once per process; on failure show why and return None."""
     name = chosen_model_name()
     try:
+        download_with_progress(name)  # only a hub id missing from the cache, hub reachable
         with st.spinner(f"Loading model {escape_markdown(name)} …"):
             return _load_model(name)
     except ModelLoadError as error:
-        st.error(error_markdown(error), icon="⚠️")
+        st.error(error_markdown(error), icon=":material/error:")
+        offer_local_models(name)
         return None
 
 

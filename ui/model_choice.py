@@ -1,18 +1,44 @@
-"""Sidebar: which model to explore (hub id or local folder, or a pick from the allow-list)."""
+"""The model choice: the sidebar field, the models already on this machine as one-click choices,
+the ways to get distilroberta-base when there are none, and a download with visible progress."""
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
+from explorer.hub import download_snapshot, hub_status
+from explorer.local_models import (
+    LocalModel,
+    cached_snapshot,
+    describe_folder,
+    discover,
+    hub_cache_dir,
+)
 from explorer.model import (
     ALLOWED_MODELS_ENV_VAR,
     DEFAULT_MODEL,
     MODEL_ENV_VAR,
+    ModelLoadError,
     allowed_models,
+    check_allowed,
+    check_model_name,
     default_model_name,
     is_allowed,
+    is_operator_model,
+    looks_like_folder,
+    public_mode,
 )
-from ui.cache import MODEL_KEY
+from ui.keys import MODEL as MODEL_KEY
+from ui.markdown import escape_markdown
+
+DOWNLOAD_COMMAND = f"python scripts/download_model.py {DEFAULT_MODEL}"
+FOLDER_COMMANDS = (
+    f"# on a machine with internet, in a copy of this project:\n"
+    f"python scripts/download_model.py {DEFAULT_MODEL} models/{DEFAULT_MODEL}\n"
+    f"# then copy that folder into this project's models/ folder here, e.g.\n"
+    f"scp -r models/{DEFAULT_MODEL} THIS-MACHINE:PATH/TO/PROJECT/models/"
+)
 
 
 def model_sidebar() -> str:
@@ -46,4 +72,105 @@ def model_sidebar() -> str:
                     "HF_HUB_OFFLINE=1 to use only the local cache."
                 ),
             )
+        current = str(st.session_state[MODEL_KEY])
+        if any(m.name != current for m in local_models()):
+            with st.expander("Models on this machine", icon=":material/memory:"):
+                offer_local_models(current, st, key="sidebar_model", commands=False)
     return str(st.session_state[MODEL_KEY])
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def local_models() -> list[LocalModel]:
+    """The masked LMs on this machine that this server may offer (scanned at most every 30 s).
+
+    A public server offers only ``$EXPLORER_MODEL`` and the folders under
+    ``$EXPLORER_MODEL_ROOT``, never the rest of its hub cache; an allow-list filters further.
+    """
+    allowed = allowed_models()
+    found = discover(include_hub_cache=not public_mode())
+    return [m for m in found if is_allowed(m.name, allowed)]
+
+
+def _choose(name: str) -> None:
+    st.session_state[MODEL_KEY] = name
+
+
+def offer_local_models(current: str, container=st, key: str = "local_model",
+                       commands: bool = True) -> None:
+    """One button per model on this machine; with none, the two ways to get distilroberta-base
+    as commands to copy (not on a public server, whose visitors cannot run them)."""
+    models = [m for m in local_models() if m.name != current]
+    if models:
+        container.markdown("**Models on this machine** — one click loads one:")
+        for index, model in enumerate(models):
+            shown = model.folder.name if public_mode() and model.where != "hub cache" \
+                else model.name
+            container.button(
+                escape_markdown(shown), key=f"{key}_{index}", on_click=_choose,
+                args=(model.name,), icon=":material/memory:",
+                help="Load this model (found in " + model.where + ")",
+            )
+            details = (f"{model.family} · {model.num_parameters / 1e6:.0f} M parameters · "
+                       f"{model.size_bytes / 2**20:.0f} MiB · {model.where}")
+            if not model.has_lm_head:
+                details += " · no prediction head (attention and hidden states only)"
+            container.caption(escape_markdown(details))
+        return
+    if public_mode() or not commands:
+        return
+    container.markdown(f"**No masked language model is on this machine yet.** Two ways to get "
+                       f"{DEFAULT_MODEL}:")
+    container.markdown("1. With internet: download it once into the Hugging Face cache "
+                       "(about 330 MB), then reload this page.")
+    container.code(DOWNLOAD_COMMAND, language="bash")
+    container.markdown("2. Without internet here: save it as a folder on a machine that has "
+                       "internet and copy the folder into this project's `models/` folder; it "
+                       "is offered here on the next reload.")
+    container.code(FOLDER_COMMANDS, language="bash")
+
+
+def _needs_download(name: str) -> bool:
+    """Whether ``name`` is a hub id this app may fetch, missing from the cache, with the hub
+    reachable: only then is a download (with progress) worth starting."""
+    try:
+        check_model_name(name)
+        check_allowed(name)
+    except ModelLoadError:
+        return False  # load() says why
+    if looks_like_folder(name) or (public_mode() and not is_operator_model(name)):
+        return False
+    repo = hub_cache_dir() / ("models--" + name.replace("/", "--"))
+    snapshot = cached_snapshot(repo) if repo.is_dir() else None
+    if snapshot is not None and describe_folder(snapshot, name, "hub cache") is not None:
+        return False
+    return hub_status().reachable
+
+
+def download_with_progress(name: str) -> None:
+    """Download ``name`` into the hub cache with a progress bar (bytes and percent), when it is
+    a hub id missing from the cache and the hub is reachable. Failures are left to load()."""
+    if not _needs_download(name):
+        return
+    progress: dict[str, object] = {"done": 0, "total": 0, "error": None}
+
+    def report(done: int, total: int) -> None:
+        progress["done"], progress["total"] = done, total
+
+    def work() -> None:
+        try:
+            download_snapshot(name, on_progress=report, cache_dir=str(hub_cache_dir()))
+        except Exception as error:  # reported by load() afterwards, in its own words
+            progress["error"] = error
+
+    shown = escape_markdown(name)
+    bar = st.progress(0.0, text=f"Downloading {shown} from the hub …")
+    worker = threading.Thread(target=work, daemon=True, name="model-download")
+    worker.start()
+    while worker.is_alive():  # the script thread draws; the download threads only count
+        done, total = int(progress["done"]), int(progress["total"])  # type: ignore[call-overload]
+        if total:
+            share = min(done / total, 1.0)
+            bar.progress(share, text=f"Downloading {shown}: {done / 2**20:,.1f} of "
+                                     f"{total / 2**20:,.1f} MiB ({share:.0%})")
+        worker.join(0.25)
+    bar.empty()
