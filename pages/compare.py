@@ -30,6 +30,7 @@ from ui.analysis_view import analysis_with_notes
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
+from ui.lm_head import has_prediction_head, no_head_note
 from ui.url_state import COMPARE_FIELDS, page_model, publish_url_state
 
 ensure_app_entry()
@@ -79,6 +80,9 @@ st.subheader("Predictions")
 for (name, analysis), column in side_columns():
     with column:
         token_chips(analysis.labels, analysis.special_mask.tolist(), analysis.mask_positions)
+        if not has_prediction_head(loaded):
+            no_head_note()
+            continue
         if not analysis.predictions:
             st.info(f"Input {name} has no {loaded.info.mask_token}, so no prediction.")
         for number, mask in enumerate(analysis.predictions, start=1):
@@ -86,6 +90,8 @@ for (name, analysis), column in side_columns():
             st.table(predictions_frame(mask, top_k), hide_index=True)
 
 shared_masks = min(len(analysis_a.predictions), len(analysis_b.predictions))
+if not has_prediction_head(loaded):
+    shared_masks = 0  # no trained head: no prediction changes to compare
 if shared_masks:
     st.subheader("How the predictions change from A to B")
     if len(analysis_a.predictions) != len(analysis_b.predictions):

@@ -28,6 +28,7 @@ from ui.graph_state import (
     prepare_graph_state,
     set_heads,
 )
+from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
 from ui.url_state import EXPLORER_FIELDS, page_model
 
@@ -55,14 +56,18 @@ if analysis is None:
     st.stop()
 
 st.subheader("Predictions")
-if not analysis.predictions:
+if not has_prediction_head(loaded):
+    no_head_note()
+elif not analysis.predictions:
     st.info(f"No {info.mask_token} in the text, so no prediction is made. Attention and hidden "
             "states are shown below.")
-for number, mask in enumerate(analysis.predictions, start=1):
+for number, mask in enumerate(analysis.predictions if has_prediction_head(loaded) else (),
+                              start=1):
     st.markdown(f"**Mask {number}** (token {mask.position})")
     st.table(predictions_frame(mask, top_k), hide_index=True)
-with st.expander("Download the tables and the analysis"):
-    analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
+if has_prediction_head(loaded):
+    with st.expander("Download the tables and the analysis"):
+        analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
 
 st.subheader("Tokens")
 labels = analysis.labels
@@ -98,7 +103,8 @@ options = GraphOptions(layer=layer, heads=tuple(heads), combine=combine, thresho
                        selected_side=st.session_state[keys.SELECTED_SIDE])
 payload = graph_payload(
     analysis.attentions, labels, analysis.special_mask, analysis.mask_positions, options,
-    cached_token_predictions(loaded, analysis, min(top_k, TOOLTIP_TOP_K)),
+    cached_token_predictions(loaded, analysis, min(top_k, TOOLTIP_TOP_K))
+    if has_prediction_head(loaded) else None,  # no head: no tooltip predictions
 )
 attention_graph(
     payload, key=keys.GRAPH,

@@ -26,6 +26,7 @@ from ui.analysis_view import analysis_with_notes
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
+from ui.lm_head import has_prediction_head, no_head_note
 from ui.url_state import LAYERS_FIELDS, page_model
 
 ensure_app_entry()
@@ -84,6 +85,9 @@ def target_token_id(loaded, word: str) -> tuple[int | None, str | None]:
 
 def lens_section(loaded, analysis: Analysis, position: int) -> None:
     st.subheader("Per-layer predictions (logit lens)")
+    if not has_prediction_head(loaded):  # the lens reads hidden states through the LM head
+        no_head_note()
+        return
     st.caption(
         "Each layer's hidden state of the selected token passed through the model's own "
         "masked-LM head (dense, gelu, layer norm, decoder). The last row is the model's own "
@@ -204,6 +208,9 @@ def ablation_section(loaded, analysis: Analysis) -> None:
                               for head in range(analysis.num_heads)]
     chosen = st.multiselect("Heads to switch off", every_head, key=ABLATED,
                             format_func=lambda lh: f"L{lh[0] + 1} H{lh[1] + 1}")
+    if not has_prediction_head(loaded):  # ablation compares predictions
+        no_head_note()
+        return
     if not analysis.predictions:
         st.info(f"No {loaded.info.mask_token} in the text: ablation compares predictions, "
                 "so add a mask.")
