@@ -7,8 +7,8 @@ import hashlib
 import os
 from pathlib import Path
 
-BERT_WORDS = ("the cat sat on mat dog slept in garden a paris is capital of france "
-              "attention heads layers model text").split()
+BERT_SENTENCE = ("the cat sat on the mat . the dog slept in the garden . paris is the "
+                 "capital of france . attention heads and layers of a model read text .")
 
 
 def put_in_hub_cache(model_dir: Path, cache: Path, repo_id: str,
@@ -42,7 +42,7 @@ def build_headless_bert(folder: Path, with_head: bool = False, seed: int = 0) ->
 
     folder.mkdir(parents=True, exist_ok=True)
     wordpiece = BertWordPieceTokenizer(lowercase=True)
-    wordpiece.train_from_iterator([" ".join(BERT_WORDS)] * 4, vocab_size=200, min_frequency=1,
+    wordpiece.train_from_iterator([BERT_SENTENCE] * 4, vocab_size=200, min_frequency=1,
                                   show_progress=False)
     tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]",
                                   sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",

@@ -107,7 +107,7 @@ def test_public_mode_keeps_detailed_messages_for_the_operators_model(monkeypatch
     operator = tmp_path / "operator-model"
     operator.mkdir()
     monkeypatch.setenv(MODEL_ENV_VAR, str(operator))
-    with pytest.raises(ModelLoadError, match="config.json"):
+    with pytest.raises(ModelLoadError, match=r"config\.json"):
         load(str(operator))
 
 

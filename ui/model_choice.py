@@ -3,6 +3,7 @@ the ways to get distilroberta-base when there are none, and a download with visi
 
 from __future__ import annotations
 
+import os
 import threading
 
 import streamlit as st
@@ -19,6 +20,7 @@ from explorer.model import (
     ALLOWED_MODELS_ENV_VAR,
     DEFAULT_MODEL,
     MODEL_ENV_VAR,
+    MODEL_ROOT_ENV_VAR,
     ModelLoadError,
     allowed_models,
     check_allowed,
@@ -79,13 +81,23 @@ def model_sidebar() -> str:
     return str(st.session_state[MODEL_KEY])
 
 
-@st.cache_data(ttl=30, show_spinner=False)
 def local_models() -> list[LocalModel]:
-    """The masked LMs on this machine that this server may offer (scanned at most every 30 s).
+    """The masked LMs on this machine that this server may offer (scanned at most every 30 s
+    for the same settings).
 
     A public server offers only ``$EXPLORER_MODEL`` and the folders under
     ``$EXPLORER_MODEL_ROOT``, never the rest of its hub cache; an allow-list filters further.
     """
+    import explorer.local_models as places
+
+    settings = (str(hub_cache_dir()), str(places.PROJECT_MODELS), public_mode(),
+                os.environ.get(MODEL_ENV_VAR, ""), os.environ.get(MODEL_ROOT_ENV_VAR, ""),
+                os.environ.get(ALLOWED_MODELS_ENV_VAR, ""))
+    return _scan(settings)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _scan(settings: tuple[object, ...]) -> list[LocalModel]:
     allowed = allowed_models()
     found = discover(include_hub_cache=not public_mode())
     return [m for m in found if is_allowed(m.name, allowed)]
