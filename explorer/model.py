@@ -265,6 +265,10 @@ def _load_named(name: str) -> Loaded:
                 offline_reason = status.reason
 
     tried: list[str] = []
+    hub_id = attempts[0][2] == "hub cache"
+    if hub_id and not _in_hub_cache(name):
+        tried.append("hub cache: not in the Hugging Face cache on this machine")
+        attempts = attempts[1:]  # nothing to read: skip transformers' own lookup
     for source, local_only, label in attempts:
         try:
             tokenizer, model, loading_info = _from_pretrained(source, local_only)
@@ -275,7 +279,7 @@ def _load_named(name: str) -> Loaded:
             continue
         return _finish(name, label, tokenizer, model, loading_info)
 
-    if len(attempts) == 1 and attempts[0][2] == "hub cache":
+    if hub_id and not any(label == "hub download" for _, _, label in attempts):
         if _hub_offline():
             tried.append("hub download: skipped because HF_HUB_OFFLINE is set")
         else:
@@ -285,7 +289,7 @@ def _load_named(name: str) -> Loaded:
         f"it with save_pretrained() on another machine and copy that folder into models/ (or "
         f"put its path in the model field or in ${MODEL_ENV_VAR})."
     )
-    if attempts[0][2] == "local folder":
+    if attempts and attempts[0][2] == "local folder":
         fix = ("check that the folder holds a complete save_pretrained() model with "
                "safetensors weights.")
     raise ModelLoadError(name, tried, fix)
@@ -418,6 +422,14 @@ def _hub_cache_kwargs(source: str) -> dict[str, Any]:
     return {"cache_dir": str(hub_cache_dir())}
 
 
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the hub cache holds a snapshot of ``repo_id`` (a quick look, no transformers)."""
+    from explorer.local_models import cached_snapshot, hub_cache_dir
+
+    repo = hub_cache_dir() / ("models--" + repo_id.replace("/", "--"))
+    return repo.is_dir() and cached_snapshot(repo) is not None
+
+
 def _in_memory_weights_kwargs() -> dict[str, Any]:
     """Read safetensors into memory instead of memory-mapping them: a file truncated or
     rewritten under a running app must not crash it (SIGBUS) or change its weights silently."""
@@ -429,7 +441,7 @@ def weights_fingerprint(tokenizer: Any, model: Any) -> str:
     two loads of the same files share it; any change to either gives a new one."""
     import torch
 
-    digest = hashlib.blake2b(digest_size=16)
+    digest = hashlib.sha256()  # OpenSSL's, with CPU support: ~1 GB/s
     for key, tensor in sorted(model.state_dict().items()):
         data = tensor.detach().cpu().contiguous()
         digest.update(f"{key}:{tuple(data.shape)}:{data.dtype};".encode())
@@ -438,7 +450,7 @@ def weights_fingerprint(tokenizer: Any, model: Any) -> str:
     vocabulary = backend.to_str() if backend is not None else repr(sorted(
         tokenizer.get_vocab().items()))
     digest.update(vocabulary.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+    return digest.hexdigest()[:32]
 
 
 def lm_head_loaded(model: Any, loading_info: dict[str, Any] | None) -> bool:

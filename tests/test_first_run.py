@@ -89,7 +89,7 @@ def test_offline_load_skips_the_download_and_says_why(unreachable_hub, tmp_path,
     monkeypatch.setattr(model_module, "_from_pretrained", recording)
     with pytest.raises(ModelLoadError) as caught:
         load("distilroberta-base")
-    assert calls == [True]  # the cache only: no download attempt that would retry for a minute
+    assert False not in calls  # no download attempt (transformers retries it for a minute)
     message = str(caught.value)
     assert "hub download: skipped because" in message and "could not be reached" in message
     assert "scripts/download_model.py distilroberta-base" in message
