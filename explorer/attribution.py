@@ -327,7 +327,7 @@ def attribute(
     is ``steps`` forward + backward passes (``batch_size`` at a time) — see
     ``bench/attribution_cost.py``.
     """
-    token_ids = np.asarray(token_ids, dtype=np.int64)
+    token_ids = np.array(token_ids, dtype=np.int64)  # a writable copy for torch
     function = log_probability_function(loaded, token_ids, position, target_id, contrast_id,
                                         token_type_ids)
     with torch.no_grad():
@@ -373,15 +373,16 @@ def _head_transforms(loaded: Loaded, layer: int) -> tuple[torch.Tensor, torch.Te
 
 @torch.no_grad()
 def transformed_values(loaded: Loaded, hidden_states: np.ndarray, layer: int) -> torch.Tensor:
-    """``f[head, key, dim]`` = ``f_h(x_key)`` for the input ``hidden_states[layer]`` of ``layer``."""
+    """``f[head, key, dim]`` = ``f_h(x_key)``, for ``layer``'s input ``hidden_states[layer]``."""
     value_weight, value_bias, output_weight = _head_transforms(loaded, layer)
-    inputs = torch.as_tensor(np.asarray(hidden_states[layer]), dtype=torch.float32)
+    inputs = torch.tensor(np.asarray(hidden_states[layer]), dtype=torch.float32)
     values = torch.einsum("kd,hde->hke", inputs, value_weight) + value_bias[:, None]
     return torch.einsum("hke,heo->hko", values, output_weight)
 
 
 def value_vector_norms(loaded: Loaded, hidden_states: np.ndarray) -> np.ndarray:
-    """``norms[layer, head, key]`` = ``‖f_h(x_key)‖`` from ``hidden_states[layer + 1, token, dim]``."""
+    """``norms[layer, head, key]`` = ``‖f_h(x_key)‖``, from
+    ``hidden_states[layer + 1, token, dim]``."""
     layers = loaded.info.num_layers
     return np.stack([
         transformed_values(loaded, hidden_states, layer).norm(dim=-1).numpy()
@@ -413,7 +414,7 @@ def layer_value_weighted_attention(
     result = np.empty((layers, count, count), dtype=np.float32)
     for layer in range(layers):
         values = transformed_values(loaded, hidden_states, layer)  # [head, key, dim]
-        weights = torch.as_tensor(np.asarray(attentions[layer]), dtype=torch.float32)
+        weights = torch.tensor(np.asarray(attentions[layer]), dtype=torch.float32)
         for start in range(0, count, query_chunk):
             block = torch.einsum("hqk,hkd->qkd", weights[:, start:start + query_chunk], values)
             result[layer, start:start + query_chunk] = block.norm(dim=-1).numpy()

@@ -109,10 +109,13 @@ def build_tiny_model_sharing_tokenizer(
     hidden: int = 32,
     heads: int = 4,
     seed: int = 1,
+    initializer_range: float = 0.02,
 ) -> Path:
     """Save a random-weight RoBERTa masked LM of ``layers`` layers into ``folder`` that uses the
     tokenizer saved in ``tokenizer_folder`` (copied as is), e.g. a 2-layer "student" and a
-    4-layer "teacher" of one family with one vocabulary, for model-comparison tests.
+    4-layer "teacher" of one family with one vocabulary, for model-comparison tests. A larger
+    ``initializer_range`` (e.g. 0.3) gives a model whose predictions depend strongly on its input
+    (random weights at the usual 0.02 predict a nearly uniform distribution whatever the text).
     """
     import shutil
 
@@ -139,6 +142,7 @@ def build_tiny_model_sharing_tokenizer(
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     RobertaForMaskedLM(config).save_pretrained(folder, safe_serialization=True)
