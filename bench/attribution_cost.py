@@ -54,9 +54,14 @@ def measure(loaded: Loaded, tokens: int, steps: int, batch_sizes: list[int],
         "grad×input": lambda: attribute(loaded, analysis.token_ids, position, target,
                                         method="gradient_x_input"),
     }
+    last_ig = {}
+
+    def integrated(size: int) -> None:
+        last_ig["result"] = attribute(loaded, analysis.token_ids, position, target,
+                                      steps=steps, batch_size=size)
+
     for size in batch_sizes:
-        jobs[f"IG b={size}"] = (lambda size=size: attribute(
-            loaded, analysis.token_ids, position, target, steps=steps, batch_size=size))
+        jobs[f"IG b={size}"] = lambda size=size: integrated(size)
 
     def value_norms() -> None:
         value_weighted_attention(loaded, analysis.attentions, analysis.hidden_states)
@@ -64,8 +69,9 @@ def measure(loaded: Loaded, tokens: int, steps: int, batch_sizes: list[int],
                                                     analysis.hidden_states))
 
     jobs["value norms"] = value_norms
-    for job in jobs.values():  # warm-up
-        job()
+    for name, job in jobs.items():  # warm-up (integrated gradients warms itself: 32 passes)
+        if not name.startswith("IG"):
+            job()
     times: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(repeats):
         for name, job in jobs.items():
@@ -73,7 +79,7 @@ def measure(loaded: Loaded, tokens: int, steps: int, batch_sizes: list[int],
             job()
             times[name].append(time.perf_counter() - start)
     result = {name: statistics.median(values) for name, values in times.items()}
-    error = attribute(loaded, analysis.token_ids, position, target, steps=steps)
+    error = last_ig["result"]
     print(f"model: {loaded.info.num_layers} layers × {loaded.info.num_heads} heads, hidden "
           f"{loaded.info.hidden_size}, vocab {loaded.info.vocab_size}; {analysis.num_tokens} "
           f"tokens; IG {steps} steps (Gauss–Legendre); torch threads {torch.get_num_threads()};"
