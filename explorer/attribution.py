@@ -267,6 +267,12 @@ def baseline_embeddings(loaded: Loaded, token_ids: np.ndarray, kind: str = "pad"
         return torch.where(keep, inputs, replacement)
 
 
+def default_batch_size(tokens: int) -> int:
+    """Path points per forward/backward pass: 16 up to 128 tokens (measured 4.5× faster than one
+    at a time), fewer for longer inputs so that the saved attention maps stay ~≤ 0.5 GB."""
+    return max(1, min(16, 2048 // max(1, tokens)))
+
+
 @dataclass(frozen=True)
 class TokenAttribution:
     """One attribution of a candidate at a mask. ``scores[token]`` (summed over the embedding
@@ -316,7 +322,7 @@ def attribute(
     method: str = "integrated_gradients",
     baseline: str = "pad",
     steps: int = 32,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     token_type_ids: np.ndarray | None = None,
     progress: ProgressCallback | None = None,
 ) -> TokenAttribution:
@@ -324,10 +330,11 @@ def attribute(
 
     ``method``: ``"integrated_gradients"`` or ``"gradient_x_input"``; ``contrast_id``: attribute
     ``log p(target) − log p(contrast)`` instead (Yin & Neubig 2022). Cost: integrated gradients
-    is ``steps`` forward + backward passes (``batch_size`` at a time) — see
-    ``bench/attribution_cost.py``.
+    is ``steps`` forward + backward passes, ``batch_size`` path points at a time (default:
+    :func:`default_batch_size`) — see ``bench/attribution_cost.py``.
     """
     token_ids = np.array(token_ids, dtype=np.int64)  # a writable copy for torch
+    batch_size = batch_size or default_batch_size(len(token_ids))
     function = log_probability_function(loaded, token_ids, position, target_id, contrast_id,
                                         token_type_ids)
     with torch.no_grad():
