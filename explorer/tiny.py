@@ -99,3 +99,108 @@ def build_tiny_model(
     model = RobertaForMaskedLM(config)
     model.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def build_tiny_model_sharing_tokenizer(
+    folder: str | Path,
+    tokenizer_folder: str | Path,
+    *,
+    layers: int,
+    hidden: int = 32,
+    heads: int = 4,
+    seed: int = 1,
+    initializer_range: float = 0.02,
+) -> Path:
+    """Save a random-weight RoBERTa masked LM of ``layers`` layers into ``folder`` that uses the
+    tokenizer saved in ``tokenizer_folder`` (copied as is), e.g. a 2-layer "student" and a
+    4-layer "teacher" of one family with one vocabulary, for model-comparison tests. A larger
+    ``initializer_range`` (e.g. 0.3) gives a model whose predictions depend strongly on its input
+    (random weights at the usual 0.02 predict a nearly uniform distribution whatever the text).
+    """
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer_folder = Path(tokenizer_folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                 "vocab.json", "merges.txt"):
+        if (tokenizer_folder / name).is_file():
+            shutil.copy(tokenizer_folder / name, folder / name)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    max_tokens = int(tokenizer.model_max_length)
+    config = RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 4,
+        max_position_embeddings=max_tokens + 2,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        initializer_range=initializer_range,
+    )
+    torch.manual_seed(seed)
+    RobertaForMaskedLM(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+WORDPIECE_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def build_wordpiece_tokenizer(folder: Path, vocab_size: int = 300, max_tokens: int = 64) -> None:
+    """Train a lower-casing WordPiece (``##`` continuations) on :data:`TRAINING_SENTENCES` and
+    save it as a ``BertTokenizerFast`` (``[CLS] A [SEP] B [SEP]``)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers.processors import TemplateProcessing
+    from transformers import BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wordpiece.decoder = decoders.WordPiece(prefix="##")
+    wordpiece.train_from_iterator(
+        list(TRAINING_SENTENCES) * 4,
+        trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1,
+                                  special_tokens=list(WORDPIECE_SPECIAL_TOKENS),
+                                  show_progress=False),
+    )
+    cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
+    wordpiece.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tokenizer = BertTokenizerFast(
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
+        mask_token="[MASK]", model_max_length=max_tokens,
+    )
+    tokenizer.save_pretrained(folder)
+
+
+def build_tiny_bert_model(
+    folder: str | Path, *, layers: int = 2, hidden: int = 32, heads: int = 4,
+    max_tokens: int = 64, seed: int = 0,
+) -> Path:
+    """Save a random-weight BERT masked LM with a WordPiece tokenizer into ``folder``."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    folder = Path(folder)
+    build_wordpiece_tokenizer(folder, max_tokens=max_tokens)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=hidden * 4,
+        max_position_embeddings=max_tokens, type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    BertForMaskedLM(config).save_pretrained(folder, safe_serialization=True)
+    return folder

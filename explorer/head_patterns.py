@@ -1,0 +1,177 @@
+"""Corpus-wide head statistics and a map of heads (Clark, Khandelwal, Levy & Manning 2019,
+"What Does BERT Look At? An Analysis of BERT's Attention"), no Streamlit here.
+
+:func:`head_patterns` runs a list of sentences through the encoder in batches
+(:mod:`explorer.attention_passes`) and accumulates, per head, over **every query token of every
+sentence** (each token weighs the same, as in the paper):
+
+- ``to_start``: attention to the start token (``<s>`` / ``[CLS]``), ``to_end``: to end and
+  separator tokens (``</s>`` / ``[SEP]``), ``to_punctuation``: to tokens that are only
+  punctuation (Unicode category P*, e.g. ``,`` ``.`` ``Ġ.``), each in [0, 1];
+- ``to_self``; ``to_previous`` / ``to_next``: to the neighbouring token, averaged over the query
+  tokens that have one;
+- ``entropy``: the attention row's entropy in bits (0 … log2(tokens)).
+
+``divergence[head, head]`` (heads numbered ``layer · heads + head``) is the Jensen–Shannon
+divergence of two heads' attention rows averaged over the same tokens (the paper's distance for
+its Figure 6); :func:`head_map` places the heads in 2-D by classical multidimensional scaling of
+``sqrt(divergence)`` (a metric). Results are plain numpy arrays: :meth:`HeadPatterns.save` /
+:meth:`HeadPatterns.load` store them with ``np.savez``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer.attention_passes import ProgressCallback, encode_sentences, iterate_passes
+from explorer.model import Loaded
+from explorer.model_compare import head_divergence
+
+STATISTICS = ("to_start", "to_end", "to_punctuation", "to_self", "to_previous", "to_next",
+              "entropy")
+"""The per-head statistics, in display order; all but ``entropy`` are shares in [0, 1]."""
+
+
+def is_punctuation(text: str) -> bool:
+    """Whether a token's text (leading ``Ġ``/space/``##`` ignored) is only punctuation."""
+    stripped = text.replace("Ġ", " ").strip()
+    if stripped.startswith("##"):
+        stripped = stripped[2:]
+    return bool(stripped) and all(unicodedata.category(ch).startswith("P") for ch in stripped)
+
+
+def token_kinds(loaded: Loaded, token_ids: Sequence[int]) -> dict[str, np.ndarray]:
+    """Bool masks over tokens: ``start`` (``<s>``/``[CLS]``), ``end`` (``</s>``/``[SEP]``),
+    ``punctuation``."""
+    tokenizer = loaded.tokenizer
+    ids = np.asarray(token_ids)
+    start_ids = {i for i in (tokenizer.cls_token_id, tokenizer.bos_token_id) if i is not None}
+    end_ids = {i for i in (tokenizer.sep_token_id, tokenizer.eos_token_id) if i is not None}
+    special = set(tokenizer.all_special_ids)
+    pieces = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+    return {
+        "start": np.isin(ids, list(start_ids)),
+        "end": np.isin(ids, list(end_ids)),
+        "punctuation": np.array([int(i) not in special and is_punctuation(p)
+                                 for i, p in zip(ids, pieces)], dtype=bool),
+    }
+
+
+def sentence_sums(attentions: np.ndarray, kinds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-head sums over one sentence's query tokens (``[layer, head]`` each) and the counts
+    they are divided by: ``queries`` for most, ``pairs`` (tokens − 1) for previous/next."""
+    p = np.asarray(attentions, dtype=np.float64)
+    n = p.shape[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = np.where(p > 0, -p * np.log2(p), 0.0).sum(axis=-1)
+    return {
+        "to_start": p[..., kinds["start"]].sum(axis=-1).sum(axis=-1),
+        "to_end": p[..., kinds["end"]].sum(axis=-1).sum(axis=-1),
+        "to_punctuation": p[..., kinds["punctuation"]].sum(axis=-1).sum(axis=-1),
+        "to_self": np.diagonal(p, axis1=-2, axis2=-1).sum(axis=-1),
+        "to_previous": np.diagonal(p, offset=-1, axis1=-2, axis2=-1).sum(axis=-1),
+        "to_next": np.diagonal(p, offset=1, axis1=-2, axis2=-1).sum(axis=-1),
+        "entropy": entropy.sum(axis=-1),
+        "queries": np.asarray(n),
+        "pairs": np.asarray(n - 1),
+    }
+
+
+@dataclass(frozen=True)
+class HeadPatterns:
+    """Corpus-wide statistics, each ``statistic[layer, head]``; ``divergence[head, head]`` and
+    ``map_xy[head, 2]`` over all heads (``layer · heads + head``), or empty arrays when the map
+    was not asked for."""
+
+    to_start: np.ndarray
+    to_end: np.ndarray
+    to_punctuation: np.ndarray
+    to_self: np.ndarray
+    to_previous: np.ndarray
+    to_next: np.ndarray
+    entropy: np.ndarray
+    divergence: np.ndarray
+    map_xy: np.ndarray
+    sentences: int
+    tokens: int
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """``{name: values[layer, head]}`` in :data:`STATISTICS` order."""
+        return {name: getattr(self, name) for name in STATISTICS}
+
+    def save(self, path: str | Path) -> None:
+        """Write every array (and the counts) with ``np.savez``."""
+        np.savez(path, **{k: np.asarray(v) for k, v in asdict(self).items()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> HeadPatterns:
+        with np.load(path) as stored:
+            values = {name: stored[name] for name in stored.files}
+        values["sentences"] = int(values["sentences"])
+        values["tokens"] = int(values["tokens"])
+        return cls(**values)
+
+
+def head_map(divergence: np.ndarray) -> np.ndarray:
+    """``xy[head, 2]``: classical (Torgerson) multidimensional scaling of the distances
+    ``sqrt(divergence)``: double-centre the squared distances, keep the top two eigenvectors
+    scaled by the square roots of their eigenvalues."""
+    squared = np.asarray(divergence, dtype=np.float64)
+    squared = 0.5 * (squared + squared.T)
+    count = squared.shape[0]
+    centering = np.eye(count) - np.full((count, count), 1.0 / count)
+    inner = -0.5 * centering @ squared @ centering
+    values, vectors = np.linalg.eigh(inner)
+    top = np.argsort(values)[::-1][:2]
+    coordinates = vectors[:, top] * np.sqrt(np.clip(values[top], 0.0, None))
+    if coordinates.shape[1] < 2:
+        coordinates = np.pad(coordinates, ((0, 0), (0, 2 - coordinates.shape[1])))
+    return coordinates
+
+
+def head_patterns(
+    loaded: Loaded,
+    sentences: Sequence[str],
+    *,
+    with_map: bool = True,
+    batch_size: int = 16,
+    progress: ProgressCallback | None = None,
+) -> HeadPatterns:
+    """Average each head's attention habits over ``sentences`` (see the module docstring).
+
+    Streams: one batch of attentions in memory at a time. ``progress(done, total)`` after each
+    batch.
+    """
+    sentences = [s for s in sentences if s.strip()]
+    if not sentences:
+        raise ValueError("There are no sentences to summarise.")
+    id_lists = encode_sentences(loaded, sentences)
+    totals: dict[str, np.ndarray] = {}
+    divergence_sum = None
+    for _, sentence in iterate_passes(loaded, id_lists, batch_size=batch_size,
+                                      progress=progress):
+        sums = sentence_sums(sentence.attentions, token_kinds(loaded, sentence.token_ids))
+        for name, value in sums.items():
+            totals[name] = totals.get(name, 0) + value
+        if with_map:
+            attentions = sentence.attentions
+            weighted = head_divergence(attentions, attentions) * attentions.shape[-1]
+            divergence_sum = weighted if divergence_sum is None else divergence_sum + weighted
+    queries, pairs = float(totals.pop("queries")), float(totals.pop("pairs"))
+    averages = {name: totals[name] / (pairs if name in ("to_previous", "to_next") else queries)
+                for name in STATISTICS}
+    if pairs == 0:
+        averages["to_previous"] = averages["to_next"] = np.zeros_like(averages["to_self"])
+    divergence = (np.zeros((0, 0)) if divergence_sum is None else divergence_sum / queries)
+    return HeadPatterns(
+        **averages,
+        divergence=divergence,
+        map_xy=head_map(divergence) if with_map else np.zeros((0, 2)),
+        sentences=len(sentences),
+        tokens=int(queries),
+    )

@@ -1,0 +1,108 @@
+"""Corpus-wide head statistics (explorer.head_patterns) against a plain computation on three
+sentences, one forward pass each, written here with loops."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import jensenshannon
+
+from explorer.head_patterns import STATISTICS, HeadPatterns, head_map, head_patterns
+
+SENTENCES = (
+    "The capital of France is Paris, and the capital of Italy is Rome.",
+    "Hello world!",
+    "A cat sat on the mat while the dog slept in the garden.",
+)
+PUNCTUATION = {",", ".", "!"}
+
+
+@pytest.fixture(scope="module")
+def patterns(tiny):
+    calls = []
+    result = head_patterns(tiny, SENTENCES, batch_size=2,
+                           progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (2, 3), (3, 3)]
+    return result
+
+
+def _direct(tiny):
+    """Every statistic summed plainly over each query token of each sentence."""
+    tokenizer = tiny.tokenizer
+    layers, heads = tiny.info.num_layers, tiny.info.num_heads
+    sums = {name: np.zeros((layers, heads)) for name in STATISTICS}
+    queries = pairs = 0
+    for sentence in SENTENCES:
+        ids = tokenizer(sentence)["input_ids"]
+        with torch.no_grad():
+            output = tiny.model(input_ids=torch.tensor([ids]), output_attentions=True)
+        texts = [tokenizer.decode([i]).strip() for i in ids]
+        n = len(ids)
+        queries += n
+        pairs += n - 1
+        for layer in range(layers):
+            attention = output.attentions[layer][0].double().numpy()
+            for head in range(heads):
+                for q in range(n):
+                    row = attention[head, q]
+                    sums["to_start"][layer, head] += row[0]  # <s> is the first token
+                    sums["to_end"][layer, head] += row[n - 1]  # </s> is the last
+                    sums["to_punctuation"][layer, head] += sum(
+                        row[k] for k in range(n) if texts[k] in PUNCTUATION)
+                    sums["to_self"][layer, head] += row[q]
+                    if q > 0:
+                        sums["to_previous"][layer, head] += row[q - 1]
+                    if q < n - 1:
+                        sums["to_next"][layer, head] += row[q + 1]
+                    sums["entropy"][layer, head] += -sum(p * math.log2(p) for p in row if p > 0)
+    return {name: value / (pairs if name in ("to_previous", "to_next") else queries)
+            for name, value in sums.items()}, queries
+
+
+def test_statistics_equal_a_direct_computation(tiny, patterns):
+    expected, queries = _direct(tiny)
+    assert patterns.tokens == queries and patterns.sentences == 3
+    for name in STATISTICS:
+        got = getattr(patterns, name)
+        assert got.shape == (tiny.info.num_layers, tiny.info.num_heads), name
+        np.testing.assert_allclose(got, expected[name], atol=1e-5, err_msg=name)
+    assert np.all(patterns.to_punctuation > 0)  # the punctuation was found
+
+
+def test_head_divergence_matrix(tiny, patterns):
+    heads = tiny.info.num_layers * tiny.info.num_heads
+    assert patterns.divergence.shape == (heads, heads)
+    np.testing.assert_allclose(np.diag(patterns.divergence), 0.0, atol=1e-9)
+    # one entry against scipy, averaged over every token of the three sentences
+    tokenizer = tiny.tokenizer
+    values = []
+    for sentence in SENTENCES:
+        ids = tokenizer(sentence)["input_ids"]
+        with torch.no_grad():
+            output = tiny.model(input_ids=torch.tensor([ids]), output_attentions=True)
+        first, second = output.attentions[0][0, 1].numpy(), output.attentions[1][0, 2].numpy()
+        values += [jensenshannon(first[q], second[q], base=2) ** 2 for q in range(len(ids))]
+    assert patterns.divergence[1, tiny.info.num_heads + 2] == pytest.approx(np.mean(values),
+                                                                            abs=1e-6)
+    assert patterns.map_xy.shape == (heads, 2)
+
+
+def test_head_map_recovers_planar_distances():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(9, 2))
+    squared = ((points[:, None] - points[None]) ** 2).sum(axis=-1)
+    xy = head_map(squared)
+    recovered = ((xy[:, None] - xy[None]) ** 2).sum(axis=-1)
+    np.testing.assert_allclose(recovered, squared, atol=1e-9)
+
+
+def test_patterns_save_and_load(patterns, tmp_path):
+    path = tmp_path / "patterns.npz"
+    patterns.save(path)
+    loaded = HeadPatterns.load(path)
+    assert loaded.tokens == patterns.tokens and loaded.sentences == patterns.sentences
+    for name in (*STATISTICS, "divergence", "map_xy"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(patterns, name))
