@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.recall import brute_force_top_k, recall_at_k, tie_aware_recall
 from explorer.analysis import analyze, token_label
 from explorer.corpus import (
     MAX_CORPUS_BYTES,
@@ -20,10 +21,8 @@ from explorer.corpus import (
     head_unit_rows,
     match_context,
     read_corpus,
-    recall_at_k,
     search,
     search_vectors,
-    tie_aware_recall,
     tokenize,
     unit_rows,
 )
@@ -248,15 +247,30 @@ def test_compressed_recall_against_exact(tiny, bundled_flat, storage, minimum):
     for layer in (1, bundled_flat.num_layers):
         vectors = bundled_flat.hidden[layer].reconstruct_n(0, bundled_flat.num_tokens)
         queries = vectors[rows]
-        exact_scores, exact = bundled_flat.hidden[layer].search(queries, 10)
+        # The reference is a brute-force numpy search, not faiss.
+        exact_scores, exact = brute_force_top_k(queries, vectors, 10)
+        flat_scores, _ = bundled_flat.hidden[layer].search(queries, 10)
+        np.testing.assert_allclose(flat_scores, exact_scores, atol=1e-5)
         _, approx = compressed.hidden[layer].search(queries, 10)
         strict.append(recall_at_k(exact, approx))
         tie_aware.append(tie_aware_recall(queries, vectors, exact_scores, approx))
-        assert recall_at_k(exact, exact) == 1.0
-        assert tie_aware_recall(queries, vectors, exact_scores, exact) == 1.0
     # The random tiny model has many exact ties, so row-id recall is low for any index.
     print(f"{storage} recall@10 vs exact: row ids {strict}, tie-aware {tie_aware}")
     assert min(tie_aware) >= minimum
+
+
+def test_recall_metrics_on_a_hand_made_example():
+    exact = np.array([[0, 1, 2], [3, 4, 5]])
+    approx = np.array([[2, 1, 9], [6, 7, 8]])
+    assert recall_at_k(exact, approx) == pytest.approx((2 / 3 + 0) / 2)
+    # Rows 0 and 1 are the same vector: finding 1 instead of 0 is right when they tie.
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    queries = np.array([[1.0, 0.0]], dtype=np.float32)
+    scores, rows = brute_force_top_k(queries, vectors, 2)
+    assert rows.tolist() == [[0, 1]] and scores.tolist() == [[1.0, 1.0]]
+    assert recall_at_k(rows, np.array([[1, 3]])) == 0.5
+    assert tie_aware_recall(queries, vectors, scores, np.array([[1, 0]])) == 1.0
+    assert tie_aware_recall(queries, vectors, scores, np.array([[1, 3]])) == 0.5
 
 
 def test_search_vectors_scores_are_cosines(bundled_flat):
