@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from explorer.corpus import (
@@ -21,16 +23,27 @@ from explorer.corpus import (
 )
 from explorer.model import load
 from tests.test_app_pages import APP, messages
-from ui.corpus_cache import index_memory
+from ui.cache import analysis_cache
 
 PAGE = "pages/corpus.py"
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+def as_html(markdown: str) -> str:
+    """What a markdown message becomes in the page (CommonMark, as Streamlit renders it)."""
+    return MARKDOWN.render(markdown)
+
+
+def as_text(markdown: str) -> str:
+    """The text a reader sees in a markdown message."""
+    return html.unescape(re.sub(r"<[^>]+>", "", as_html(markdown))).strip()
 
 
 @pytest.fixture()
 def corpus_env(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The app on the tiny model, caching indices in a fresh folder."""
     monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
-    index_memory.clear()  # indices held in memory by earlier tests
+    analysis_cache.clear()  # indices held in memory by earlier tests; budget re-read
     return app_env
 
 
@@ -72,7 +85,7 @@ def test_build_and_search_the_bundled_corpus(corpus_env, tmp_path):
     assert any(f"{index.num_tokens:,} tokens in" in c.value for c in at.caption)
     # The index went to the disk cache: a fresh session loads it instead of rebuilding.
     assert any((tmp_path / "cache").iterdir())
-    index_memory.clear()
+    analysis_cache.clear()
     fresh = open_page()
     assert not fresh.exception and "has no index" not in messages(fresh)
     assert any("loaded from the disk cache" in c.value for c in fresh.caption)
@@ -138,7 +151,7 @@ def test_upload_a_corpus_and_upload_errors(corpus_env):
     at.get("file_uploader")[0].set_value(("mine.txt", lines.encode(), "text/plain")).run()
     at = build(at)
     assert not at.exception
-    assert any("mine.txt: " in c.value for c in at.caption)
+    assert any("mine.txt: " in as_text(c.value) for c in at.caption)
     bodies = contexts(at)
     assert bodies and all("<b>" not in body for body in bodies)
     assert any("&lt;" in body or "&amp;" in body for body in bodies)
