@@ -99,3 +99,47 @@ def build_tiny_model(
     model = RobertaForMaskedLM(config)
     model.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def build_tiny_bert(
+    folder: str | Path,
+    *,
+    layers: int = 2,
+    hidden: int = 32,
+    heads: int = 4,
+    max_tokens: int = 64,
+    vocab_size: int = 150,
+    seed: int = 0,
+) -> Path:
+    """Save a random-weight BERT masked LM with a WordPiece tokenizer (uncased) into ``folder``.
+
+    The small vocabulary splits most words into ``##`` pieces, as WordPiece does with rare words.
+    """
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(list(TRAINING_SENTENCES) * 4, vocab_size=vocab_size,
+                                  min_frequency=1, special_tokens=list(BERT_SPECIAL_TOKENS),
+                                  show_progress=False)
+    BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=True,
+                      model_max_length=max_tokens).save_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 4,
+        max_position_embeddings=max_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    BertForMaskedLM(config).save_pretrained(folder, safe_serialization=True)
+    return folder

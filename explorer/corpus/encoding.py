@@ -86,7 +86,7 @@ def token_pieces(loaded: Loaded, text: str, ids: Sequence[int]) -> tuple[str, ..
     decoding of growing prefixes.
     """
     tokenizer = loaded.tokenizer
-    special = special_ids(loaded)
+    special = special_ids(loaded) - {tokenizer.unk_token_id}  # an unknown word is still text
     ids = list(ids)
     if getattr(tokenizer, "is_fast", False):
         encoded = tokenizer(text, add_special_tokens=True, truncation=False, verbose=False,
