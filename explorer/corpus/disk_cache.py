@@ -124,19 +124,20 @@ def cached_index_folder(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
 
 
 def _mark_used(folder: Path) -> None:
+    now = time.time_ns()  # explicit: the file system's own clock ticks only every few ms
     with contextlib.suppress(OSError):
-        os.utime(folder / "meta.json")
+        os.utime(folder / "meta.json", ns=(now, now))
 
 
-def _last_used(folder: Path) -> float:
+def _last_used(folder: Path) -> int:
     try:
-        return (folder / "meta.json").stat().st_mtime
+        return (folder / "meta.json").stat().st_mtime_ns
     except OSError:
-        return 0.0
+        return 0
 
 
-def cache_entries(root: Path | None = None) -> list[tuple[Path, int, float]]:
-    """``(folder, bytes, last used)`` of every cached index, least recently used first."""
+def cache_entries(root: Path | None = None) -> list[tuple[Path, int, int]]:
+    """``(folder, bytes, last used in ns)`` of every cached index, least recently used first."""
     root = root or cache_dir()
     if not root.is_dir():
         return []
