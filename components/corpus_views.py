@@ -17,14 +17,14 @@ def context_html(
 ) -> str:
     """One match in its sentence, the matched token in a ``<mark>``; all text escaped.
 
-    ``before``, ``token`` and ``after`` are decoded token texts (`` bank``): joined, they give
-    back the sentence's own spacing.
+    ``before``, ``token`` and ``after`` are token pieces (`` bank``, WordPiece ``che`` ``que``):
+    joined, they give back the sentence with its own spacing.
     """
     left = ("… " if cut_before else "") + html.escape("".join(before))
     right = html.escape("".join(after)) + (" …" if cut_after else "")
-    word = token.lstrip(" ")
-    space = " " * (len(token) - len(word))
-    mark = f'<mark style="{_MARK_STYLE}">{html.escape(word or token)}</mark>'
+    word = token.lstrip(" ") or token  # a token that is only a space is marked as it is
+    space = token[: len(token) - len(word)]
+    mark = f'<mark style="{_MARK_STYLE}">{html.escape(word)}</mark>'
     return (f'<div class="corpus-match" style="{_CONTEXT_STYLE}">'
             f"{left}{space}{mark}{right}</div>")
 

@@ -186,14 +186,14 @@ def build_wordpiece_tokenizer(folder: Path, vocab_size: int = 300, max_tokens: i
 
 def build_tiny_bert_model(
     folder: str | Path, *, layers: int = 2, hidden: int = 32, heads: int = 4,
-    max_tokens: int = 64, seed: int = 0,
+    max_tokens: int = 64, vocab_size: int = 300, seed: int = 0,
 ) -> Path:
     """Save a random-weight BERT masked LM with a WordPiece tokenizer into ``folder``."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
     folder = Path(folder)
-    build_wordpiece_tokenizer(folder, max_tokens=max_tokens)
+    build_wordpiece_tokenizer(folder, vocab_size=vocab_size, max_tokens=max_tokens)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     config = BertConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
@@ -204,3 +204,9 @@ def build_tiny_bert_model(
     torch.manual_seed(seed)
     BertForMaskedLM(config).save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def build_tiny_bert(folder: str | Path, *, vocab_size: int = 150, **settings: int) -> Path:
+    """A tiny BERT whose small WordPiece vocabulary splits most words into ``##`` pieces, as
+    WordPiece does with rare words (for tests of how joined pieces read)."""
+    return build_tiny_bert_model(folder, vocab_size=vocab_size, **settings)

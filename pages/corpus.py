@@ -7,19 +7,23 @@ import streamlit as st
 from components.corpus_views import context_html, matched_tokens_histogram
 from explorer.corpus import (
     MAX_CORPUS_BYTES,
+    MAX_CORPUS_LINES,
     CorpusError,
     IndexSettings,
-    build_or_load,
     bundled_corpus,
-    index_key,
-    load_cached,
+    count_tokens,
+    disk_cache_bytes,
+    estimated_index_bytes,
     match_context,
+    max_upload_tokens,
     read_corpus,
     search,
+    size_problem,
 )
 from ui import keys
-from ui.corpus_cache import cached_query, index_memory
+from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_index_bytes
 from ui.entry import ensure_app_entry
+from ui.markdown import escape_markdown
 from ui.url_state import CORPUS_FIELDS, page_model
 
 ensure_app_entry()
@@ -43,6 +47,14 @@ loaded = page_model("corpus", CORPUS_FIELDS)
 info = loaded.info
 
 # --- the corpus --------------------------------------------------------------------------------
+MIB = 2**20
+st.caption(
+    f"Limits on this server: an uploaded file holds at most {MAX_CORPUS_BYTES // 1024} KB, "
+    f"{MAX_CORPUS_LINES:,} lines and {max_upload_tokens():,} tokens; corpus indices share the "
+    f"app's {max_index_bytes() / MIB:,.0f} MiB memory budget with the analyses; the disk cache "
+    f"keeps at most {disk_cache_bytes() / MIB:,.0f} MiB of indices (least recently used "
+    "removed first)."
+)
 source = st.radio("Corpus", ["bundled", "upload"], key=keys.CORPUS_SOURCE, horizontal=True,
                   format_func=lambda s: {"bundled": "Bundled corpus",
                                          "upload": "Upload a .txt file"}[s])
@@ -50,7 +62,8 @@ if source == "upload":
     upload = st.file_uploader(
         "A UTF-8 .txt file, one sentence or paragraph per line", type=["txt"],
         key=keys.CORPUS_UPLOAD, max_upload_size=1,
-        help=f"At most {MAX_CORPUS_BYTES // 1024} KB.",
+        help=f"At most {MAX_CORPUS_BYTES // 1024} KB, {MAX_CORPUS_LINES:,} lines and "
+             f"{max_upload_tokens():,} tokens.",
     )
     if upload is None:
         st.info("Upload a text file to search it, or choose the bundled corpus.")
@@ -58,10 +71,11 @@ if source == "upload":
     try:
         corpus = read_corpus(upload.getvalue(), name=upload.name)
     except CorpusError as error:
-        st.error(str(error), icon="📄")
+        st.error(str(error), icon=":material/description:")  # no user text in it
         st.stop()
 else:
     corpus = bundled_corpus()
+corpus_name = escape_markdown(corpus.name)  # a file name is user text
 
 with st.expander("Index settings"):
     storage = st.selectbox("Vector storage", list(STORAGE_LABELS), key=keys.CORPUS_STORAGE,
@@ -70,14 +84,20 @@ with st.expander("Index settings"):
                              key=keys.CORPUS_WITH_HEADS)
 settings = IndexSettings(storage=storage, heads=with_heads)
 
-key = index_key(loaded, corpus, settings)
-index = index_memory().get(key) or load_cached(loaded, corpus, settings)
+index = cached_index(loaded, corpus, settings)
 if index is None:
+    tokens = count_tokens(loaded, corpus)
+    needed = estimated_index_bytes(info, tokens, settings)
+    problem = size_problem(tokens, needed, bundled=corpus.bundled,
+                           max_index_bytes=max_index_bytes())
+    if problem:
+        st.error(problem, icon=":material/memory:")
+        st.stop()
     offer = st.empty()
     with offer.container():
-        st.info(f"The {corpus.name} ({len(corpus.sentences):,} lines) has no index for this "
-                "model yet. Building one runs the model once over every line; it is then "
-                "cached on disk.")
+        st.info(f"The {corpus_name} ({len(corpus.sentences):,} lines, {tokens:,} tokens, about "
+                f"{needed / MIB:,.1f} MiB of vectors) has no index for this model yet. Building "
+                "one runs the model once over every line; it is then cached on disk.")
         build_clicked = st.button("Build index", type="primary", key="corpus_build")
     if not build_clicked:
         st.stop()
@@ -85,21 +105,25 @@ if index is None:
     bar = st.progress(0.0, text="Indexing …")
 
     def show_progress(done: int, total: int) -> None:
+        # Streamlit raises here when the tab is closed or the page reruns: the build stops and
+        # its memory is given back (ui.corpus_cache.build_and_keep).
         bar.progress(done / max(1, total), text=f"Indexing line {done:,} of {total:,} …")
 
-    index = build_or_load(loaded, corpus, settings, progress=show_progress)
+    def show_waiting() -> None:
+        bar.progress(0.0, text="Waiting for another session's index build to finish …")
+
+    index = build_and_keep(loaded, corpus, settings, show_progress, show_waiting)
     bar.empty()
-index_memory().put(key, index)
 
 megabytes = index.vector_bytes() / 1e6
 how = "loaded from the disk cache" if index.from_cache else f"built in {index.seconds:.1f} s"
 st.caption(
-    f"{corpus.name}: {index.num_tokens:,} tokens in {len(index.sentences):,} lines; "
+    f"{corpus_name}: {index.num_tokens:,} tokens in {len(index.sentences):,} lines; "
     f"{megabytes:.1f} MB of vectors ({index.bytes_per_token():,.0f} bytes per token, "
     f"{STORAGE_LABELS[index.settings.storage]}); {how}."
 )
 for note in index.notes:
-    st.info(note)
+    st.info(note)  # written by explorer.corpus, no user text
 
 # --- the query token ---------------------------------------------------------------------------
 explorer_text = str(st.session_state.get(keys.TEXT) or "")
@@ -113,8 +137,10 @@ query_text = st.text_input("Text to take the query token from (the explorer's te
 try:
     query = cached_query(loaded, query_text)
 except CorpusError as error:
-    st.warning(str(error), icon="✍️")
+    st.warning(str(error), icon=":material/edit:")
     st.stop()
+for note in query.notes:  # the Explorer's cleaning notes ([MASK] read as <mask> …)
+    st.caption(escape_markdown(note))
 
 choices = [i for i, special in enumerate(query.special_mask.tolist()) if not special]
 if not choices:
@@ -160,7 +186,8 @@ matches = search(index, query, token, layer, mode, heads, k)
 
 # --- results -----------------------------------------------------------------------------------
 where = "embeddings" if layer == 0 else f"layer {layer}"
-st.subheader(f"Nearest to “{query.labels[token]}” at {where}, {MODE_LABELS[mode]}")
+st.subheader(f"Nearest to “{escape_markdown(query.labels[token])}” at {where}, "
+             f"{MODE_LABELS[mode]}")
 header = st.columns([0.6, 0.9, 6, 1.4])
 for column, title in zip(header, ["#", "score", "context", ""]):
     column.markdown(f"**{title}**")

@@ -26,5 +26,7 @@ def test_benchmark_prints_throughput_size_recall_and_latency(capsys):
                       out, flags=re.M)
     assert [r[0] for r in rows] == ["flat", "fp16", "sq8"] * 2
     assert [int(r[1]) for r in rows[:3]] == [128, 64, 32]
-    assert all(0.0 <= float(r[4]) <= 1.0 for r in rows)
-    assert float(rows[0][4]) == 1.0  # exact against itself
+    assert all(0.0 <= float(r[3]) <= 1.0 and 0.0 <= float(r[4]) <= 1.0 for r in rows)
+    # recall is measured against a brute-force numpy search: faiss's exact index finds the
+    # same top-k similarities (row ids may differ among tied vectors), the 8-bit one may not
+    assert float(rows[0][4]) == 1.0 and float(rows[3][4]) == 1.0

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import numpy as np
 import pytest
 import torch
 
+from bench.recall import brute_force_top_k, recall_at_k, tie_aware_recall
 from explorer.analysis import analyze, token_label
 from explorer.corpus import (
     MAX_CORPUS_BYTES,
@@ -20,10 +24,8 @@ from explorer.corpus import (
     head_unit_rows,
     match_context,
     read_corpus,
-    recall_at_k,
     search,
     search_vectors,
-    tie_aware_recall,
     tokenize,
     unit_rows,
 )
@@ -248,15 +250,30 @@ def test_compressed_recall_against_exact(tiny, bundled_flat, storage, minimum):
     for layer in (1, bundled_flat.num_layers):
         vectors = bundled_flat.hidden[layer].reconstruct_n(0, bundled_flat.num_tokens)
         queries = vectors[rows]
-        exact_scores, exact = bundled_flat.hidden[layer].search(queries, 10)
+        # The reference is a brute-force numpy search, not faiss.
+        exact_scores, exact = brute_force_top_k(queries, vectors, 10)
+        flat_scores, _ = bundled_flat.hidden[layer].search(queries, 10)
+        np.testing.assert_allclose(flat_scores, exact_scores, atol=1e-5)
         _, approx = compressed.hidden[layer].search(queries, 10)
         strict.append(recall_at_k(exact, approx))
         tie_aware.append(tie_aware_recall(queries, vectors, exact_scores, approx))
-        assert recall_at_k(exact, exact) == 1.0
-        assert tie_aware_recall(queries, vectors, exact_scores, exact) == 1.0
     # The random tiny model has many exact ties, so row-id recall is low for any index.
     print(f"{storage} recall@10 vs exact: row ids {strict}, tie-aware {tie_aware}")
     assert min(tie_aware) >= minimum
+
+
+def test_recall_metrics_on_a_hand_made_example():
+    exact = np.array([[0, 1, 2], [3, 4, 5]])
+    approx = np.array([[2, 1, 9], [6, 7, 8]])
+    assert recall_at_k(exact, approx) == pytest.approx((2 / 3 + 0) / 2)
+    # Rows 0 and 1 are the same vector: finding 1 instead of 0 is right when they tie.
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    queries = np.array([[1.0, 0.0]], dtype=np.float32)
+    scores, rows = brute_force_top_k(queries, vectors, 2)
+    assert rows.tolist() == [[0, 1]] and scores.tolist() == [[1.0, 1.0]]
+    assert recall_at_k(rows, np.array([[1, 3]])) == 0.5
+    assert tie_aware_recall(queries, vectors, scores, np.array([[1, 0]])) == 1.0
+    assert tie_aware_recall(queries, vectors, scores, np.array([[1, 3]])) == 0.5
 
 
 def test_search_vectors_scores_are_cosines(bundled_flat):
@@ -294,3 +311,68 @@ def test_disk_cache_round_trip(tiny, small_corpus, tmp_path):
     (folder / "hidden_1.faiss").write_bytes(b"garbage")
     rebuilt = build_or_load(tiny, small_corpus, settings, root=tmp_path)
     assert not rebuilt.from_cache and rebuilt.num_tokens == built.num_tokens
+
+
+# --- one tokenisation path; token pieces read as text -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    from explorer.model import load
+    from explorer.tiny import build_tiny_bert
+
+    return load(str(build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))))
+
+
+@pytest.mark.parametrize("model", ["tiny", "tiny_bert"])
+def test_query_tokens_are_the_explorers_tokens(model, request):
+    """Issue 12 item 8: the corpus query is cleaned and tokenised as the Explorer's analysis."""
+    loaded = request.getfixturevalue(model)
+    text = "The [MASK] sat on the mat."
+    analysis = analyze(loaded, text)
+    query = encode_query(loaded, text)
+    assert query.token_ids.tolist() == analysis.token_ids.tolist()
+    assert query.labels[5] == analysis.labels[5] and query.labels == analysis.labels
+    assert query.token_ids[analysis.mask_positions[0]] == loaded.tokenizer.mask_token_id
+    assert query.special_mask.tolist() == analysis.special_mask.tolist()
+    np.testing.assert_allclose(query.hidden, analysis.hidden_states, atol=1e-5)
+    assert query.text == analysis.text and query.notes == analysis.notes
+
+
+WORDPIECE_SENTENCES = (
+    "We sat on the bank of the river.",
+    "She paid a cheque at the bank.",
+    "The <mask> slept in the garden, said the [MASK] man.",
+    "Numbers like 42 and 3.14 appear in text too!",
+)
+
+
+@pytest.mark.parametrize("model", ["tiny", "tiny_bert"])
+def test_token_pieces_read_as_text(model, request):
+    """Issue 16: matches show words with spaces and no ``##``, for WordPiece and byte-level BPE."""
+    from components.corpus_views import context_html
+    from explorer.analysis import clean_text
+
+    loaded = request.getfixturevalue(model)
+    corpus = read_corpus("\n".join(WORDPIECE_SENTENCES).encode(), name="pieces")
+    index = build_index(loaded, corpus, IndexSettings(storage="flat", heads=False))
+    pieces_split = False
+    for sentence, pieces, (ids, _) in zip(corpus.sentences, index.token_texts,
+                                          (tokenize(loaded, [s]) for s in corpus.sentences)):
+        cleaned, _ = clean_text(sentence, loaded.info.mask_token)
+        assert "".join(pieces[1:-1]) == cleaned  # spaces kept, original case kept
+        assert not any(p.startswith("##") for p in pieces)
+        assert len(pieces) == len(ids[0])
+        pieces_split |= any(p[:1].isalnum() and i > 1 for i, p in enumerate(pieces))
+        raw = loaded.tokenizer.convert_ids_to_tokens(ids[0])
+        if model == "tiny_bert":
+            assert any(t.startswith("##") for t in raw)  # the tokenizer does split words
+    assert pieces_split  # some words come in several pieces
+    query = encode_query(loaded, "the bank")
+    for match in search(index, query, 2, 1, k=index.num_tokens):
+        context = match_context(index, match, width=100)
+        shown = re.sub(r"<[^>]+>", "", context_html(context.before, context.token,
+                                                   context.after, False, False))
+        cleaned, _ = clean_text(match.sentence, loaded.info.mask_token)
+        assert html.unescape(shown) == cleaned
+        assert "##" not in match.token

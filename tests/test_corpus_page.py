@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from explorer.corpus import (
@@ -21,16 +23,27 @@ from explorer.corpus import (
 )
 from explorer.model import load
 from tests.test_app_pages import APP, messages
-from ui.corpus_cache import index_memory
+from ui.cache import analysis_cache
 
 PAGE = "pages/corpus.py"
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+def as_html(markdown: str) -> str:
+    """What a markdown message becomes in the page (CommonMark, as Streamlit renders it)."""
+    return MARKDOWN.render(markdown)
+
+
+def as_text(markdown: str) -> str:
+    """The text a reader sees in a markdown message."""
+    return html.unescape(re.sub(r"<[^>]+>", "", as_html(markdown))).strip()
 
 
 @pytest.fixture()
 def corpus_env(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The app on the tiny model, caching indices in a fresh folder."""
     monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
-    index_memory.clear()  # indices held in memory by earlier tests
+    analysis_cache.clear()  # indices held in memory by earlier tests; budget re-read
     return app_env
 
 
@@ -72,7 +85,7 @@ def test_build_and_search_the_bundled_corpus(corpus_env, tmp_path):
     assert any(f"{index.num_tokens:,} tokens in" in c.value for c in at.caption)
     # The index went to the disk cache: a fresh session loads it instead of rebuilding.
     assert any((tmp_path / "cache").iterdir())
-    index_memory.clear()
+    analysis_cache.clear()
     fresh = open_page()
     assert not fresh.exception and "has no index" not in messages(fresh)
     assert any("loaded from the disk cache" in c.value for c in fresh.caption)
@@ -138,7 +151,7 @@ def test_upload_a_corpus_and_upload_errors(corpus_env):
     at.get("file_uploader")[0].set_value(("mine.txt", lines.encode(), "text/plain")).run()
     at = build(at)
     assert not at.exception
-    assert any("mine.txt: " in c.value for c in at.caption)
+    assert any("mine.txt: " in as_text(c.value) for c in at.caption)
     bodies = contexts(at)
     assert bodies and all("<b>" not in body for body in bodies)
     assert any("&lt;" in body or "&amp;" in body for body in bodies)
@@ -155,3 +168,69 @@ def test_explorer_text_survives_a_visit_to_the_corpus_page(corpus_env):
     assert not at.exception
     assert at.text_area(key="text").value == "The bank was closed on <mask>."
     assert len(at.table) == 1
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.radio(key="corpus_source").set_value("upload").run()
+    return at.get("file_uploader")[0].set_value((name, data, "text/plain")).run()
+
+
+def test_limits_are_stated_and_an_upload_over_the_token_limit_is_refused(corpus_env,
+                                                                         monkeypatch):
+    monkeypatch.setenv("EXPLORER_CORPUS_MAX_TOKENS", "30")
+    monkeypatch.setenv("EXPLORER_CORPUS_CACHE_MB", "64")
+    at = open_page()
+    stated = " ".join(c.value for c in at.caption)
+    assert "256 KB, 5,000 lines and 30 tokens" in stated and "64 MiB of indices" in stated
+    at = upload(at, "long.txt", b"We sat on the bank of the river.\n" * 3)  # ~3 x 20 tokens
+    assert not at.exception
+    assert "tokens for this model; the corpus search indexes at most 30" in messages(at)
+    assert not [b for b in at.button if b.key == "corpus_build"]
+    at = upload(at, "short.txt", b"The bank.")
+    assert "has no index for this model yet" in messages(at)
+
+
+def test_an_index_larger_than_the_memory_budget_is_refused(corpus_env, monkeypatch):
+    monkeypatch.setenv("EXPLORER_ANALYSIS_CACHE_MB", "1")
+    analysis_cache.clear()  # the budget is read when the cache is made
+    at = open_page()
+    assert not at.exception
+    assert "1 MiB memory budget" in " ".join(c.value for c in at.caption)
+    assert "would take" in messages(at) and "8-bit storage" in messages(at)
+    assert not [b for b in at.button if b.key == "corpus_build"]
+    analysis_cache.clear()
+
+
+HOSTILE_NAME = "[x](http://127.0.0.1:1/a).txt"
+HOSTILE_LINE = "**bold** ![i](http://127.0.0.1:1/p) by the bank"
+
+
+def test_file_names_and_sentences_are_shown_as_literal_text(corpus_env):
+    at = build(upload(open_page(), HOSTILE_NAME, (HOSTILE_LINE + "\nThe bank.\n").encode()))
+    assert not at.exception
+    at.text_input(key="corpus_query").set_value("**bank** [MASK] ![i](x)").run()
+    assert not at.exception
+    markdown = [*(c.value for c in at.caption), *(e.value for e in at.info),
+                *(e.value for e in at.warning), *(e.value for e in at.error),
+                *(m.value for m in at.markdown), *(s.value for s in at.subheader)]
+    for source in markdown:  # nothing a visitor typed becomes a link, an image or emphasis
+        rendered = as_html(source)
+        assert "<a " not in rendered and "<img" not in rendered
+        assert "<strong>bold" not in rendered and "<strong>bank" not in rendered
+    shown = [as_text(source) for source in markdown]
+    assert any(text.startswith(HOSTILE_NAME + ": ") for text in shown)
+    query = encode_query(load(str(corpus_env)), "**bank** [MASK] ![i](x)")
+    label = query.labels[at.selectbox(key="corpus_token").value]
+    assert set(label) & set("*[]!()")  # a token that markdown would eat
+    heading = as_text(at.subheader[0].value)
+    assert heading.startswith(f"Nearest to “{label}” at ")
+    assert "Read [MASK] as this model's mask token <mask>." in shown  # the query's notes
+    bodies = [h.proto.body for h in at.get("html")]
+    matches = [b for b in bodies if "corpus-match" in b]
+    assert matches
+    texts = [html.unescape(re.sub(r"<[^>]+>", "", b)).strip().removeprefix("… ")
+             .removesuffix(" …") for b in matches]
+    assert all(text in HOSTILE_LINE or text in "The bank." for text in texts)  # as typed
+    assert any(set(text) & set("*![]()") for text in texts)
+    for body in bodies:
+        assert "<img" not in body and "<a " not in body and "<strong" not in body

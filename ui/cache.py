@@ -45,10 +45,18 @@ def _load_model(name: str) -> Loaded:
     return load(name)
 
 
+def cache_entry_nbytes(value: object) -> int:
+    """Bytes of a cached value: an analysis, or anything that says its own ``memory_bytes()``
+    (corpus indices and queries share the analyses' budget)."""
+    memory_bytes = getattr(value, "memory_bytes", None)
+    return int(memory_bytes()) if callable(memory_bytes) else analysis_nbytes(value)
+
+
 @st.cache_resource(show_spinner=False)
 def analysis_cache() -> BoundedCache[Analysis]:
-    """The one analysis cache of this process, shared by all sessions."""
-    return BoundedCache(analysis_cache_bytes(), analysis_nbytes, ANALYSIS_CACHE_MAX_ENTRIES)
+    """The one memory budget of this process, shared by all sessions: analyses, and the corpus
+    indices and queries (ui/corpus_cache.py)."""
+    return BoundedCache(analysis_cache_bytes(), cache_entry_nbytes, ANALYSIS_CACHE_MAX_ENTRIES)
 
 
 def chosen_model_name() -> str:

@@ -1,52 +1,90 @@
 """Corpus indices and query vectors kept in memory across reruns and sessions.
 
-The disk cache (:mod:`explorer.corpus`) survives restarts; this keeps the few most recent
-indices in memory so a widget change does not re-read them from disk.
+They count against the app's one memory budget (:func:`ui.cache.analysis_cache`, bounded by
+``$EXPLORER_ANALYSIS_CACHE_MB``), least recently used first out, together with the analyses.
+The disk cache (:mod:`explorer.corpus.disk_cache`) survives restarts and has its own bound.
+Only one index is built at a time per process, so concurrent builds cannot add up.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections.abc import Callable
 
 import streamlit as st
 
-from explorer.corpus import CorpusIndex, QueryTokens, encode_query
+from explorer.corpus import (
+    Corpus,
+    CorpusIndex,
+    IndexSettings,
+    ProgressCallback,
+    QueryTokens,
+    build_or_load,
+    encode_query,
+    index_key,
+    load_cached,
+    release_freed_memory,
+)
 from explorer.model import Loaded
+from ui.cache import analysis_cache, analysis_cache_bytes
 
-MAX_INDICES_IN_MEMORY = 3
+_INDEX = "corpus-index"
+_QUERY = "corpus-query"
 
 
-class _IndexMemory:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._indices: OrderedDict[str, CorpusIndex] = OrderedDict()
+class _NotInMemory(LookupError):
+    pass
 
-    def get(self, key: str) -> CorpusIndex | None:
-        with self._lock:
-            index = self._indices.get(key)
-            if index is not None:
-                self._indices.move_to_end(key)
-            return index
 
-    def put(self, key: str, index: CorpusIndex) -> None:
-        with self._lock:
-            self._indices[key] = index
-            self._indices.move_to_end(key)
-            while len(self._indices) > MAX_INDICES_IN_MEMORY:
-                self._indices.popitem(last=False)
+def _not_in_memory() -> CorpusIndex:
+    raise _NotInMemory
+
+
+def max_index_bytes() -> int:
+    """The largest index the memory budget can keep (the whole budget)."""
+    return analysis_cache_bytes()
+
+
+def cached_index(loaded: Loaded, corpus: Corpus, settings: IndexSettings) -> CorpusIndex | None:
+    """The index from memory, else from the disk cache (then kept in memory), else ``None``."""
+    key = (_INDEX, index_key(loaded, corpus, settings))
+    try:
+        return analysis_cache().get(
+            key, lambda: load_cached(loaded, corpus, settings) or _not_in_memory())
+    except _NotInMemory:
+        return None
 
 
 @st.cache_resource(show_spinner=False)
-def index_memory() -> _IndexMemory:
-    return _IndexMemory()
+def _build_lock() -> threading.Lock:
+    return threading.Lock()
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _query(model_name: str, text: str, _loaded: Loaded) -> QueryTokens:
-    return encode_query(_loaded, text)
+def build_and_keep(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
+                   progress: ProgressCallback, waiting: Callable[[], None]) -> CorpusIndex:
+    """Build the index (one build at a time in this process; ``waiting()`` is called while
+    another session's build runs, and may raise to give up), save it on disk, keep it in memory.
+
+    When ``progress`` or ``waiting`` raise (Streamlit stops the run when the tab is closed or
+    the page reruns), nothing is kept and the build's memory is given back.
+    """
+    lock = _build_lock()
+    while not lock.acquire(timeout=0.5):
+        waiting()
+    try:
+        index = build_or_load(loaded, corpus, settings, progress=progress)
+    finally:
+        lock.release()
+        release_freed_memory()
+    return analysis_cache().get((_INDEX, index_key(loaded, corpus, settings)), lambda: index)
 
 
 def cached_query(loaded: Loaded, text: str) -> QueryTokens:
     """Vectors of every token of ``text``; raises CorpusError for empty text."""
-    return _query(loaded.info.name, text, loaded)
+    return analysis_cache().get((_QUERY, loaded.info.name, text),
+                                lambda: encode_query(loaded, text))
+
+
+def forget_corpus_entries() -> None:
+    """Drop every cached corpus index and query from memory (tests)."""
+    analysis_cache().clear()
