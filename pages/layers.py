@@ -142,7 +142,8 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
         "(0.5·A + 0.5·I), multiplied from layer 1 up; row q at layer l is how much of token "
         "q's state after layer l comes from each input token (rows sum to 1). Flow: the "
         "maximum flow through the same graph from the selected token down to each input token "
-        "(exact max-flow, not an approximation)."
+        "(exact max-flow), divided by the token's total flow as in the authors' code, so each "
+        "row sums to 1 and shares rollout's 0–1 scale."
     )
     summary, rolled, _ = cached_summaries(loaded, analysis)
     labels = analysis.labels
@@ -154,8 +155,8 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
     if analysis.num_tokens <= FLOW_MAX_TOKENS:
         flow = cached_flow(loaded, analysis, position)
         st.plotly_chart(layer_token_heatmap(
-            flow, labels, f"Attention flow of token {position} ({labels[position]}) per layer",
-            "flow", names, zmin=0.0, zmax=1.0, colorscale="Purples",
+            flow, labels, f"Attention flow of token {position} ({labels[position]}) per layer, "
+            "normalised (rows sum to 1)", "share", names, zmin=0.0, zmax=1.0, colorscale="Purples",
         ), key="flow_token")
     else:
         st.info(f"Attention flow is computed for texts of at most {FLOW_MAX_TOKENS} tokens (one "
