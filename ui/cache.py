@@ -1,8 +1,10 @@
 """The model lives in one ``st.cache_resource``; analyses are cached by (model, text).
 
-The analysis cache is shared by every browser session and bounded in bytes
-(``$EXPLORER_ANALYSIS_CACHE_MB``, default 512): attentions grow with tokens², so an entry count
-alone would not bound memory.
+One cache, shared by every browser session, holds the analyses *and* everything computed from
+them (rollouts, flows, lenses, ablations, tooltip predictions): one budget in bytes
+(``$EXPLORER_ANALYSIS_CACHE_MB``, default 512), least recently used dropped first. Attentions
+and rollouts grow with tokens², so an entry count alone would not bound memory. Keys start with
+what the entry is (``"analysis"``, ``"rollout"`` …), then the model and the text.
 
 Widget changes re-run the page script; they re-render from the cached
 :class:`~explorer.analysis.Analysis` and never call the model again.
@@ -11,12 +13,14 @@ Widget changes re-run the page script; they re-render from the cached
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import streamlit as st
 
 from explorer.analysis import Analysis, analyze
 from explorer.lru import BoundedCache
-from explorer.memory import analysis_nbytes
+from explorer.memory import nbytes
 from explorer.model import Loaded, ModelLoadError, default_model_name, load
 from ui.keys import MODEL as MODEL_KEY
 from ui.markdown import error_markdown, escape_markdown
@@ -44,9 +48,18 @@ def _load_model(name: str) -> Loaded:
 
 
 @st.cache_resource(show_spinner=False)
-def analysis_cache() -> BoundedCache[Analysis]:
-    """The one analysis cache of this process, shared by all sessions."""
-    return BoundedCache(analysis_cache_bytes(), analysis_nbytes, ANALYSIS_CACHE_MAX_ENTRIES)
+def analysis_cache() -> BoundedCache[object]:
+    """The one cache of this process, shared by all sessions: analyses and what is derived from
+    them, every entry sized by :func:`~explorer.memory.nbytes` against one byte budget."""
+    return BoundedCache(analysis_cache_bytes(), nbytes, ANALYSIS_CACHE_MAX_ENTRIES)
+
+
+Value = TypeVar("Value")
+
+
+def cached_in_budget(key: tuple[Hashable, ...], compute: Callable[[], Value]) -> Value:
+    """``compute()`` kept in the one budgeted cache under ``key`` (``(kind, model, text, …)``)."""
+    return analysis_cache().get(key, compute)  # type: ignore[return-value]
 
 
 def chosen_model_name() -> str:
@@ -66,19 +79,14 @@ def current_model() -> Loaded | None:
 
 def cached_analysis(loaded: Loaded, text: str) -> Analysis:
     """The analysis of ``text``; raises :class:`~explorer.analysis.InputError` for bad text."""
-    return analysis_cache().get(
-        (loaded.info.name, text), lambda: analyze(loaded, text, top_k=MAX_TOP_K)
+    return cached_in_budget(
+        ("analysis", loaded.info.name, text), lambda: analyze(loaded, text, top_k=MAX_TOP_K)
     )
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _token_predictions(model_name: str, text: str, top_k: int, _loaded: Loaded,
-                       _analysis: Analysis) -> tuple:
-    from explorer.token_predictions import top_predictions_per_token
-
-    return top_predictions_per_token(_loaded, _analysis, top_k)
 
 
 def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int) -> tuple:
     """Top-k predictions at every position (LM head on the cached hidden states)."""
-    return _token_predictions(loaded.info.name, analysis.text, top_k, loaded, analysis)
+    from explorer.token_predictions import top_predictions_per_token
+
+    return cached_in_budget(("token_predictions", loaded.info.name, analysis.text, int(top_k)),
+                            lambda: top_predictions_per_token(loaded, analysis, top_k))
