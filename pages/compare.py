@@ -30,7 +30,7 @@ from ui.analysis_view import analysis_with_notes
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
-from ui.url_state import COMPARE_FIELDS, page_model, publish_url_state
+from ui.url_state import COMPARE_FIELDS, page_model, settle_token
 
 ensure_app_entry()
 
@@ -125,11 +125,7 @@ head_choice = head_column.selectbox(
 head = None if head_choice == MEAN_HEAD else int(head_choice)
 shared_tokens = min(analysis_a.num_tokens, analysis_b.num_tokens)
 token_options: list[int | None] = [None, *range(shared_tokens)]
-if st.session_state.get(keys.SELECTED_TOKEN) not in token_options:
-    st.warning(f"Token {st.session_state[keys.SELECTED_TOKEN]} is past the end of the shorter "
-               "input; no token is selected.", icon="🔗")
-    st.session_state[keys.SELECTED_TOKEN] = None
-    publish_url_state()
+settle_token(shared_tokens, what="the shorter input")
 token = token_column.selectbox(
     "Query token (both inputs)", token_options, key=keys.SELECTED_TOKEN,
     format_func=lambda i: "none" if i is None else

@@ -29,7 +29,7 @@ from ui.graph_state import (
     set_heads,
 )
 from ui.markdown import escape_markdown
-from ui.url_state import EXPLORER_FIELDS, page_model
+from ui.url_state import EXPLORER_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
 
@@ -69,7 +69,9 @@ labels = analysis.labels
 token_chips(labels, analysis.special_mask.tolist(), analysis.mask_positions)
 
 st.subheader("Attention")
+settle_token(analysis.num_tokens)  # a link's token past the end: a note, and the URL rewritten
 prepare_graph_state(analysis)
+publish_url_state()  # the URL shows what the graph will show
 controls = st.columns([1, 1, 2, 1])
 layer = int(controls[0].selectbox("Layer", range(analysis.num_layers), key=keys.LAYER,
                                   format_func=lambda i: f"layer {i + 1}"))

@@ -26,7 +26,7 @@ from ui.analysis_view import analysis_with_notes
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
-from ui.url_state import LAYERS_FIELDS, page_model
+from ui.url_state import LAYERS_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
 
@@ -53,11 +53,16 @@ def open_head_in_explorer(layer: int, head: int) -> None:
     st.switch_page("pages/explorer.py")
 
 
+def _default_token(analysis: Analysis) -> int:
+    """The first mask, else the first word."""
+    return analysis.mask_positions[0] if analysis.mask_positions else min(
+        1, analysis.num_tokens - 1)
+
+
 def selected_token(analysis: Analysis) -> int:
     """The token picker; the selection defaults to the first mask (else the first word) and
     goes back to it when the text changes."""
-    default = analysis.mask_positions[0] if analysis.mask_positions else min(
-        1, analysis.num_tokens - 1)
+    default = _default_token(analysis)
     current = st.session_state.get(keys.SELECTED_TOKEN)
     text_changed = st.session_state.get(TOKEN_TEXT) not in (None, analysis.text)
     if text_changed or not isinstance(current, int) or not 0 <= current < analysis.num_tokens:
@@ -231,7 +236,9 @@ analysis = analysis_with_notes(loaded, text)
 if analysis is None:
     st.stop()
 
+settle_token(analysis.num_tokens, fallback=_default_token(analysis))
 position = selected_token(analysis)
+publish_url_state()  # the URL shows the token the page shows
 lens_tab, hidden_tab, attention_tab, ablation_tab = st.tabs(
     ["Per-layer predictions", "Hidden states", "Attention summaries", "Head ablation"])
 with lens_tab:
