@@ -275,7 +275,8 @@ def from_session(
 ) -> tuple[ViewState, list[str]]:
     """The state from widget values (as :func:`session_values` gives them), validated.
 
-    Keys missing from ``values`` keep their defaults.
+    Keys missing from ``values`` keep their defaults; a selection of every head is the
+    default selection (``heads == ()``), so it stays out of the link.
     """
     params: dict[str, str] = {}
     for key in QUERY_KEYS:
@@ -284,6 +285,8 @@ def from_session(
         value = values[key]
         if key == "heads" and isinstance(value, list | tuple):
             value = tuple(value)
+            if value == tuple(range(limits.num_heads)):
+                continue  # every head is the page's default selection: () in the state
         if key == "threshold" and isinstance(value, int | float) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool):

@@ -137,7 +137,9 @@ valid_states = st.builds(
     top_k=st.integers(1, LIMITS.max_top_k),
     layer=st.integers(0, LIMITS.num_layers - 1),
     head=st.none() | st.integers(0, LIMITS.num_heads - 1),
-    heads=st.sets(st.integers(0, LIMITS.num_heads - 1)).map(lambda s: tuple(sorted(s))),
+    # every head is the default selection, written as ()
+    heads=st.sets(st.integers(0, LIMITS.num_heads - 1)).map(lambda s: tuple(sorted(s))).filter(
+        lambda heads: heads != tuple(range(LIMITS.num_heads))),
     token=st.none() | st.integers(0, LIMITS.max_tokens - 1),
     threshold=st.integers(1, 20).map(lambda steps: round(steps * 0.05, 2)),
 )
@@ -202,3 +204,9 @@ def test_a_token_past_the_end_of_the_text_gets_a_note():
     assert note is not None and "Token 40 is past the end of the text (9 tokens" in note
     assert token_past_the_end(True, 9) is not None
     assert "shorter input" in token_past_the_end(3, 3, "the shorter input")
+
+
+def test_every_head_selected_is_the_default_and_stays_out_of_the_link():
+    values = {"heads": list(range(LIMITS.num_heads)), "layer": 1}
+    state, notes = from_session(values, LIMITS, "explorer")
+    assert state.heads == () and notes == [] and to_query(state) == {"layer": "1"}
