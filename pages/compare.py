@@ -12,7 +12,7 @@ from components.compare_charts import (
     head_grid_heatmap,
     prediction_change_chart,
 )
-from components.tables import predictions_frame
+from components.tables import predictions_frame, text_table
 from components.tokens import token_chips
 from explorer.analysis import token_label
 from explorer.compare import (
@@ -30,6 +30,7 @@ from ui.analysis_view import analysis_with_notes
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
+from ui.markdown import escape_markdown
 from ui.url_state import COMPARE_FIELDS, page_model, settle_token
 
 ensure_app_entry()
@@ -80,10 +81,11 @@ for (name, analysis), column in side_columns():
     with column:
         token_chips(analysis.labels, analysis.special_mask.tolist(), analysis.mask_positions)
         if not analysis.predictions:
-            st.info(f"Input {name} has no {loaded.info.mask_token}, so no prediction.")
+            st.info(f"Input {name} has no {escape_markdown(loaded.info.mask_token)}, so no "
+                    "prediction.")
         for number, mask in enumerate(analysis.predictions, start=1):
             st.markdown(f"**{name} · mask {number}** (token {mask.position})")
-            st.table(predictions_frame(mask, top_k), hide_index=True)
+            text_table(predictions_frame(mask, top_k), key=f"predictions_{name}_{number}")
 
 shared_masks = min(len(analysis_a.predictions), len(analysis_b.predictions))
 if shared_masks:

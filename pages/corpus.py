@@ -20,6 +20,7 @@ from explorer.corpus import (
 from ui import keys
 from ui.corpus_cache import cached_query, index_memory
 from ui.entry import ensure_app_entry
+from ui.markdown import escape_markdown
 from ui.url_state import CORPUS_FIELDS, page_model
 
 ensure_app_entry()
@@ -75,9 +76,9 @@ index = index_memory().get(key) or load_cached(loaded, corpus, settings)
 if index is None:
     offer = st.empty()
     with offer.container():
-        st.info(f"The {corpus.name} ({len(corpus.sentences):,} lines) has no index for this "
-                "model yet. Building one runs the model once over every line; it is then "
-                "cached on disk.")
+        st.info(f"The {escape_markdown(corpus.name)} ({len(corpus.sentences):,} lines) has no "
+                "index for this model yet. Building one runs the model once over every line; it "
+                "is then cached on disk.")
         build_clicked = st.button("Build index", type="primary", key="corpus_build")
     if not build_clicked:
         st.stop()
@@ -94,7 +95,8 @@ index_memory().put(key, index)
 megabytes = index.vector_bytes() / 1e6
 how = "loaded from the disk cache" if index.from_cache else f"built in {index.seconds:.1f} s"
 st.caption(
-    f"{corpus.name}: {index.num_tokens:,} tokens in {len(index.sentences):,} lines; "
+    f"{escape_markdown(corpus.name)}: {index.num_tokens:,} tokens in "
+    f"{len(index.sentences):,} lines; "
     f"{megabytes:.1f} MB of vectors ({index.bytes_per_token():,.0f} bytes per token, "
     f"{STORAGE_LABELS[index.settings.storage]}); {how}."
 )
@@ -160,7 +162,7 @@ matches = search(index, query, token, layer, mode, heads, k)
 
 # --- results -----------------------------------------------------------------------------------
 where = "embeddings" if layer == 0 else f"layer {layer}"
-st.subheader(f"Nearest to “{query.labels[token]}” at {where}, {MODE_LABELS[mode]}")
+st.subheader(f"Nearest to “{escape_markdown(query.labels[token])}” at {where}, {MODE_LABELS[mode]}")
 header = st.columns([0.6, 0.9, 6, 1.4])
 for column, title in zip(header, ["#", "score", "context", ""]):
     column.markdown(f"**{title}**")

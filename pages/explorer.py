@@ -9,7 +9,7 @@ from components.attention_graph import attention_graph
 from components.bertviz_views import VIEWS as BERTVIZ_VIEWS
 from components.bertviz_views import bertviz_view
 from components.charts import attention_heatmap, hidden_norms_chart, mean_norm_chart
-from components.tables import predictions_frame
+from components.tables import predictions_frame, text_table
 from components.tokens import token_chips
 from explorer.graph import COMBINE_MODES, GraphOptions, graph_payload
 from explorer.metrics import head_average, hidden_state_norms
@@ -56,11 +56,11 @@ if analysis is None:
 
 st.subheader("Predictions")
 if not analysis.predictions:
-    st.info(f"No {info.mask_token} in the text, so no prediction is made. Attention and hidden "
-            "states are shown below.")
+    st.info(f"No {escape_markdown(info.mask_token)} in the text, so no prediction is made. "
+            "Attention and hidden states are shown below.")
 for number, mask in enumerate(analysis.predictions, start=1):
     st.markdown(f"**Mask {number}** (token {mask.position})")
-    st.table(predictions_frame(mask, top_k), hide_index=True)
+    text_table(predictions_frame(mask, top_k), key=f"predictions_{number}")
 with st.expander("Download the tables and the analysis"):
     analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
 

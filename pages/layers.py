@@ -16,6 +16,7 @@ from components.layer_charts import (
     token_matrix_heatmap,
 )
 from components.layer_tables import ablation_frame, lens_frame
+from components.tables import text_table
 from explorer.ablation import Head
 from explorer.analysis import Analysis, token_label
 from explorer.hidden_stats import consecutive_cosine, token_cosine
@@ -26,6 +27,7 @@ from ui.analysis_view import analysis_with_notes
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
+from ui.markdown import escape_markdown
 from ui.url_state import LAYERS_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
@@ -106,7 +108,7 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
     token_id, problem = (int(lens.top_ids[-1, 0]), None) if not word.strip() else \
         target_token_id(loaded, word)
     if token_id is None:
-        st.warning(problem, icon="✍️")
+        st.warning(escape_markdown(problem or ""), icon="✍️")
         return
     shown = loaded.tokenizer.decode([token_id])
     st.plotly_chart(target_rank_chart(lens.rank_of(token_id), lens.probability_of(token_id),
@@ -211,8 +213,8 @@ def ablation_section(loaded, analysis: Analysis) -> None:
     chosen = st.multiselect("Heads to switch off", every_head, key=ABLATED,
                             format_func=lambda lh: f"L{lh[0] + 1} H{lh[1] + 1}")
     if not analysis.predictions:
-        st.info(f"No {loaded.info.mask_token} in the text: ablation compares predictions, "
-                "so add a mask.")
+        st.info(f"No {escape_markdown(loaded.info.mask_token)} in the text: ablation compares "
+                "predictions, so add a mask.")
         return
     k = int(st.session_state.get(keys.TOP_K) or 5)
     k = max(1, min(k, MAX_TOP_K))
@@ -220,7 +222,7 @@ def ablation_section(loaded, analysis: Analysis) -> None:
     for number, (plain, changed) in enumerate(zip(analysis.predictions, ablated), start=1):
         st.markdown(f"**Mask {number}** (token {plain.position}) — "
                     f"{len(chosen)} head(s) off")
-        st.table(ablation_frame(plain, changed, k), hide_index=True)
+        text_table(ablation_frame(plain, changed, k), key=f"ablation_{number}")
 
 
 st.title("Layers & heads")

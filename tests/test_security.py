@@ -22,6 +22,7 @@ from explorer.model import (
     load,
 )
 from tests.conftest import ROOT
+from tests.tables import prediction_tables
 from ui.markdown import error_markdown, escape_markdown
 
 APP = str(ROOT / "app.py")
@@ -163,7 +164,7 @@ def test_sidebar_is_a_selectbox_of_allowed_models(monkeypatch, tiny_model_dir):
     choice = at.sidebar.selectbox(key="model_name")
     assert list(choice.options) == [str(tiny_model_dir), "distilroberta-base"]
     assert choice.value == str(tiny_model_dir)
-    assert len(at.table) == 1  # the tiny model answered
+    assert len(prediction_tables(at)) == 1  # the tiny model answered
 
 
 def test_a_name_outside_the_allow_list_in_session_state_falls_back(monkeypatch, tiny_model_dir,
@@ -174,7 +175,7 @@ def test_a_name_outside_the_allow_list_in_session_state_falls_back(monkeypatch, 
     at = _run(model_name="attacker/huge-repo")
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="model_name").value == str(tiny_model_dir)
-    assert len(at.table) == 1
+    assert len(prediction_tables(at)) == 1
 
 
 _real_from_pretrained = model_module._from_pretrained
