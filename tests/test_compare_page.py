@@ -74,7 +74,7 @@ def test_compare_page_defaults_show_both_tables_and_changes(app_env):
         expected = [p.token_str for p in analysis.predictions[0].predictions]
         assert table.value["token"].tolist() == expected
     changes = prediction_changes(a, b, 0, top_k=5)
-    change_table = at.dataframe[0].value
+    change_table = next(d.value for d in at.dataframe if "P(A)" in d.value.columns)
     assert change_table["token"].tolist() == [c.token_str for c in changes]
     np.testing.assert_allclose(change_table["P(A)"], [c.probability_a for c in changes])
     np.testing.assert_allclose(change_table["P(B)"], [c.probability_b for c in changes])

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from bench.memory import text_of_tokens
 from explorer.analysis import MAX_TEXT_CHARS, InputError, analyze
 from explorer.model import ALLOWED_MODELS_ENV_VAR, Loaded
-from tests.browser import chromium_page, running_app
+from tests.browser import chromium_page, running_app, wait_for_cell
 from tests.conftest import ROOT, TINY_MAX_TOKENS
 from tests.tables import prediction_tables
 from ui import keys
@@ -282,7 +282,7 @@ def test_markup_in_the_text_never_runs_in_a_real_browser(tiny_model_dir, tiny):
             expected = analyze(tiny, payload, top_k=5).predictions[0].predictions[0].sequence
             box.fill(payload)
             box.press("Control+Enter")
-            page.get_by_text(expected, exact=True).first.wait_for(timeout=60_000)
+            wait_for_cell(page, expected)
             page.wait_for_timeout(1_000)  # let any injected handler fire
             assert page.evaluate("() => window.__pwned") is None, payload
             assert page.locator("[data-testid='stMain']").count() == 1
