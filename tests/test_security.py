@@ -23,7 +23,7 @@ from explorer.model import (
 )
 from tests.conftest import ROOT
 from tests.tables import prediction_tables
-from ui.markdown import error_markdown, escape_markdown
+from ui.markdown import WORD_JOINER, error_markdown, escape_markdown
 
 APP = str(ROOT / "app.py")
 
@@ -138,7 +138,8 @@ def test_escape_markdown_shows_markup_literally():
     escaped = escape_markdown(hostile)
     for raw in ("![", "](", ":red[", "<b>", "*i*"):
         assert raw not in escaped
-    assert escaped.replace("\\", "") == hostile  # nothing lost, only escaped
+    assert escaped.replace("\\", "").replace(WORD_JOINER, "") == hostile  # only escaped
+    assert "http:" not in escaped.replace("\\", "")  # no GFM autolink either
 
 
 def test_error_markdown_escapes_the_name_and_keeps_bullets():
