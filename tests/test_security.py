@@ -168,15 +168,21 @@ def test_sidebar_is_a_selectbox_of_allowed_models(monkeypatch, tiny_model_dir):
     assert len(prediction_tables(at)) == 1  # the tiny model answered
 
 
-def test_a_name_outside_the_allow_list_in_session_state_falls_back(monkeypatch, tiny_model_dir,
-                                                                     no_loading):
+def test_a_name_outside_the_allow_list_in_session_state_falls_back(monkeypatch, tiny_model_dir):
     monkeypatch.setenv(MODEL_ENV_VAR, str(tiny_model_dir))
     monkeypatch.setenv(ALLOWED_MODELS_ENV_VAR, "distilroberta-base")
-    monkeypatch.setattr(model_module, "_from_pretrained", _real_from_pretrained)
+    sources: list[str] = []
+
+    def recording(source: str, local_only: bool):
+        sources.append(source)
+        return _real_from_pretrained(source, local_only)
+
+    monkeypatch.setattr(model_module, "_from_pretrained", recording)
     at = _run(model_name="attacker/huge-repo")
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="model_name").value == str(tiny_model_dir)
     assert len(prediction_tables(at)) == 1
+    assert not any("attacker" in source for source in sources), sources  # never reached
 
 
 _real_from_pretrained = model_module._from_pretrained
