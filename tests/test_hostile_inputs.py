@@ -131,7 +131,7 @@ MARKDOWN_SPECIAL = re.compile(r"[\[\]()!*_~`$|<>:@#]")
 def raw_user_markdown(body: str, text: str) -> list[str]:
     """Pieces of ``text`` holding markdown characters that appear unescaped in ``body``."""
     pieces = [p for p in re.split(r"\s+", text) if len(p) >= 2 and MARKDOWN_SPECIAL.search(p)]
-    return [p for p in pieces if p not in _SAFE_PIECES and _raw_in(p, body)]
+    return [p for p in pieces if p.rstrip(".,;") not in _SAFE_PIECES and _raw_in(p, body)]
 
 
 def _raw_in(piece: str, body: str) -> bool:
