@@ -21,15 +21,22 @@ from components.bertviz_html import (
 from explorer.analysis import Analysis
 from explorer.model import Loaded
 from explorer.neuron import NeuronViewUnsupported, neuron_view_html, neuron_view_model
+from ui.cache import cached_in_budget
 
 VIEWS = ("head view", "model view", "neuron view")
 _ROW_PX = 22.5  # bertviz draws one token per 22.5 px
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _head_or_model_html(model_name: str, text: str, view: str, layer: int,
-                        heads: tuple[int, ...], _analysis: Analysis) -> tuple[str, str, bool]:
-    analysis = _analysis
+def _head_or_model_html(view: str, layer: int, heads: tuple[int, ...],
+                        analysis: Analysis) -> tuple[str, str, bool]:
+    """The view's page (kept in the one budgeted cache, as every derived result)."""
+    return cached_in_budget(
+        ("bertviz", analysis.model_name, analysis.text, view, int(layer), tuple(heads)),
+        lambda: _make_head_or_model_html(view, layer, heads, analysis))
+
+
+def _make_head_or_model_html(view: str, layer: int, heads: tuple[int, ...],
+                             analysis: Analysis) -> tuple[str, str, bool]:
     budget = bertviz_budget(analysis.num_tokens, analysis.num_layers, analysis.num_heads,
                             layer, heads)
     tokens = list(analysis.tokens)
@@ -44,13 +51,16 @@ def _neuron_model(model_name: str, _loaded: Loaded):
     return neuron_view_model(_loaded)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _neuron_html(model_name: str, text: str, layer: int, head: int,
-                 _loaded: Loaded, _analysis: Analysis) -> tuple[str, bool]:
-    model, model_type = _neuron_model(model_name, _loaded)
-    raw = neuron_view_html(model, model_type, _analysis.tokens, _analysis.token_ids.tolist(),
-                           layer, head)
-    return make_offline(round_neuron_params(raw), local_assets())
+def _neuron_html(model_name: str, layer: int, head: int, loaded: Loaded,
+                 analysis: Analysis) -> tuple[str, bool]:
+    def make() -> tuple[str, bool]:
+        model, model_type = _neuron_model(model_name, loaded)
+        raw = neuron_view_html(model, model_type, analysis.tokens, analysis.token_ids.tolist(),
+                               layer, head)
+        return make_offline(round_neuron_params(raw), local_assets())
+
+    return cached_in_budget(("bertviz neuron", model_name, analysis.text, int(layer), int(head)),
+                            make)
 
 
 def _offline_note(offline: bool) -> None:
@@ -71,15 +81,15 @@ def bertviz_view(view: str, loaded: Loaded, analysis: Analysis, layer: int,
                     f"{analysis.num_tokens}).")
             return
         try:
-            html, offline = _neuron_html(name, analysis.text, layer, heads[0] if heads else 0,
-                                         loaded, analysis)
+            html, offline = _neuron_html(name, layer, heads[0] if heads else 0, loaded,
+                                         analysis)
         except NeuronViewUnsupported as error:
             st.info(str(error))
             return
         st.iframe(html, height=max(height, 500))
         _offline_note(offline)
         return
-    html, note, offline = _head_or_model_html(name, analysis.text, view, layer, heads, analysis)
+    html, note, offline = _head_or_model_html(view, layer, heads, analysis)
     st.caption(note)
     if view == "model view":
         height = int(min(1600, 150 + 110 * analysis.num_layers))

@@ -2,7 +2,9 @@
 
 - :func:`head_entropy` and :func:`head_summary`: one number per head, for a layer × head grid.
 - :func:`rollout`: attention rollout (Abnar & Zuidema 2020).
-- :func:`attention_flow`: attention flow (same paper) as exact max-flow for one output token.
+- :func:`attention_flow`: attention flow (same paper) as exact max-flow for one output token,
+  normalised as the authors' code does (each output token's flows sum to 1), so it shares
+  rollout's scale.
 """
 
 from __future__ import annotations
@@ -119,12 +121,16 @@ def _flow_graph(augmented: np.ndarray) -> csr_matrix:
     )
 
 
-def attention_flow(attentions: np.ndarray, query: int, layer: int | None = None) -> np.ndarray:
+def attention_flow(attentions: np.ndarray, query: int, layer: int | None = None,
+                   normalise: bool = True) -> np.ndarray:
     """``flow[key]``: max-flow from token ``query`` after ``layer`` (default: the last) down to
     each input token ``key``, through the residual-augmented attention graph (Abnar & Zuidema
     2020). One max-flow per input token (scipy's Dinic), so cost grows with tokens × edges.
 
-    Values are in [0, 1]; unlike rollout they need not sum to 1.
+    As in the authors' ``compute_flows`` (``flow_values[u] /= flow_values[u].sum()``), the flows
+    of the output token are divided by their sum, so they sum to 1 like a rollout row and the two
+    can share a 0–1 colour scale. ``normalise=False`` gives the raw max-flow values (each in
+    [0, 1]; their sum can exceed 1 because the max-flows to different inputs share edges).
     """
     augmented = residual_attention(attentions)
     layers, n, _ = augmented.shape
@@ -135,12 +141,16 @@ def attention_flow(attentions: np.ndarray, query: int, layer: int | None = None)
     source = (top + 1) * n + query
     flows = np.array([
         maximum_flow(graph, source, key, method="dinic").flow_value for key in range(n)
-    ], dtype=np.float64)
-    return flows / FLOW_SCALE
+    ], dtype=np.float64) / FLOW_SCALE
+    if not normalise:
+        return flows
+    total = flows.sum()
+    return flows / total if total > 0 else flows
 
 
 def attention_flow_by_layer(attentions: np.ndarray, query: int) -> np.ndarray:
-    """``flow[layer, key]``: :func:`attention_flow` of ``query`` after each layer."""
+    """``flow[layer, key]``: :func:`attention_flow` of ``query`` after each layer (each row
+    normalised to sum to 1)."""
     return np.stack([
         attention_flow(attentions, query, layer) for layer in range(attentions.shape[0])
     ])

@@ -44,6 +44,11 @@ class BoundedCache(Generic[Value]):
         with self._lock:
             return key in self._entries
 
+    def held_keys(self) -> list[Hashable]:
+        """The keys held now, least recently used first (a snapshot)."""
+        with self._lock:
+            return list(self._entries)
+
     @property
     def total_bytes(self) -> int:
         with self._lock:

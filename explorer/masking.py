@@ -1,7 +1,11 @@
 """Click-to-mask: replace one token of a text by the mask token, and put it back (no Streamlit).
 
-A token is found in the text through the tokenizer's offsets mapping. Masking records what the
-mask replaced, keyed by the mask's character start, so unmasking restores exactly that piece.
+The token index is the *analysis'* index: the token the user clicked in the views. Its place in
+the text comes from the tokenizer's offsets mapping of the analysed text, used only after checking
+that this tokenisation has the analysis' own token at that index. A truncated analysis keeps the
+first tokens and ends with the end token, so its last index is ``</s>`` even though the full text
+goes on: the end token and every special token are refused. Masking records what the mask
+replaced, keyed by the mask's character start, so unmasking restores exactly that piece.
 Byte-level BPE can split one character over several tokens; masking any of them masks the whole
 character.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from explorer.analysis import Analysis
 from explorer.model import Loaded
 
 
@@ -30,15 +35,31 @@ class MaskEdit:
     originals: Mapping[int, str] = field(default_factory=dict)
 
 
-def _token_spans(loaded: Loaded, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    encoding = loaded.tokenizer(text, add_special_tokens=True, truncation=False,
-                                return_offsets_mapping=True)
-    return list(encoding["input_ids"]), [tuple(span) for span in encoding["offset_mapping"]]
+def _token_span(loaded: Loaded, analysis: Analysis, token_index: int) -> tuple[int, int, int]:
+    """``(token id, start, end)`` of the analysis' token ``token_index`` in ``analysis.text``.
 
-
-def _check_index(ids: list[int], token_index: int) -> None:
-    if not 0 <= token_index < len(ids):
+    Refuses indices outside the analysis, the special tokens it added (``<s>``, ``</s>``, also
+    the end token that truncation keeps) and any mismatch between the analysis and the text.
+    """
+    ids = analysis.token_ids
+    if isinstance(token_index, bool) or not 0 <= int(token_index) < len(ids):
         raise MaskEditError(f"There is no token {token_index} in this text.")
+    token_index = int(token_index)
+    token_id = int(ids[token_index])
+    tokenizer = loaded.tokenizer
+    if token_id in set(tokenizer.all_special_ids) - {tokenizer.mask_token_id}:
+        where = ("the end token, added after the cut of the truncated text"
+                 if analysis.truncated and token_index == len(ids) - 1
+                 else "a special token the model adds")
+        raise MaskEditError(f"Token {token_index} is {where}; it is not in the text, so it "
+                            "cannot be masked. Click a word instead.")
+    encoding = tokenizer(analysis.text, add_special_tokens=True, truncation=False,
+                         return_offsets_mapping=True)
+    text_ids, spans = encoding["input_ids"], encoding["offset_mapping"]
+    if token_index >= len(text_ids) or int(text_ids[token_index]) != token_id:
+        raise MaskEditError(f"Token {token_index} no longer matches the text; click it again.")
+    start, end = spans[token_index]
+    return token_id, int(start), int(end)
 
 
 def _shift(originals: Mapping[int, str], at: int, delta: int) -> dict[int, str]:
@@ -46,18 +67,16 @@ def _shift(originals: Mapping[int, str], at: int, delta: int) -> dict[int, str]:
 
 
 def mask_token_in_text(
-    loaded: Loaded, text: str, token_index: int, originals: Mapping[int, str] | None = None
+    loaded: Loaded, analysis: Analysis, token_index: int,
+    originals: Mapping[int, str] | None = None,
 ) -> MaskEdit:
-    """Replace token ``token_index`` of ``text`` (as the model tokenises it, ``<s>`` = 0) with
-    the mask token. Special tokens, bare spaces and masks cannot be masked."""
+    """Replace the analysis' token ``token_index`` (``<s>`` = 0) in ``analysis.text`` with the
+    mask token. Special tokens, bare spaces and masks cannot be masked."""
     tokenizer = loaded.tokenizer
-    ids, spans = _token_spans(loaded, text)
-    _check_index(ids, token_index)
-    if ids[token_index] == tokenizer.mask_token_id:
+    token_id, start, end = _token_span(loaded, analysis, token_index)
+    if token_id == tokenizer.mask_token_id:
         raise MaskEditError(f"Token {token_index} is already a mask.")
-    if ids[token_index] in set(tokenizer.all_special_ids):
-        raise MaskEditError(f"Token {token_index} is a special token; it is not in the text.")
-    start, end = spans[token_index]
+    text = analysis.text
     if end <= start or not text[start:end].strip():
         raise MaskEditError(f"Token {token_index} is only white space; mask a word instead.")
     mask = tokenizer.mask_token
@@ -67,16 +86,16 @@ def mask_token_in_text(
 
 
 def unmask_token_in_text(
-    loaded: Loaded, text: str, token_index: int, originals: Mapping[int, str]
+    loaded: Loaded, analysis: Analysis, token_index: int, originals: Mapping[int, str]
 ) -> MaskEdit:
-    """Put back what :func:`mask_token_in_text` replaced with the mask at ``token_index``."""
+    """Put back what :func:`mask_token_in_text` replaced with the mask at the analysis' token
+    ``token_index``."""
     tokenizer = loaded.tokenizer
-    ids, spans = _token_spans(loaded, text)
-    _check_index(ids, token_index)
-    if ids[token_index] != tokenizer.mask_token_id:
+    token_id, span_start, span_end = _token_span(loaded, analysis, token_index)
+    if token_id != tokenizer.mask_token_id:
         raise MaskEditError(f"Token {token_index} is not a mask.")
+    text = analysis.text
     mask = tokenizer.mask_token
-    span_start, span_end = spans[token_index]
     start = text.find(mask, span_start, max(span_end, span_start + len(mask)))
     if start < 0 or start not in originals:
         raise MaskEditError(

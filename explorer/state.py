@@ -29,6 +29,12 @@ QUERY_KEYS = ("text", "text_a", "text_b", "top_k", "layer", "head", "heads", "to
               "threshold")
 """Every parameter :func:`from_query` reads; anything else in a URL is ignored."""
 
+THRESHOLD_MIN = 0.05
+THRESHOLD_MAX = 1.0
+THRESHOLD_STEP = 0.05
+"""The graph's threshold control offers THRESHOLD_MIN..THRESHOLD_MAX in steps of THRESHOLD_STEP;
+a link's threshold is moved onto that grid (with a note), so the page shows what the link says."""
+
 _INT = re.compile(r"\d{1,9}", re.ASCII)
 _FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 _SHOWN_CHARS = 40  # how much of a rejected value a note repeats
@@ -67,6 +73,20 @@ DEFAULT_STATE = ViewState()
 
 class _Invalid(ValueError):
     """A parameter value is unusable; the message says what a valid one looks like."""
+
+
+class _Corrected(ValueError):
+    """A parameter value was moved to the nearest value the page can show."""
+
+    def __init__(self, value: object, why: str) -> None:
+        super().__init__(why)
+        self.value = value
+
+
+def snap_threshold(value: float) -> float:
+    """The threshold control's value nearest to ``value`` (within its range, on its step)."""
+    steps = round(min(max(value, THRESHOLD_MIN), THRESHOLD_MAX) / THRESHOLD_STEP)
+    return round(steps * THRESHOLD_STEP, 10)
 
 
 def _shown(value: object) -> str:
@@ -135,7 +155,14 @@ def _parse_threshold(value: object, limits: Limits) -> float:
     number = float(stripped) if _FLOAT.fullmatch(stripped) and len(stripped) < 40 else math.nan
     if not 0.0 <= number <= 1.0:  # False for NaN
         raise _Invalid("the threshold must be a number from 0 to 1")
-    return number
+    shown = snap_threshold(number)
+    if abs(shown - number) > 1e-9:
+        if number < THRESHOLD_MIN:
+            why = f"the graph keeps at least {THRESHOLD_MIN:g} of each token's attention"
+        else:
+            why = f"the threshold moves in steps of {THRESHOLD_STEP:g}"
+        raise _Corrected(shown, why)
+    return shown
 
 
 _PARSERS = {
@@ -167,21 +194,46 @@ def from_query(
 def parse_query(
     params: Mapping[str, object], limits: Limits, page: str = DEFAULT_STATE.page
 ) -> tuple[ViewState, dict[str, str]]:
-    """Like :func:`from_query`, with the notes keyed by the rejected parameter's name."""
+    """Like :func:`from_query`, with the notes keyed by the parameter's name."""
+    state, rejected, corrected = read_query(params, limits, page)
+    return state, {**rejected, **corrected}
+
+
+def read_query(
+    params: Mapping[str, object], limits: Limits, page: str = DEFAULT_STATE.page
+) -> tuple[ViewState, dict[str, str], dict[str, str]]:
+    """The state, the notes of rejected parameters (their defaults are used) and the notes of
+    corrected ones (moved to the nearest value the page shows, which the state holds)."""
     values: dict[str, object] = {"page": page}
     rejected: dict[str, str] = {}
+    corrected: dict[str, str] = {}
     for key, parse in _PARSERS.items():
         if key not in params:
             continue
         raw = params[key]
         try:
             values[key] = parse(raw, limits)
+        except _Corrected as change:
+            values[key] = change.value
+            corrected[key] = (f"Changed the link's {key}={_shown(raw)} to "
+                              f"{_encode(key, change.value)}: {change}.")
         except _Invalid as why:
             default = getattr(DEFAULT_STATE, key)
             shown_default = "" if key in TEXT_KEYS else f" ({_encode(key, default) or 'none'})"
             rejected[key] = (f"Ignored the link's {key}={_shown(raw)}: {why}. Using the "
                              f"default{shown_default}.")
-    return ViewState(**values), rejected
+    return ViewState(**values), rejected, corrected
+
+
+def token_past_the_end(token: object, num_tokens: int, what: str = "the text") -> str | None:
+    """A note when a selected ``token`` (from a link or another text) is not in a text of
+    ``num_tokens`` tokens; None when it is fine (or nothing is selected)."""
+    if token is None or (isinstance(token, int) and not isinstance(token, bool)
+                         and 0 <= token < num_tokens):
+        return None
+    shown = str(token) if isinstance(token, int) else _shown(token)
+    return (f"Token {shown} is past the end of {what} ({num_tokens} tokens, "
+            f"0 to {num_tokens - 1}); no token is selected.")
 
 
 def _encode(key: str, value: object) -> str:
@@ -192,7 +244,7 @@ def _encode(key: str, value: object) -> str:
     if key == "token":
         return "" if value is None else str(value)
     if key == "threshold":
-        return repr(float(value))  # type: ignore[arg-type]
+        return f"{float(value):g}"  # type: ignore[arg-type]
     return str(value)
 
 
@@ -223,7 +275,8 @@ def from_session(
 ) -> tuple[ViewState, list[str]]:
     """The state from widget values (as :func:`session_values` gives them), validated.
 
-    Keys missing from ``values`` keep their defaults.
+    Keys missing from ``values`` keep their defaults; a selection of every head is the
+    default selection (``heads == ()``), so it stays out of the link.
     """
     params: dict[str, str] = {}
     for key in QUERY_KEYS:
@@ -232,6 +285,8 @@ def from_session(
         value = values[key]
         if key == "heads" and isinstance(value, list | tuple):
             value = tuple(value)
+            if value == tuple(range(limits.num_heads)):
+                continue  # every head is the page's default selection: () in the state
         if key == "threshold" and isinstance(value, int | float) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool):

@@ -12,7 +12,7 @@ from components.compare_charts import (
     head_grid_heatmap,
     prediction_change_chart,
 )
-from components.tables import predictions_frame
+from components.tables import predictions_frame, text_table
 from components.tokens import token_chips
 from explorer.analysis import token_label
 from explorer.compare import (
@@ -31,7 +31,8 @@ from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
 from ui.lm_head import has_prediction_head, no_head_note
-from ui.url_state import COMPARE_FIELDS, page_model, publish_url_state
+from ui.markdown import escape_markdown
+from ui.url_state import COMPARE_FIELDS, page_model, settle_token
 
 ensure_app_entry()
 
@@ -84,10 +85,11 @@ for (name, analysis), column in side_columns():
             no_head_note()
             continue
         if not analysis.predictions:
-            st.info(f"Input {name} has no {loaded.info.mask_token}, so no prediction.")
+            st.info(f"Input {name} has no {escape_markdown(loaded.info.mask_token)}, so no "
+                    "prediction.")
         for number, mask in enumerate(analysis.predictions, start=1):
             st.markdown(f"**{name} · mask {number}** (token {mask.position})")
-            st.table(predictions_frame(mask, top_k), hide_index=True)
+            text_table(predictions_frame(mask, top_k), key=f"predictions_{name}_{number}")
 
 shared_masks = min(len(analysis_a.predictions), len(analysis_b.predictions))
 if not has_prediction_head(loaded):
@@ -131,11 +133,7 @@ head_choice = head_column.selectbox(
 head = None if head_choice == MEAN_HEAD else int(head_choice)
 shared_tokens = min(analysis_a.num_tokens, analysis_b.num_tokens)
 token_options: list[int | None] = [None, *range(shared_tokens)]
-if st.session_state.get(keys.SELECTED_TOKEN) not in token_options:
-    st.warning(f"Token {st.session_state[keys.SELECTED_TOKEN]} is past the end of the shorter "
-               "input; no token is selected.", icon="🔗")
-    st.session_state[keys.SELECTED_TOKEN] = None
-    publish_url_state()
+settle_token(shared_tokens, what="the shorter input")
 token = token_column.selectbox(
     "Query token (both inputs)", token_options, key=keys.SELECTED_TOKEN,
     format_func=lambda i: "none" if i is None else

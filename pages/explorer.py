@@ -9,7 +9,7 @@ from components.attention_graph import attention_graph
 from components.bertviz_views import VIEWS as BERTVIZ_VIEWS
 from components.bertviz_views import bertviz_view
 from components.charts import attention_heatmap, hidden_norms_chart, mean_norm_chart
-from components.tables import predictions_frame
+from components.tables import predictions_frame, text_table
 from components.tokens import token_chips
 from explorer.graph import COMBINE_MODES, GraphOptions, graph_payload
 from explorer.metrics import head_average, hidden_state_norms
@@ -30,7 +30,7 @@ from ui.graph_state import (
 )
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
-from ui.url_state import EXPLORER_FIELDS, page_model
+from ui.url_state import EXPLORER_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
 
@@ -59,12 +59,12 @@ st.subheader("Predictions")
 if not has_prediction_head(loaded):
     no_head_note()
 elif not analysis.predictions:
-    st.info(f"No {info.mask_token} in the text, so no prediction is made. Attention and hidden "
-            "states are shown below.")
+    st.info(f"No {escape_markdown(info.mask_token)} in the text, so no prediction is made. "
+            "Attention and hidden states are shown below.")
 for number, mask in enumerate(analysis.predictions if has_prediction_head(loaded) else (),
                               start=1):
     st.markdown(f"**Mask {number}** (token {mask.position})")
-    st.table(predictions_frame(mask, top_k), hide_index=True)
+    text_table(predictions_frame(mask, top_k), key=f"predictions_{number}")
 if has_prediction_head(loaded):
     with st.expander("Download the tables and the analysis"):
         analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
@@ -74,7 +74,9 @@ labels = analysis.labels
 token_chips(labels, analysis.special_mask.tolist(), analysis.mask_positions)
 
 st.subheader("Attention")
+settle_token(analysis.num_tokens)  # a link's token past the end: a note, and the URL rewritten
 prepare_graph_state(analysis)
+publish_url_state()  # the URL shows what the graph will show
 controls = st.columns([1, 1, 2, 1])
 layer = int(controls[0].selectbox("Layer", range(analysis.num_layers), key=keys.LAYER,
                                   format_func=lambda i: f"layer {i + 1}"))

@@ -16,6 +16,7 @@ from components.layer_charts import (
     token_matrix_heatmap,
 )
 from components.layer_tables import ablation_frame, lens_frame
+from components.tables import text_table
 from explorer.ablation import Head
 from explorer.analysis import Analysis, token_label
 from explorer.hidden_stats import consecutive_cosine, token_cosine
@@ -27,7 +28,8 @@ from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
 from ui.lm_head import has_prediction_head, no_head_note
-from ui.url_state import LAYERS_FIELDS, page_model
+from ui.markdown import escape_markdown
+from ui.url_state import LAYERS_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
 
@@ -54,11 +56,16 @@ def open_head_in_explorer(layer: int, head: int) -> None:
     st.switch_page("pages/explorer.py")
 
 
+def _default_token(analysis: Analysis) -> int:
+    """The first mask, else the first word."""
+    return analysis.mask_positions[0] if analysis.mask_positions else min(
+        1, analysis.num_tokens - 1)
+
+
 def selected_token(analysis: Analysis) -> int:
     """The token picker; the selection defaults to the first mask (else the first word) and
     goes back to it when the text changes."""
-    default = analysis.mask_positions[0] if analysis.mask_positions else min(
-        1, analysis.num_tokens - 1)
+    default = _default_token(analysis)
     current = st.session_state.get(keys.SELECTED_TOKEN)
     text_changed = st.session_state.get(TOKEN_TEXT) not in (None, analysis.text)
     if text_changed or not isinstance(current, int) or not 0 <= current < analysis.num_tokens:
@@ -105,7 +112,7 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
     token_id, problem = (int(lens.top_ids[-1, 0]), None) if not word.strip() else \
         target_token_id(loaded, word)
     if token_id is None:
-        st.warning(problem, icon="✍️")
+        st.warning(escape_markdown(problem or ""), icon="✍️")
         return
     shown = loaded.tokenizer.decode([token_id])
     st.plotly_chart(target_rank_chart(lens.rank_of(token_id), lens.probability_of(token_id),
@@ -146,7 +153,8 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
         "(0.5·A + 0.5·I), multiplied from layer 1 up; row q at layer l is how much of token "
         "q's state after layer l comes from each input token (rows sum to 1). Flow: the "
         "maximum flow through the same graph from the selected token down to each input token "
-        "(exact max-flow, not an approximation)."
+        "(exact max-flow), divided by the token's total flow as in the authors' code, so each "
+        "row sums to 1 and shares rollout's 0–1 scale."
     )
     summary, rolled, _ = cached_summaries(loaded, analysis)
     labels = analysis.labels
@@ -158,8 +166,8 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
     if analysis.num_tokens <= FLOW_MAX_TOKENS:
         flow = cached_flow(loaded, analysis, position)
         st.plotly_chart(layer_token_heatmap(
-            flow, labels, f"Attention flow of token {position} ({labels[position]}) per layer",
-            "flow", names, zmin=0.0, zmax=1.0, colorscale="Purples",
+            flow, labels, f"Attention flow of token {position} ({labels[position]}) per layer, "
+            "normalised (rows sum to 1)", "share", names, zmin=0.0, zmax=1.0, colorscale="Purples",
         ), key="flow_token")
     else:
         st.info(f"Attention flow is computed for texts of at most {FLOW_MAX_TOKENS} tokens (one "
@@ -212,8 +220,8 @@ def ablation_section(loaded, analysis: Analysis) -> None:
         no_head_note()
         return
     if not analysis.predictions:
-        st.info(f"No {loaded.info.mask_token} in the text: ablation compares predictions, "
-                "so add a mask.")
+        st.info(f"No {escape_markdown(loaded.info.mask_token)} in the text: ablation compares "
+                "predictions, so add a mask.")
         return
     k = int(st.session_state.get(keys.TOP_K) or 5)
     k = max(1, min(k, MAX_TOP_K))
@@ -221,7 +229,7 @@ def ablation_section(loaded, analysis: Analysis) -> None:
     for number, (plain, changed) in enumerate(zip(analysis.predictions, ablated), start=1):
         st.markdown(f"**Mask {number}** (token {plain.position}) — "
                     f"{len(chosen)} head(s) off")
-        st.table(ablation_frame(plain, changed, k), hide_index=True)
+        text_table(ablation_frame(plain, changed, k), key=f"ablation_{number}")
 
 
 st.title("Layers & heads")
@@ -237,7 +245,9 @@ analysis = analysis_with_notes(loaded, text)
 if analysis is None:
     st.stop()
 
+settle_token(analysis.num_tokens, fallback=_default_token(analysis))
 position = selected_token(analysis)
+publish_url_state()  # the URL shows the token the page shows
 lens_tab, hidden_tab, attention_tab, ablation_tab = st.tabs(
     ["Per-layer predictions", "Hidden states", "Attention summaries", "Head ablation"])
 with lens_tab:

@@ -116,3 +116,22 @@ def chromium_page(viewport: dict[str, int] | None = None) -> Iterator[object]:
             yield page
         finally:
             browser.close()
+
+
+TABLE = "[data-testid='stDataFrame']"
+"""The top-k tables: ``st.dataframe`` draws on a canvas; its cells' text is in an accessible
+grid of ``[role='gridcell']`` elements (not visible, so wait for them attached)."""
+_CELL = f"{TABLE} [role='gridcell']"
+
+
+def wait_for_cell(page, text: str, timeout: int = 60_000) -> None:
+    """Wait until some table cell holds exactly ``text``."""
+    page.wait_for_function(
+        "([selector, text]) => [...document.querySelectorAll(selector)]"
+        ".some(cell => cell.textContent === text)",
+        arg=[_CELL, text], timeout=timeout)
+
+
+def table_cells(table) -> list[str]:
+    """The text of every cell of one table (a locator of ``TABLE``), row by row."""
+    return table.locator("[role='gridcell']").all_text_contents()

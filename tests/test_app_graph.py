@@ -11,6 +11,7 @@ from components.bertviz_html import REQUIRE_CDN_TAG
 from explorer.analysis import analyze
 from explorer.graph import combine_heads, prune_edges, unpack_edges
 from explorer.model import load
+from tests.tables import prediction_tables
 from tests.test_app_pages import messages, run_app
 from ui import keys
 
@@ -80,10 +81,10 @@ def test_selected_token_gets_head_summaries_and_can_be_masked(app_env, expected)
     at.button(key="mask_selected").click().run()
     assert not at.exception
     assert at.text_area(key=keys.TEXT).value == "The <mask> of France is <mask>."
-    assert len(at.table) == 2
+    assert len(prediction_tables(at)) == 2
     at.button(key="mask_selected").click().run()  # token 2 is now a mask: unmask it
     assert at.text_area(key=keys.TEXT).value == TEXT
-    assert len(at.table) == 1
+    assert len(prediction_tables(at)) == 1
 
 
 def test_refused_mask_shows_a_message(app_env):

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.analysis import analyze
 from explorer.model import load
 from tests.conftest import ROOT, TINY_MAX_TOKENS
+from tests.tables import prediction_tables
 
 APP = str(ROOT / "app.py")
 
@@ -27,8 +28,8 @@ def messages(at: AppTest) -> str:
 def test_main_page_shows_tables_and_charts(app_env):
     at = run_app()
     assert not at.exception, at.exception
-    assert len(at.table) == 1  # the default text has one mask
-    table = at.table[0].value
+    assert len(prediction_tables(at)) == 1  # the default text has one mask
+    table = prediction_tables(at)[0].value
     assert list(table.columns) == ["rank", "token", "score", "sequence"]
     assert len(table) == 5
     expected = analyze(load(str(app_env)), at.text_area(key="text").value, top_k=5)
@@ -44,8 +45,8 @@ def test_top_k_and_several_masks(app_env):
     at.number_input(key="top_k").set_value(7)
     at.run()
     assert not at.exception
-    assert len(at.table) == 2
-    assert all(len(t.value) == 7 for t in at.table)
+    assert len(prediction_tables(at)) == 2
+    assert all(len(t.value) == 7 for t in prediction_tables(at))
 
 
 def test_layer_and_head_selection_rerender_without_error(app_env):
@@ -97,7 +98,7 @@ def test_missing_model_folder_shows_a_message_and_sidebar_still_works(tmp_path, 
     assert "How to fix it" in messages(at)
     at.sidebar.text_input(key="model_name").set_value(str(tiny_model_dir)).run()
     assert not at.exception
-    assert len(at.table) == 1
+    assert len(prediction_tables(at)) == 1
 
 
 def test_widget_changes_do_not_call_the_model_again(app_env):

@@ -76,21 +76,56 @@ def test_head_summary_shares(analysis, tiny):
     np.testing.assert_allclose(head_summary(previous, start, end).to_previous, 1.0)
 
 
-def test_flow_equals_networkx_max_flow(analysis):
+def _reference_flows(attentions: np.ndarray, query: int) -> np.ndarray:
+    """Abnar & Zuidema's ``compute_flows`` rebuilt with networkx: head mean, ``A + I`` with rows
+    renormalised, one node per (layer, token), Edmonds-Karp max-flow from the output token to
+    each input token, then ``flow /= flow.sum()``."""
+    mean = attentions.astype(np.float64).mean(axis=1)
+    augmented = mean + np.eye(mean.shape[-1])[None]
+    augmented = augmented / augmented.sum(axis=-1, keepdims=True)
+    layers, n, _ = augmented.shape
+    graph = nx.DiGraph()
+    for layer in range(1, layers + 1):
+        for q in range(n):
+            for k in range(n):
+                graph.add_edge((layer, q), (layer - 1, k), capacity=augmented[layer - 1, q, k])
+    flows = np.array([
+        nx.maximum_flow_value(graph, (layers, query), (0, k),
+                              flow_func=nx.algorithms.flow.edmonds_karp)
+        for k in range(n)
+    ])
+    return flows / flows.sum()
+
+
+def test_flow_equals_the_reference_definition_on_real_attention(analysis):
     query = analysis.mask_positions[0]
     flow = attention_flow(analysis.attentions, query)
     n = analysis.num_tokens
     assert flow.shape == (n,)
-    assert (flow >= 0).all() and (flow <= 1).all()
-    augmented = residual_attention(analysis.attentions)
-    graph = nx.DiGraph()
-    for layer, matrix in enumerate(augmented):
-        for q in range(n):
-            for k in range(n):
-                graph.add_edge((layer + 1, q), (layer, k), capacity=matrix[q, k])
-    top = (len(augmented), query)
-    expected = [nx.maximum_flow_value(graph, top, (0, k)) for k in range(n)]
-    np.testing.assert_allclose(flow, expected, atol=1e-4)
+    assert (flow >= 0).all() and flow.sum() == pytest.approx(1.0, abs=1e-9)
+    np.testing.assert_allclose(flow, _reference_flows(analysis.attentions, query), atol=1e-4)
+
+
+def test_flow_is_normalised_per_output_token_on_a_hand_built_graph():
+    """Two tokens, two layers, one head. Layer 1 swaps tokens (A = [[0,1],[1,0]]), so with the
+    residual every layer-1 node holds half of each input; in layer 2 token 1 attends to token 0
+    (A = [[1,0],[1,0]]), so its residual row is [0.5, 0.5]. From (2, 1) each input is reached
+    through (1, 0) and (1, 1): raw max-flow min(.5,.5)+min(.5,.5) = 1 to each input (sum 2);
+    normalised 0.5 each, which is also rollout's row."""
+    attentions = np.array([[[[0.0, 1.0], [1.0, 0.0]]], [[[1.0, 0.0], [1.0, 0.0]]]])
+    np.testing.assert_allclose(attention_flow(attentions, 1, normalise=False), [1.0, 1.0],
+                               atol=1e-5)
+    flow = attention_flow(attentions, 1)
+    np.testing.assert_allclose(flow, [0.5, 0.5], atol=1e-5)
+    np.testing.assert_allclose(flow, rollout(attentions)[1, 1], atol=1e-5)
+    np.testing.assert_allclose(flow, _reference_flows(attentions, 1), atol=1e-5)
+    # token 0 after layer 2 only feeds from (1, 0) (row [1, 0]), which holds half of each input
+    np.testing.assert_allclose(attention_flow_by_layer(attentions, 0)[1], [0.5, 0.5], atol=1e-5)
+
+
+def test_flow_rows_sum_to_one_at_every_layer(analysis):
+    by_layer = attention_flow_by_layer(analysis.attentions, 1)
+    np.testing.assert_allclose(by_layer.sum(axis=1), 1.0, atol=1e-9)
 
 
 def test_flow_of_one_layer_is_the_attention_itself(analysis):

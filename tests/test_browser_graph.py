@@ -16,7 +16,7 @@ from explorer.analysis import analyze
 from explorer.graph import combine_heads, prune_edges
 from explorer.model import load
 from explorer.tiny import build_tiny_model
-from tests.browser import chromium_page, running_app
+from tests.browser import TABLE, chromium_page, running_app
 
 TEXT = "The capital of France is <mask>."
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
@@ -99,14 +99,14 @@ def test_double_click_masks_and_unmasks(page):
     page.locator(".ag-left .ag-tok").nth(2).dblclick()  # "capital"
     page.wait_for_function("() => document.querySelector('textarea').value"
                            " === 'The <mask> of France is <mask>.'", timeout=30_000)
-    page.locator("[data-testid='stTable']").nth(1).wait_for(timeout=30_000)
-    assert page.locator("[data-testid='stTable']").count() == 2
+    page.locator(TABLE).nth(1).wait_for(state="attached", timeout=30_000)
+    assert page.locator(TABLE).count() == 2
     assert "ag-mask" in page.locator(".ag-left .ag-tok").nth(2).get_attribute("class")
     page.locator(".ag-left .ag-tok").nth(2).dblclick()
     page.wait_for_function(f"() => document.querySelector('textarea').value === '{TEXT}'",
                            timeout=30_000)
     assert box.input_value() == TEXT
-    page.locator("[data-testid='stTable']").nth(1).wait_for(state="detached", timeout=30_000)
+    page.locator(TABLE).nth(1).wait_for(state="detached", timeout=30_000)
 
 
 @pytest.mark.parametrize("view,selector", [

@@ -9,7 +9,7 @@ from explorer.analysis import analyze
 from explorer.export import predictions_csv
 from explorer.model import load
 from explorer.state import ViewState, to_query
-from tests.browser import chromium_page, running_app
+from tests.browser import TABLE, chromium_page, running_app, table_cells, wait_for_cell
 
 
 def _block_the_internet(page) -> list[str]:
@@ -48,10 +48,12 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         assert page.get_by_role("textbox", name="Input B").input_value() == state.text_b
         page.get_by_text("A: layer 2, head 3").first.wait_for(timeout=60_000)
         page.get_by_text("B: layer 2, head 3").first.wait_for(timeout=30_000)
-        tables = page.locator("[data-testid='stTable']")
-        assert tables.count() == 2
-        assert tables.first.locator("tbody tr").count() == 3
-        assert expected_a.predictions[0].predictions[0].sequence in tables.first.inner_text()
+        wait_for_cell(page, expected_a.predictions[0].predictions[0].sequence)
+        tables = page.locator(TABLE)
+        assert tables.count() == 3  # A, B and the changes table
+        cells = table_cells(tables.first)
+        assert len(cells) == 3 * 4
+        assert expected_a.predictions[0].predictions[0].sequence in cells
         # the browser URL still carries the state, and the copy-link box shows it
         assert parse_qs(urlsplit(page.url).query) == {k: [v] for k, v in to_query(state).items()}
         link = page.locator("[data-testid='stSidebar'] [data-testid='stCode']").first
@@ -75,7 +77,10 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
 
         # switching the format makes the same button save SVG
         page.locator("[data-testid='stSidebar']").get_by_text("svg", exact=True).click()
-        page.wait_for_timeout(1500)
+        page.wait_for_function(  # every chart re-drawn with the new camera-button format
+            "() => { const charts = [...document.querySelectorAll('.js-plotly-plot')];"
+            " return charts.length > 0 && charts.every(c => c._context &&"
+            " c._context.toImageButtonOptions.format === 'svg'); }", timeout=30_000)
         chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="A: layer").first
         chart.scroll_into_view_if_needed()
         chart.hover()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from explorer.analysis import analyze
 from explorer.model import load
-from tests.browser import chromium_page, running_app
+from tests.browser import TABLE, chromium_page, running_app, table_cells, wait_for_cell
 
 
 def test_type_text_and_see_the_prediction_table(tiny_model_dir: Path, tmp_path: Path):
@@ -19,10 +19,9 @@ def test_type_text_and_see_the_prediction_table(tiny_model_dir: Path, tmp_path: 
         box.fill(text)
         box.press("Control+Enter")
         first_sequence = expected[0].sequence
-        page.get_by_text(first_sequence, exact=True).first.wait_for(timeout=60_000)
-        table = page.locator("[data-testid='stTable']").first
-        rows = table.locator("tbody tr")
-        assert rows.count() == 5
-        assert expected[1].sequence in table.inner_text()
+        wait_for_cell(page, first_sequence)
+        cells = table_cells(page.locator(TABLE).first)
+        assert len(cells) == 5 * 4  # rank, token, score, sequence
+        assert expected[1].sequence in cells
         page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
         assert (tmp_path / "explorer.png").stat().st_size > 10_000

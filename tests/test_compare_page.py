@@ -14,6 +14,7 @@ from explorer.compare import head_summary_difference, prediction_changes, same_l
 from explorer.model import load
 from explorer.state import DEFAULT_TEXT_A, DEFAULT_TEXT_B, Limits, ViewState, to_query
 from tests.conftest import ROOT
+from tests.tables import prediction_tables
 
 APP = str(ROOT / "app.py")
 COMPARE = "pages/compare.py"
@@ -68,12 +69,12 @@ def test_compare_page_defaults_show_both_tables_and_changes(app_env):
     a, b = analyze(loaded, DEFAULT_TEXT_A, top_k=5), analyze(loaded, DEFAULT_TEXT_B, top_k=5)
     assert at.text_area(key="text_a").value == DEFAULT_TEXT_A
     assert at.text_area(key="text_b").value == DEFAULT_TEXT_B
-    assert len(at.table) == 2
-    for table, analysis in zip(at.table, (a, b)):
+    assert len(prediction_tables(at)) == 2
+    for table, analysis in zip(prediction_tables(at), (a, b)):
         expected = [p.token_str for p in analysis.predictions[0].predictions]
         assert table.value["token"].tolist() == expected
     changes = prediction_changes(a, b, 0, top_k=5)
-    change_table = at.dataframe[0].value
+    change_table = next(d.value for d in at.dataframe if "P(A)" in d.value.columns)
     assert change_table["token"].tolist() == [c.token_str for c in changes]
     np.testing.assert_allclose(change_table["P(A)"], [c.probability_a for c in changes])
     np.testing.assert_allclose(change_table["P(B)"], [c.probability_b for c in changes])
@@ -140,7 +141,7 @@ def test_one_bad_input_is_reported_and_the_page_survives(app_env):
     assert not at.exception
     assert "Input B: The text is empty" in warnings(at)
     at.text_area(key="text_b").set_value("She is a <mask>.").run()
-    assert not at.exception and len(at.table) == 2
+    assert not at.exception and len(prediction_tables(at)) == 2
 
 
 def test_compare_url_round_trip(app_env, tiny):
@@ -155,7 +156,7 @@ def test_compare_url_round_trip(app_env, tiny):
     assert at.selectbox(key="layer").value == 1
     assert at.selectbox(key="head").value == 0
     assert at.selectbox(key="token").value == 1
-    assert all(len(t.value) == 7 for t in at.table)
+    assert all(len(t.value) == 7 for t in prediction_tables(at))
     assert {"A: layer 2, head 1", "B: layer 2, head 1"} <= set(figures(at))
     # the app writes the same state back, and the share link carries it
     assert at.query_params == query
@@ -168,7 +169,7 @@ def test_explorer_url_round_trip(app_env, tiny):
     at = open_app(to_query(state))
     assert not at.exception and not at.warning
     assert at.text_area(key="text").value == state.text
-    assert len(at.table) == 2 and all(len(t.value) == 3 for t in at.table)
+    assert len(prediction_tables(at)) == 2 and all(len(t.value) == 3 for t in prediction_tables(at))
     assert "Layer 2, head 3" in figures(at)
     assert len(at.get("download_button")) == 3  # top-k CSV, JSON, NPZ
     assert at.query_params == to_query(state)

@@ -22,6 +22,7 @@ from explorer.corpus import (
     search,
 )
 from explorer.model import load
+from tests.tables import prediction_tables
 from tests.test_app_pages import APP, messages
 from ui.cache import analysis_cache
 
@@ -167,7 +168,7 @@ def test_explorer_text_survives_a_visit_to_the_corpus_page(corpus_env):
     at.switch_page("pages/explorer.py").run()
     assert not at.exception
     assert at.text_area(key="text").value == "The bank was closed on <mask>."
-    assert len(at.table) == 1
+    assert len(prediction_tables(at)) == 1
 
 
 def upload(at: AppTest, name: str, data: bytes) -> AppTest:

@@ -15,7 +15,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from explorer.model import load
-from tests.browser import app_server, chromium_page
+from tests.browser import TABLE, app_server, chromium_page
 from tests.conftest import ROOT
 
 NOT_IN_IMAGE = {"tests", "bench", "docs", ".ci", "models"}  # models/ is copied to /models
@@ -113,7 +113,7 @@ def test_start_script_and_healthcheck_against_a_local_app(tiny_model_dir, tmp_pa
         assert check.returncode == 0
         with chromium_page() as page:
             page.goto(server.url)
-            page.locator("[data-testid='stTable']").first.wait_for(timeout=60_000)
+            page.locator(TABLE).first.wait_for(state="attached", timeout=60_000)
             sidebar = page.locator("[data-testid='stSidebar']")
             assert "2 layers × 4 heads" in sidebar.inner_text()  # the fallback tiny model
             assert sidebar.locator("[data-testid='stSelectbox']").count() == 1  # allow-list

@@ -19,8 +19,9 @@ from streamlit.testing.v1 import AppTest
 from bench.memory import text_of_tokens
 from explorer.analysis import MAX_TEXT_CHARS, InputError, analyze
 from explorer.model import ALLOWED_MODELS_ENV_VAR, Loaded
-from tests.browser import chromium_page, running_app
+from tests.browser import chromium_page, running_app, wait_for_cell
 from tests.conftest import ROOT, TINY_MAX_TOKENS
+from tests.tables import prediction_tables
 from ui import keys
 
 APP = str(ROOT / "app.py")
@@ -33,10 +34,10 @@ def check_explorer(at: AppTest, loaded: Loaded) -> None:
     try:
         expected = analyze(loaded, text, top_k=top_k)
     except InputError:
-        assert len(at.table) == 0
+        assert len(prediction_tables(at)) == 0
         return
-    assert len(at.table) == len(expected.predictions)
-    for table, mask in zip(at.table, expected.predictions):
+    assert len(prediction_tables(at)) == len(expected.predictions)
+    for table, mask in zip(prediction_tables(at), expected.predictions):
         assert table.value["sequence"].tolist() == [p.sequence for p in mask.predictions]
         assert table.value["token"].tolist() == [p.token_str for p in mask.predictions]
 
@@ -91,6 +92,12 @@ HOSTILE = [
     Hostile("markdown injection", "<mask> **bold** [link](javascript:alert(1)) "
             "![img](http://127.0.0.1:9/x.png) :red[red] $x^2$ `code` # head", None, 1),
     Hostile("special tokens typed", "<s> </s> <pad> <unk> <mask>", None, 1),
+    Hostile("markdown links", "[Sign in](http://127.0.0.1:1/phish)<mask>", None, 1),
+    Hostile("markdown image", "![t](http://127.0.0.1:1/pixel)<mask>", None, 1),
+    Hostile("markdown look-alikes", "2*3*4 is ~~x~~ or $a+b$ <mask> __u__ `c` | a | b |",
+            None, 1),
+    Hostile("autolinks", "<mask> www.example.com http://127.0.0.1:1/x a@b.co <http://h/>",
+            None, 1),
     Hostile("entities", "&lt;script&gt; &amp; &#60;b&#62; <mask>", None, 1),
 ]
 
@@ -116,8 +123,46 @@ def messages(at: AppTest) -> str:
     return "\n".join(str(e.value) for e in (*at.error, *at.warning, *at.info))
 
 
+# characters that make markdown of plain text (links, images, emphasis, code, maths, tables,
+# Streamlit's :colour[...] directives, autolinks)
+MARKDOWN_SPECIAL = re.compile(r"[\[\]()!*_~`$|<>:@#]")
+
+
+def raw_user_markdown(body: str, text: str) -> list[str]:
+    """Pieces of ``text`` holding markdown characters that appear unescaped in ``body``."""
+    pieces = [p for p in re.split(r"\s+", text) if len(p) >= 2 and MARKDOWN_SPECIAL.search(p)]
+    return [p for p in pieces if p.rstrip(".,;") not in _SAFE_PIECES and _raw_in(p, body)]
+
+
+def _raw_in(piece: str, body: str) -> bool:
+    """``piece`` occurs in ``body`` with a markdown character not backslash-escaped."""
+    start = body.find(piece)
+    while start >= 0:
+        if any(MARKDOWN_SPECIAL.match(ch) and (start + j == 0 or body[start + j - 1] != "\\")
+               for j, ch in enumerate(piece)):
+            return True
+        start = body.find(piece, start + 1)
+    return False
+
+
+_SAFE_PIECES = {"<mask>", "<s>", "</s>", "<pad>", "<unk>", "[MASK]"}  # the app names these itself
+
+
+def assert_no_user_text_as_markdown(at: AppTest, text: str) -> None:
+    """Tables that render markdown (st.table) hold no user text, and every markdown body
+    (messages, captions, markdown, subheaders) shows the user's markdown characters escaped."""
+    for table in at.table:
+        cells = [str(v) for v in table.value.to_numpy().ravel()]
+        assert not [c for c in cells if raw_user_markdown(c, text)], cells[:5]
+    bodies = [str(e.value) for e in (*at.error, *at.warning, *at.info, *at.caption,
+                                     *at.markdown, *at.subheader)]
+    for body in bodies:
+        assert not raw_user_markdown(body, text), (raw_user_markdown(body, text), body[:300])
+
+
 def assert_no_user_markup(at: AppTest, text: str) -> None:
     """No user markup in raw HTML (st.html, unsafe markdown), no user links in markdown."""
+    assert_no_user_text_as_markdown(at, text)
     raw_html = [e.proto.body for e in at.get("html")]
     markdown = [e.proto.body for e in at.markdown]
     raw_html += [e.proto.body for e in at.markdown if e.proto.allow_html]
@@ -143,7 +188,7 @@ def test_hostile_input(app_env, tiny, page: PageCase, case: Hostile):
     else:
         assert not at.error, shown
     if case.tables is not None and page.check is check_explorer:
-        assert len(at.table) == case.tables
+        assert len(prediction_tables(at)) == case.tables
     if page.check is not None:
         page.check(at, tiny)
     assert_no_user_markup(at, text)
@@ -155,6 +200,35 @@ def test_hostile_input(app_env, tiny, page: PageCase, case: Hostile):
     assert not at.exception and not at.error
     if page.check is not None:
         page.check(at, tiny)
+
+
+LINK = "[Sign in](http://127.0.0.1:1/phish)"
+
+
+def test_layers_target_token_warning_shows_the_word_as_text(app_env):
+    """The "Target token" field echoes what was typed in a warning."""
+    at = run_page(PAGES[1], "The cat sat on the <mask>.")
+    target = next(w for w in at.text_input if w.key == "layers_target")
+    target.set_value(LINK + " ![t](http://127.0.0.1:1/pixel)").run()
+    assert not at.exception
+    shown = [str(w.value) for w in at.warning]
+    assert any("is not one token" in body for body in shown), shown
+    assert_no_user_text_as_markdown(at, LINK + " ![t](http://127.0.0.1:1/pixel)")
+
+
+def test_an_uploaded_file_name_is_shown_as_text(app_env, tmp_path, monkeypatch):
+    from explorer.corpus import CACHE_ENV_VAR
+
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.switch_page("pages/corpus.py").run()
+    at.radio(key=keys.CORPUS_SOURCE).set_value("upload").run()
+    name = "![t](http:__127.0.0.1:1_pixel) [Sign in](javascript:x) *x*.txt"
+    at.get("file_uploader")[0].set_value((name, b"The bank was closed.\n", "text/plain")).run()
+    assert not at.exception, at.exception
+    shown = " ".join(str(e.value) for e in (*at.info, *at.caption))
+    assert "Sign in" in shown  # the name is shown …
+    assert_no_user_text_as_markdown(at, name)  # … as text
 
 
 TAMPERED_QUERIES = [
@@ -208,7 +282,7 @@ def test_markup_in_the_text_never_runs_in_a_real_browser(tiny_model_dir, tiny):
             expected = analyze(tiny, payload, top_k=5).predictions[0].predictions[0].sequence
             box.fill(payload)
             box.press("Control+Enter")
-            page.get_by_text(expected, exact=True).first.wait_for(timeout=60_000)
+            wait_for_cell(page, expected)
             page.wait_for_timeout(1_000)  # let any injected handler fire
             assert page.evaluate("() => window.__pwned") is None, payload
             assert page.locator("[data-testid='stMain']").count() == 1

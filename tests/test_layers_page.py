@@ -16,6 +16,7 @@ from explorer.analysis import analyze, token_label
 from explorer.lens import logit_lens
 from explorer.model import load
 from tests.conftest import ROOT
+from tests.tables import prediction_tables
 
 APP = str(ROOT / "app.py")
 PAGE = "pages/layers.py"
@@ -83,7 +84,7 @@ def test_target_token_rank_and_bad_target(app_env):
 
 def test_ablation_tables_match_the_ablated_model(app_env):
     at = run_layers()
-    table = at.table[0].value
+    table = prediction_tables(at)[0].value
     assert table["token"].tolist() == table["token (ablated)"].tolist()  # nothing ablated
     heads = [(0, 1), (1, 3)]
     at.multiselect(key="layers_ablated_heads").set_value(heads).run()
@@ -91,7 +92,7 @@ def test_ablation_tables_match_the_ablated_model(app_env):
     loaded = load(str(app_env))
     analysis = analyze(loaded, at.text_area(key="text").value, top_k=5)
     expected = ablated_predictions(loaded, analysis.token_ids, heads, top_k=5)[0].predictions
-    table = at.table[0].value
+    table = prediction_tables(at)[0].value
     assert table["token (ablated)"].tolist() == [p.token_str for p in expected]
     assert table["token"].tolist() == [p.token_str for p in analysis.predictions[0].predictions]
     assert table["score (ablated)"].tolist() == [round(p.score, 4) for p in expected]

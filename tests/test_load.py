@@ -16,7 +16,7 @@ import pytest
 from explorer.analysis import analyze
 from explorer.memory import rss_bytes
 from explorer.model import load
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, app_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TABLE, app_server, table_cells, wait_for_cell
 
 SESSIONS = 8
 MIB = 2**20
@@ -34,8 +34,8 @@ def submit(page, text: str) -> None:
 
 
 def first_table_text(page, expected: str, timeout_ms: int = 90_000) -> str:
-    page.get_by_text(expected, exact=True).first.wait_for(timeout=timeout_ms)
-    return page.locator("[data-testid='stTable']").first.inner_text()
+    wait_for_cell(page, expected, timeout=timeout_ms)
+    return "\n".join(table_cells(page.locator(TABLE).first))
 
 
 @pytest.mark.timeout(420)

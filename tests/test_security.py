@@ -22,7 +22,8 @@ from explorer.model import (
     load,
 )
 from tests.conftest import ROOT
-from ui.markdown import error_markdown, escape_markdown
+from tests.tables import prediction_tables
+from ui.markdown import WORD_JOINER, error_markdown, escape_markdown
 
 APP = str(ROOT / "app.py")
 
@@ -137,7 +138,8 @@ def test_escape_markdown_shows_markup_literally():
     escaped = escape_markdown(hostile)
     for raw in ("![", "](", ":red[", "<b>", "*i*"):
         assert raw not in escaped
-    assert escaped.replace("\\", "") == hostile  # nothing lost, only escaped
+    assert escaped.replace("\\", "").replace(WORD_JOINER, "") == hostile  # only escaped
+    assert "http:" not in escaped.replace("\\", "")  # no GFM autolink either
 
 
 def test_error_markdown_escapes_the_name_and_keeps_bullets():
@@ -163,18 +165,24 @@ def test_sidebar_is_a_selectbox_of_allowed_models(monkeypatch, tiny_model_dir):
     choice = at.sidebar.selectbox(key="model_name")
     assert list(choice.options) == [str(tiny_model_dir), "distilroberta-base"]
     assert choice.value == str(tiny_model_dir)
-    assert len(at.table) == 1  # the tiny model answered
+    assert len(prediction_tables(at)) == 1  # the tiny model answered
 
 
-def test_a_name_outside_the_allow_list_in_session_state_falls_back(monkeypatch, tiny_model_dir,
-                                                                     no_loading):
+def test_a_name_outside_the_allow_list_in_session_state_falls_back(monkeypatch, tiny_model_dir):
     monkeypatch.setenv(MODEL_ENV_VAR, str(tiny_model_dir))
     monkeypatch.setenv(ALLOWED_MODELS_ENV_VAR, "distilroberta-base")
-    monkeypatch.setattr(model_module, "_from_pretrained", _real_from_pretrained)
+    sources: list[str] = []
+
+    def recording(source: str, local_only: bool):
+        sources.append(source)
+        return _real_from_pretrained(source, local_only)
+
+    monkeypatch.setattr(model_module, "_from_pretrained", recording)
     at = _run(model_name="attacker/huge-repo")
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="model_name").value == str(tiny_model_dir)
-    assert len(at.table) == 1
+    assert len(prediction_tables(at)) == 1
+    assert not any("attacker" in source for source in sources), sources  # never reached
 
 
 _real_from_pretrained = model_module._from_pretrained

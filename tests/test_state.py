@@ -11,14 +11,19 @@ from hypothesis import strategies as st
 from explorer.state import (
     DEFAULT_STATE,
     QUERY_KEYS,
+    THRESHOLD_MAX,
+    THRESHOLD_MIN,
+    THRESHOLD_STEP,
     Limits,
     ViewState,
     from_query,
     from_session,
     parse_query,
     query_string,
+    read_query,
     session_values,
     to_query,
+    token_past_the_end,
 )
 from ui import keys
 
@@ -89,6 +94,11 @@ params_strategy = st.dictionaries(
 )
 
 
+def _on_the_threshold_grid(value: float) -> bool:
+    steps = value / THRESHOLD_STEP
+    return THRESHOLD_MIN <= value <= THRESHOLD_MAX and abs(steps - round(steps)) < 1e-9
+
+
 def _is_valid(state: ViewState) -> bool:
     return (1 <= state.top_k <= LIMITS.max_top_k
             and 0 <= state.layer < LIMITS.num_layers
@@ -96,7 +106,7 @@ def _is_valid(state: ViewState) -> bool:
             and all(0 <= h < LIMITS.num_heads for h in state.heads)
             and list(state.heads) == sorted(set(state.heads))
             and (state.token is None or 0 <= state.token < LIMITS.max_tokens)
-            and 0.0 <= state.threshold <= 1.0
+            and _on_the_threshold_grid(state.threshold)
             and all(len(getattr(state, k)) <= LIMITS.max_text_chars
                     for k in ("text", "text_a", "text_b")))
 
@@ -127,9 +137,11 @@ valid_states = st.builds(
     top_k=st.integers(1, LIMITS.max_top_k),
     layer=st.integers(0, LIMITS.num_layers - 1),
     head=st.none() | st.integers(0, LIMITS.num_heads - 1),
-    heads=st.sets(st.integers(0, LIMITS.num_heads - 1)).map(lambda s: tuple(sorted(s))),
+    # every head is the default selection, written as ()
+    heads=st.sets(st.integers(0, LIMITS.num_heads - 1)).map(lambda s: tuple(sorted(s))).filter(
+        lambda heads: heads != tuple(range(LIMITS.num_heads))),
     token=st.none() | st.integers(0, LIMITS.max_tokens - 1),
-    threshold=st.floats(0.0, 1.0, allow_nan=False),
+    threshold=st.integers(1, 20).map(lambda steps: round(steps * 0.05, 2)),
 )
 
 
@@ -157,3 +169,44 @@ def test_from_session_validates_widget_values():
                                 LIMITS, "explorer")
     assert state.layer == 0 and state.head is None and state.token is None
     assert len(notes) == 1
+
+
+@pytest.mark.parametrize("raw,shown", [
+    ("0.01", 0.05), ("0", 0.05), ("0.0", 0.05), ("0.049", 0.05), ("0.33", 0.35), ("0.999", 1.0),
+    ("1e-3", 0.05), (".62", 0.6),
+])
+def test_a_threshold_off_the_controls_grid_is_moved_onto_it_with_a_note(raw, shown):
+    """Before the fix ``?threshold=0.01`` was accepted as 0.01, the page showed 0.7 and the
+    link kept 0.01."""
+    state, rejected, corrected = read_query({"threshold": raw}, LIMITS)
+    assert state.threshold == shown and rejected == {}
+    assert corrected["threshold"].startswith(f"Changed the link's threshold='{raw}' to {shown:g}")
+    # the link written back is what the page shows, and reads back without a note
+    assert to_query(state) == ({} if shown == DEFAULT_STATE.threshold else
+                               {"threshold": f"{shown:g}"})
+    assert from_query(to_query(state), LIMITS) == (state, [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.0, 1.0, allow_nan=False))
+def test_every_threshold_in_range_gives_one_the_control_shows(value):
+    state, notes = from_query({"threshold": repr(value)}, LIMITS)
+    assert _on_the_threshold_grid(state.threshold)
+    assert abs(state.threshold - value) <= max(THRESHOLD_STEP / 2, THRESHOLD_MIN - value) + 1e-9
+    assert (notes == []) == (abs(state.threshold - value) <= 1e-9)
+    assert from_query(to_query(state), LIMITS) == (state, [])
+
+
+def test_a_token_past_the_end_of_the_text_gets_a_note():
+    assert token_past_the_end(None, 9) is None
+    assert token_past_the_end(8, 9) is None
+    note = token_past_the_end(40, 9)
+    assert note is not None and "Token 40 is past the end of the text (9 tokens" in note
+    assert token_past_the_end(True, 9) is not None
+    assert "shorter input" in token_past_the_end(3, 3, "the shorter input")
+
+
+def test_every_head_selected_is_the_default_and_stays_out_of_the_link():
+    values = {"heads": list(range(LIMITS.num_heads)), "layer": 1}
+    state, notes = from_session(values, LIMITS, "explorer")
+    assert state.heads == () and notes == [] and to_query(state) == {"layer": "1"}

@@ -1,8 +1,10 @@
 """The model lives in one ``st.cache_resource``; analyses are cached by (model, text).
 
-The analysis cache is shared by every browser session and bounded in bytes
-(``$EXPLORER_ANALYSIS_CACHE_MB``, default 512): attentions grow with tokens², so an entry count
-alone would not bound memory.
+One cache, shared by every browser session, holds the analyses *and* everything computed from
+them (rollouts, flows, lenses, ablations, tooltip predictions): one budget in bytes
+(``$EXPLORER_ANALYSIS_CACHE_MB``, default 512), least recently used dropped first. Attentions
+and rollouts grow with tokens², so an entry count alone would not bound memory. Keys start with
+what the entry is (``"analysis"``, ``"rollout"`` …), then the model and the text.
 
 Widget changes re-run the page script; they re-render from the cached
 :class:`~explorer.analysis.Analysis` and never call the model again.
@@ -11,13 +13,15 @@ Widget changes re-run the page script; they re-render from the cached
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import streamlit as st
 
 from explorer.analysis import Analysis, analyze
 from explorer.finite import check_finite
 from explorer.lru import BoundedCache
-from explorer.memory import analysis_nbytes
+from explorer.memory import nbytes
 from explorer.model import Loaded, ModelLoadError, default_model_name, load
 from ui.keys import MODEL as MODEL_KEY
 from ui.markdown import error_markdown, escape_markdown
@@ -49,14 +53,24 @@ def cache_entry_nbytes(value: object) -> int:
     """Bytes of a cached value: an analysis, or anything that says its own ``memory_bytes()``
     (corpus indices and queries share the analyses' budget)."""
     memory_bytes = getattr(value, "memory_bytes", None)
-    return int(memory_bytes()) if callable(memory_bytes) else analysis_nbytes(value)
+    return int(memory_bytes()) if callable(memory_bytes) else nbytes(value)
 
 
 @st.cache_resource(show_spinner=False)
-def analysis_cache() -> BoundedCache[Analysis]:
-    """The one memory budget of this process, shared by all sessions: analyses, and the corpus
-    indices and queries (ui/corpus_cache.py)."""
+def analysis_cache() -> BoundedCache[object]:
+    """The one cache of this process, shared by all sessions: analyses, what is derived from
+    them, and the corpus indices and queries (ui/corpus_cache.py), every entry sized by
+    :func:`cache_entry_nbytes` against one byte budget."""
     return BoundedCache(analysis_cache_bytes(), cache_entry_nbytes, ANALYSIS_CACHE_MAX_ENTRIES)
+
+
+Value = TypeVar("Value")
+
+
+def cached_in_budget(key: tuple[Hashable, ...], compute: Callable[[], Value]) -> Value:
+    """``compute()`` kept in the one budgeted cache under ``key`` (``(kind, model, text, …)``,
+    the model as :func:`model_cache_key`)."""
+    return analysis_cache().get(key, compute)  # type: ignore[return-value]
 
 
 def chosen_model_name() -> str:
@@ -85,20 +99,16 @@ def model_cache_key(loaded: Loaded) -> str:
 def cached_analysis(loaded: Loaded, text: str) -> Analysis:
     """The analysis of ``text``; raises :class:`~explorer.analysis.InputError` for bad text
     (and :class:`~explorer.finite.NonFiniteOutputError` for NaN or infinite outputs)."""
-    return analysis_cache().get(
-        (model_cache_key(loaded), text),
+    return cached_in_budget(
+        ("analysis", model_cache_key(loaded), text),
         lambda: check_finite(analyze(loaded, text, top_k=MAX_TOP_K)),
     )
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _token_predictions(model_name: str, text: str, top_k: int, _loaded: Loaded,
-                       _analysis: Analysis) -> tuple:
-    from explorer.token_predictions import top_predictions_per_token
-
-    return top_predictions_per_token(_loaded, _analysis, top_k)
-
-
 def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int) -> tuple:
     """Top-k predictions at every position (LM head on the cached hidden states)."""
-    return _token_predictions(model_cache_key(loaded), analysis.text, top_k, loaded, analysis)
+    from explorer.token_predictions import top_predictions_per_token
+
+    return cached_in_budget(
+        ("token_predictions", model_cache_key(loaded), analysis.text, int(top_k)),
+        lambda: top_predictions_per_token(loaded, analysis, top_k))

@@ -26,7 +26,7 @@ from explorer.corpus import (
     release_freed_memory,
 )
 from explorer.model import Loaded
-from ui.cache import analysis_cache, analysis_cache_bytes
+from ui.cache import analysis_cache, analysis_cache_bytes, model_cache_key
 
 _INDEX = "corpus-index"
 _QUERY = "corpus-query"
@@ -81,7 +81,7 @@ def build_and_keep(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
 
 def cached_query(loaded: Loaded, text: str) -> QueryTokens:
     """Vectors of every token of ``text``; raises CorpusError for empty text."""
-    return analysis_cache().get((_QUERY, loaded.info.name, text),
+    return analysis_cache().get((_QUERY, model_cache_key(loaded), text),
                                 lambda: encode_query(loaded, text))
 
 

@@ -85,7 +85,7 @@ def edit_mask(loaded: Loaded, analysis: Analysis, token_index: Any, unmask: bool
                  if isinstance(record, dict) and record.get("text") == analysis.text else {})
     edit = unmask_token_in_text if unmask else mask_token_in_text
     try:
-        result = edit(loaded, analysis.text, token_index, originals)
+        result = edit(loaded, analysis, token_index, originals)
     except MaskEditError as error:
         st.session_state[keys.MASK_MESSAGE] = str(error)
         return

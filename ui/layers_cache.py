@@ -1,14 +1,14 @@
-"""Bounded caches for the "Layers & heads" page, keyed by (model, text, …).
+"""What the "Layers & heads" page derives from an analysis, kept in the one budgeted cache.
 
-The analysis passed in is the cached one for (model name, text); it is not hashed (leading
-underscore), ``analysis.text`` and the model name identify it. Each result is computed once
-per key, so widget changes re-render without new model calls or max-flow runs.
+Entries live in :func:`ui.cache.analysis_cache` beside the analyses, keyed by (kind, model,
+text, …), so a 512-token rollout (12 MiB) counts against the same byte budget as the analysis it
+came from and is dropped, least recently used first, like any other entry. Each result is
+computed once per key, so widget changes re-render without new model calls or max-flow runs.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import streamlit as st
 
 from explorer.ablation import Head, ablated_predictions
 from explorer.analysis import Analysis, MaskPredictions
@@ -16,39 +16,24 @@ from explorer.attention_stats import HeadSummary, attention_flow_by_layer, head_
 from explorer.hidden_stats import Projection, pca_projection
 from explorer.lens import LayerLens, logit_lens
 from explorer.model import Loaded
-from ui.cache import MAX_TOP_K
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _lens(model_name: str, text: str, position: int, _loaded: Loaded, _analysis: Analysis
-          ) -> LayerLens:
-    return logit_lens(_loaded, _analysis, position, top_k=MAX_TOP_K)
+from ui.cache import MAX_TOP_K, cached_in_budget, model_cache_key
 
 
 def cached_lens(loaded: Loaded, analysis: Analysis, position: int) -> LayerLens:
     """Logit lens of one token, with the top :data:`~ui.cache.MAX_TOP_K` per layer."""
-    return _lens(loaded.info.name, analysis.text, int(position), loaded, analysis)
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _ablation(model_name: str, text: str, heads: tuple[Head, ...], _loaded: Loaded,
-              _analysis: Analysis) -> tuple[MaskPredictions, ...]:
-    return ablated_predictions(_loaded, _analysis.token_ids, heads, top_k=MAX_TOP_K)
+    return cached_in_budget(
+        ("lens", model_cache_key(loaded), analysis.text, int(position)),
+        lambda: logit_lens(loaded, analysis, int(position), top_k=MAX_TOP_K))
 
 
 def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...]
                     ) -> tuple[MaskPredictions, ...]:
     """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (one forward pass
     per new (model, text, heads))."""
-    return _ablation(loaded.info.name, analysis.text, tuple(sorted(heads)), loaded, analysis)
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _summaries(model_name: str, text: str, _analysis: Analysis, start_id: int, end_id: int
-               ) -> tuple[HeadSummary, np.ndarray, Projection]:
-    ids = _analysis.token_ids
-    summary = head_summary(_analysis.attentions, ids == start_id, ids == end_id)
-    return summary, rollout(_analysis.attentions), pca_projection(_analysis.hidden_states)
+    chosen = tuple(sorted(heads))
+    return cached_in_budget(
+        ("ablation", model_cache_key(loaded), analysis.text, chosen),
+        lambda: ablated_predictions(loaded, analysis.token_ids, chosen, top_k=MAX_TOP_K))
 
 
 def cached_summaries(loaded: Loaded, analysis: Analysis
@@ -57,14 +42,17 @@ def cached_summaries(loaded: Loaded, analysis: Analysis
     tokenizer = loaded.tokenizer
     start_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else -1
     end_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else -1
-    return _summaries(loaded.info.name, analysis.text, analysis, int(start_id), int(end_id))
 
+    def compute() -> tuple[HeadSummary, np.ndarray, Projection]:
+        ids = analysis.token_ids
+        summary = head_summary(analysis.attentions, ids == start_id, ids == end_id)
+        return summary, rollout(analysis.attentions), pca_projection(analysis.hidden_states)
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _flow(model_name: str, text: str, query: int, _analysis: Analysis) -> np.ndarray:
-    return attention_flow_by_layer(_analysis.attentions, query)
+    return cached_in_budget(("summaries", model_cache_key(loaded), analysis.text), compute)
 
 
 def cached_flow(loaded: Loaded, analysis: Analysis, query: int) -> np.ndarray:
     """``flow[layer, key]`` from token ``query`` after each layer down to the inputs."""
-    return _flow(loaded.info.name, analysis.text, int(query), analysis)
+    return cached_in_budget(
+        ("flow", model_cache_key(loaded), analysis.text, int(query)),
+        lambda: attention_flow_by_layer(analysis.attentions, int(query)))

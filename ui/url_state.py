@@ -19,9 +19,10 @@ from explorer.state import (
     Limits,
     ViewState,
     from_session,
-    parse_query,
+    read_query,
     session_values,
     to_query,
+    token_past_the_end,
 )
 from ui import keys
 from ui.cache import MAX_TOP_K, current_model
@@ -77,12 +78,12 @@ def sync_url_state(page: str, loaded: Loaded, fields: Sequence[str],
     if st.session_state.get(ENTERED_PAGE) != page:
         st.session_state[ENTERED_PAGE] = page
         params = {key: st.query_params.get_all(key) for key in st.query_params if key in fields}
-        restored, rejected = parse_query(params, limits, page)
+        restored, rejected, corrected = read_query(params, limits, page)
         values = session_values(restored)
         for key in params:  # only what the link sets: the page's widget defaults stay in force
-            if key not in rejected:
+            if key not in rejected:  # corrected values are the ones the page will show
                 st.session_state[key] = values[key]
-        for note in rejected.values():
+        for note in (*rejected.values(), *corrected.values()):
             st.warning(escape_markdown(note), icon="🔗")
     st.session_state[_SYNC] = (page, limits, tuple(fields),
                                st.sidebar.empty() if show_link else None)
@@ -103,6 +104,19 @@ def publish_url_state() -> ViewState:
         with link_slot.container():
             share_link(wanted)
     return state
+
+
+def settle_token(num_tokens: int, fallback: int | None = None, what: str = "the text") -> None:
+    """The hook a page calls once it knows how many tokens its text has: a selected token past
+    the end (from a link, or kept from a longer text) becomes ``fallback`` with a note, and the
+    URL is rewritten to match. Call it before the widget that shows the token is drawn."""
+    token = st.session_state.get(keys.SELECTED_TOKEN)
+    note = token_past_the_end(token, num_tokens, what)
+    if note is None:
+        return
+    st.session_state[keys.SELECTED_TOKEN] = fallback
+    st.warning(escape_markdown(note), icon="🔗")
+    publish_url_state()
 
 
 def share_link(query: dict[str, str]) -> str:

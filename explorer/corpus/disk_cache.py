@@ -42,7 +42,10 @@ def cache_dir() -> Path:
 
 
 def model_fingerprint(loaded: Loaded) -> str:
-    """Model name, config and a checksum of the word embeddings (a re-saved model differs)."""
+    """The weights' fingerprint taken at load (:attr:`ModelInfo.fingerprint`); for a model
+    described without one: its name, config and a checksum of the word embeddings."""
+    if loaded.info.fingerprint:
+        return loaded.info.fingerprint
     digest = hashlib.sha256(loaded.info.name.encode("utf-8"))
     digest.update(loaded.model.config.to_json_string(use_diff=False).encode("utf-8"))
     embeddings = loaded.model.get_input_embeddings().weight.detach()
