@@ -25,6 +25,7 @@ from explorer.model import load
 from tests.tables import prediction_tables
 from tests.test_app_pages import APP, messages
 from ui.cache import analysis_cache
+from ui.markdown import WORD_JOINER
 
 PAGE = "pages/corpus.py"
 MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
@@ -36,8 +37,10 @@ def as_html(markdown: str) -> str:
 
 
 def as_text(markdown: str) -> str:
-    """The text a reader sees in a markdown message."""
-    return html.unescape(re.sub(r"<[^>]+>", "", as_html(markdown))).strip()
+    """The text a reader sees in a markdown message (the invisible word joiner that breaks
+    autolinks, ui.markdown.WORD_JOINER, is not seen)."""
+    seen = html.unescape(re.sub(r"<[^>]+>", "", as_html(markdown))).strip()
+    return seen.replace(WORD_JOINER, "")
 
 
 @pytest.fixture()
