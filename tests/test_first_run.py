@@ -16,6 +16,7 @@ from explorer.local_models import discover, hub_cache_models
 from explorer.model import ALLOWED_MODELS_ENV_VAR, MODEL_ENV_VAR, ModelLoadError, load
 from tests.conftest import ROOT
 from tests.model_folders import build_headless_bert, put_in_hub_cache
+from tests.tables import prediction_tables
 from ui.markdown import escape_markdown
 
 APP = str(ROOT / "app.py")
@@ -121,13 +122,13 @@ def test_a_model_in_the_hub_cache_is_offered_and_loads_on_click(temp_hub_cache,
     assert not at.exception, at.exception
     assert "Could not load the model 'distilroberta\\-base'" in at.error[0].value
     offered = [b for b in at.button if b.label == escape_markdown(REPO_ID)]
-    assert offered and not at.table
+    assert offered and not prediction_tables(at)
     assert any("roberta" in c.value and "MiB" in c.value for c in at.caption)
     offered[0].click().run()
     assert not at.exception, at.exception
     assert at.sidebar.text_input(key="model_name").value == REPO_ID
     assert not at.error
-    assert len(at.table) == 1  # the cached model answered
+    assert len(prediction_tables(at)) == 1  # the cached model answered
 
 
 def test_with_no_model_anywhere_the_two_ways_are_shown(unreachable_hub, tmp_path,

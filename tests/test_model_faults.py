@@ -25,6 +25,7 @@ from explorer.model import (
 from explorer.tiny import build_tiny_model
 from tests.conftest import ROOT
 from tests.model_folders import build_headless_bert
+from tests.tables import prediction_tables
 
 APP = str(ROOT / "app.py")
 TEXT = "The cat sat on the <mask>."
@@ -205,10 +206,10 @@ def test_pages_show_no_predictions_for_a_headless_model(monkeypatch, tmp_path):
     at.run()
     assert not at.exception, at.exception
     assert "no masked-LM prediction head" in _messages(at)
-    assert len(at.table) == 0  # no prediction tables
+    assert len(prediction_tables(at)) == 0  # no prediction tables
     assert any("Attention" in h.value for h in at.subheader)  # attention is still there
     for page in ("pages/layers.py", "pages/compare.py"):
         at.switch_page(page).run()
         assert not at.exception, at.exception
         assert "no masked-LM prediction head" in _messages(at)
-        assert len(at.table) == 0
+        assert len(prediction_tables(at)) == 0
