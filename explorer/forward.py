@@ -36,7 +36,7 @@ def run_encoder(loaded: Loaded, token_ids: np.ndarray, *, attentions: bool = Fal
     reads), and when asked ``attentions`` / ``hidden_states`` tuples, all on the model's device.
     """
     device = model_device(loaded)
-    ids = torch.as_tensor(np.asarray(token_ids, dtype=np.int64))[None, :].to(device)
+    ids = torch.tensor(np.asarray(token_ids, dtype=np.int64))[None, :].to(device)
     encoder = architecture_for(loaded.model).encoder_of(loaded.model)
     return encoder(input_ids=ids, attention_mask=torch.ones_like(ids),
                    output_attentions=attentions, output_hidden_states=hidden_states,
@@ -48,7 +48,7 @@ def lm_logits(loaded: Loaded, hidden: torch.Tensor | np.ndarray) -> torch.Tensor
     """``logits[..., vocab]`` (float32, CPU) of last-layer states ``hidden[..., dim]``: the
     model's own masked-LM head, run in the model's dtype on its device."""
     head = architecture_for(loaded.model).head_function(loaded.model)
-    states = torch.as_tensor(np.asarray(hidden)) if isinstance(hidden, np.ndarray) else hidden
+    states = torch.from_numpy(np.array(hidden)) if isinstance(hidden, np.ndarray) else hidden
     states = states.to(device=model_device(loaded), dtype=model_dtype(loaded))
     return head(states).float().cpu()
 
@@ -59,7 +59,7 @@ def lens_logits(loaded: Loaded, hidden_by_layer: np.ndarray) -> torch.Tensor:
     (index 0 = embeddings): each row through the model's head, the family's final norm applied
     to every row but the last (which the encoder returns already normed)."""
     lens = architecture_for(loaded.model).lens_function(loaded.model)
-    states = torch.as_tensor(np.asarray(hidden_by_layer)).to(device=model_device(loaded),
+    states = torch.from_numpy(np.array(hidden_by_layer)).to(device=model_device(loaded),
                                                              dtype=model_dtype(loaded))
     last = states.shape[0] - 1
     rows = [lens(states[: last], False), lens(states[last:], True)] if last else \

@@ -125,8 +125,16 @@ _TOKENIZER_KIND = {
 def build_family_tokenizer(folder: Path, model_type: str, vocab_size: int = 400,
                            max_tokens: int = 64) -> None:
     """Train the tokenizer kind ``model_type`` uses on :data:`TRAINING_SENTENCES` and save it."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
-    from tokenizers import processors, trainers
+    from tokenizers import (
+        AddedToken,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     kind, names = _TOKENIZER_KIND[model_type]

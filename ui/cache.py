@@ -11,6 +11,7 @@ Widget changes re-run the page script; they re-render from the cached
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import streamlit as st
 
@@ -18,6 +19,11 @@ from explorer.analysis import Analysis, analyze
 from explorer.lru import BoundedCache
 from explorer.memory import analysis_nbytes
 from explorer.model import Loaded, ModelLoadError, default_model_name, load
+from explorer.token_predictions import (
+    TokenPredictions,
+    token_predictions_nbytes,
+    top_predictions_per_token,
+)
 from ui.keys import MODEL as MODEL_KEY
 from ui.markdown import error_markdown, escape_markdown
 
@@ -43,10 +49,17 @@ def _load_model(name: str) -> Loaded:
     return load(name)
 
 
+def _entry_nbytes(value: object) -> int:
+    if isinstance(value, Analysis):
+        return analysis_nbytes(value)
+    return token_predictions_nbytes(value)  # type: ignore[arg-type]
+
+
 @st.cache_resource(show_spinner=False)
-def analysis_cache() -> BoundedCache[Analysis]:
-    """The one analysis cache of this process, shared by all sessions."""
-    return BoundedCache(analysis_cache_bytes(), analysis_nbytes, ANALYSIS_CACHE_MAX_ENTRIES)
+def analysis_cache() -> BoundedCache[Any]:
+    """The one analysis cache of this process, shared by all sessions: analyses and what is
+    derived from them later (the per-token tooltips) count against the same byte budget."""
+    return BoundedCache(analysis_cache_bytes(), _entry_nbytes, ANALYSIS_CACHE_MAX_ENTRIES)
 
 
 def chosen_model_name() -> str:
@@ -71,14 +84,11 @@ def cached_analysis(loaded: Loaded, text: str) -> Analysis:
     )
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _token_predictions(model_name: str, text: str, top_k: int, _loaded: Loaded,
-                       _analysis: Analysis) -> tuple:
-    from explorer.token_predictions import top_predictions_per_token
-
-    return top_predictions_per_token(_loaded, _analysis, top_k)
-
-
-def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int) -> tuple:
-    """Top-k predictions at every position (LM head on the cached hidden states)."""
-    return _token_predictions(loaded.info.name, analysis.text, top_k, loaded, analysis)
+def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int
+                             ) -> TokenPredictions:
+    """Top-k predictions at every position: the LM head on the cached hidden states, computed
+    the first time a page needs them, once per (model, text, k), in the analysis budget."""
+    return analysis_cache().get(
+        ("token predictions", loaded.info.name, analysis.text, int(top_k)),
+        lambda: top_predictions_per_token(loaded, analysis, top_k),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer.ablation import Head, ablated_predictions
+from explorer.ablation import Head, predictions_without
 from explorer.analysis import Analysis, MaskPredictions
 from explorer.attention_stats import HeadSummary, attention_flow_by_layer, head_summary, rollout
 from explorer.hidden_stats import Projection, pca_projection
@@ -33,13 +33,13 @@ def cached_lens(loaded: Loaded, analysis: Analysis, position: int) -> LayerLens:
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _ablation(model_name: str, text: str, heads: tuple[Head, ...], _loaded: Loaded,
               _analysis: Analysis) -> tuple[MaskPredictions, ...]:
-    return ablated_predictions(_loaded, _analysis.token_ids, heads, top_k=MAX_TOP_K)
+    return predictions_without(_loaded, _analysis, heads, top_k=MAX_TOP_K)
 
 
 def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...]
                     ) -> tuple[MaskPredictions, ...]:
-    """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (one forward pass
-    per new (model, text, heads))."""
+    """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (one encoder pass
+    per new (model, text, heads); none for no heads: the analysis's own predictions)."""
     return _ablation(loaded.info.name, analysis.text, tuple(sorted(heads)), loaded, analysis)
 
 
