@@ -32,6 +32,15 @@ TEXT = "The capital of France is <mask>, and the dog slept in the garden."
 TWO_MASKS = "The <mask> sat on the <mask>."
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread than on two busy, shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module", params=[(f, d) for f in FAMILIES for d in DTYPES],
                 ids=lambda p: f"{p[0]}-{p[1]}")
 def family(request, tmp_path_factory) -> tuple[str, str, Loaded]:

@@ -32,6 +32,8 @@ MAX_TOP_K = 50
 ANALYSIS_CACHE_ENV_VAR = "EXPLORER_ANALYSIS_CACHE_MB"
 DEFAULT_ANALYSIS_CACHE_MB = 512
 ANALYSIS_CACHE_MAX_ENTRIES = 256
+TOKEN_PREDICTIONS_TOP_K = 10
+"""Per-token predictions (tooltips) are computed once at this k; smaller k are slices."""
 
 
 def analysis_cache_bytes() -> int:
@@ -86,9 +88,12 @@ def cached_analysis(loaded: Loaded, text: str) -> Analysis:
 
 def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int
                              ) -> TokenPredictions:
-    """Top-k predictions at every position: the LM head on the cached hidden states, computed
-    the first time a page needs them, once per (model, text, k), in the analysis budget."""
-    return analysis_cache().get(
-        ("token predictions", loaded.info.name, analysis.text, int(top_k)),
-        lambda: top_predictions_per_token(loaded, analysis, top_k),
+    """Top-k (k ≤ :data:`TOKEN_PREDICTIONS_TOP_K`) predictions at every position: the LM head on
+    the cached hidden states, computed the first time a page needs them, once per (model,
+    text), in the analysis budget."""
+    rows = analysis_cache().get(
+        ("token predictions", loaded.info.name, analysis.text),
+        lambda: top_predictions_per_token(loaded, analysis, TOKEN_PREDICTIONS_TOP_K),
     )
+    k = max(1, min(int(top_k), TOKEN_PREDICTIONS_TOP_K))
+    return rows if k == TOKEN_PREDICTIONS_TOP_K else tuple(row[:k] for row in rows)
