@@ -168,14 +168,14 @@ def test_neuron_view_where_bertviz_has_the_family(family):
         with pytest.raises(NeuronViewUnsupported, match="BERT and RoBERTa only"):
             neuron_view_model(loaded)
     else:
-        model, bertviz_type = neuron_view_model(loaded)
+        _model, bertviz_type = neuron_view_model(loaded)
         assert bertviz_type == architecture.neuron_view_type and not loaded.info.why_not(
             NEURON_VIEW)
 
 
 @pytest.mark.parametrize("page", ["app.py", "pages/layers.py"])
 def test_pages_run_without_errors(family, page, monkeypatch):
-    model_type, dtype, loaded = family
+    _model_type, dtype, loaded = family
     if dtype != "float32":
         pytest.skip("pages are checked once per family (the maths above covers every dtype)")
     monkeypatch.setenv(MODEL_ENV_VAR, loaded.info.name)
