@@ -152,15 +152,21 @@ def _encode(loaded: Loaded, text: str) -> tuple[list[int], int, bool]:
     return list(ids[: limit - len(end)]) + end, len(ids), True
 
 
-def truncation_message(analysis: Analysis, max_tokens: int, subject: str = "The text") -> str:
-    """What to tell the user about a truncated input ("" when nothing was cut)."""
+def truncation_message(analysis: Analysis, max_tokens: int, subject: str = "The text",
+                       model_max_tokens: int = 0) -> str:
+    """What to tell the user about a truncated input ("" when nothing was cut).
+
+    ``model_max_tokens`` above ``max_tokens`` means the explorer capped a long-context model
+    (ModernBERT reads 8 192 tokens) to keep its attentions within the memory budget."""
     if not analysis.truncated:
         return ""
     dropped = (f" {analysis.masks_dropped} mask(s) after the cut were dropped."
                if analysis.masks_dropped else "")
-    return (f"{subject} has {analysis.input_token_count} tokens; this model reads at most "
-            f"{max_tokens}. Showing the first {analysis.num_tokens - 1} tokens and the end "
-            f"token.{dropped}")
+    limit = (f"the explorer reads at most {max_tokens} of this model's {model_max_tokens} "
+             "(attentions grow with tokens²; $EXPLORER_ATTENTION_MB sets the budget)"
+             if model_max_tokens > max_tokens else f"this model reads at most {max_tokens}")
+    return (f"{subject} has {analysis.input_token_count} tokens; {limit}. Showing the first "
+            f"{analysis.num_tokens - 1} tokens and the end token.{dropped}")
 
 
 def fill_mask_predictions(
