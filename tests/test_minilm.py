@@ -101,3 +101,33 @@ def test_treated_as_a_checkpoint_without_a_prediction_head(minilm):
     if not hasattr(minilm.info, "has_lm_head"):
         pytest.xfail("ModelInfo.has_lm_head arrives with the firstrun branch (issue 12 item 6)")
     assert minilm.info.has_lm_head is False
+
+
+RIVER = ("We sat on the bank of the river and watched the water.",
+         "The boat drifted toward the muddy bank of the stream.",
+         "Reeds grew along the bank where the river bends.",
+         "Fishermen lined the grassy bank of the lake at dawn.")
+MONEY = ("She deposited the cheque at the bank before noon.",
+         "The bank raised its interest rates on savings accounts.",
+         "He borrowed money from the bank to buy a house.",
+         "The bank approved the loan after checking his credit.")
+
+
+def test_corpus_search_separates_the_two_banks_at_upper_layers(minilm):
+    from explorer.corpus import Corpus, IndexSettings, build_index, encode_query, search
+
+    index = build_index(minilm, Corpus("banks", RIVER + MONEY), IndexSettings(storage="flat"))
+
+    def bank_matches(query_text: str, layer: int) -> list[int]:
+        query = encode_query(minilm, query_text)
+        token = query.labels.index("bank")
+        matches = search(index, query, token, layer, k=30)
+        return [m.sentence_id for m in matches if m.token.strip() == "bank"][:3]
+
+    river_query = "They walked along the bank of the river."
+    money_query = "I opened a savings account at the bank."
+    upper = minilm.info.num_layers
+    river, money = bank_matches(river_query, upper), bank_matches(money_query, upper)
+    assert len(river) == len(money) == 3
+    assert all(i < len(RIVER) for i in river), river
+    assert all(i >= len(RIVER) for i in money), money
