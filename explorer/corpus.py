@@ -155,14 +155,16 @@ class EncodedBatch:
 
 
 def _attention_projections(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The attention output projection (input = concatenated head contexts) of each layer."""
+    """The attention output projection (input = concatenated head contexts) of each layer, from
+    the architecture table; a module shared by several layers (ALBERT) is listed once: its hook
+    then fires once per layer, in layer order."""
+    from explorer.architectures import ArchitectureError, architecture_for
+
     try:
-        return [layer.attention.output.dense for layer in model.base_model.encoder.layer]
-    except AttributeError as error:
-        raise CorpusError(
-            "This model type is not supported by corpus search (it needs a BERT/RoBERTa-style "
-            "encoder with attention.output.dense)."
-        ) from error
+        projections = architecture_for(model).attention_outputs(model)
+    except ArchitectureError as error:
+        raise CorpusError(f"Corpus search does not support this model: {error}") from error
+    return list({id(p): p for p in projections}.values())
 
 
 def tokenize(loaded: Loaded, sentences: Sequence[str]) -> tuple[list[list[int]], int]:
