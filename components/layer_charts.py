@@ -162,13 +162,13 @@ def head_grid(values: np.ndarray, title: str, colour_title: str) -> go.Figure:
         customdata=np.stack([layer_index.ravel(), head_index.ravel()], axis=1),
         marker={"symbol": "square", "size": 30, "color": values.ravel(),
                 "colorscale": "Viridis", "showscale": True,
-                "colorbar": {"title": {"text": colour_title}}},
+                "colorbar": {"title": {"text": html.escape(colour_title)}}},
         text=[f"{v:.3f}" for v in values.ravel()],
         hovertemplate="layer %{y}, head %{x}: %{text}<br>click to open in the attention view"
         "<extra></extra>",
     ))
     figure.update_layout(
-        title={"text": title},
+        title={"text": html.escape(title)},  # "to <s>" would be read as an HTML tag
         xaxis={"title": {"text": "head"}, "dtick": 1, "range": [0.4, heads + 0.6]},
         yaxis={"title": {"text": "layer"}, "dtick": 1, "range": [layers + 0.6, 0.4]},
         height=140 + 44 * layers, margin=_MARGIN, clickmode="event+select", dragmode=False,

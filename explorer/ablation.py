@@ -1,11 +1,13 @@
 """Run the model with some attention heads switched off (no Streamlit here).
 
 transformers 5 removed ``head_mask``, so heads are ablated in our own code: a forward pre-hook on
-each affected layer's attention output projection (``RobertaSelfOutput.dense`` /
-``BertSelfOutput.dense`` / DistilBERT's ``out_lin``) zeroes the ablated heads' slices of the
-context vector before the projection. The head's attention weights are still computed (and
-returned), but nothing the head read reaches the residual stream: the layer's attention output
-is ``bias + Σ_{kept heads} W_h · context_h``. This is what ``head_mask = 0`` did.
+each affected layer's attention output projection (the architecture table's head-output hook
+point: ``RobertaSelfOutput.dense``, DistilBERT's ``out_lin``, ModernBERT's ``Wo`` …) zeroes the
+ablated heads' slices of the context vector before the projection. ALBERT runs one shared layer
+several times; its hook counts the calls of each forward pass to know which layer is running.
+The head's attention weights are still computed (and returned), but nothing the head read
+reaches the residual stream: the attention output is ``bias + Σ_{kept heads} W_h · context_h``.
+This is what ``head_mask = 0`` did.
 
 The model is shared by every session of the app, so the hooks only act in the thread that
 registered them; a forward pass in another thread at the same moment is unaffected.
@@ -21,7 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from explorer.analysis import MaskPredictions, fill_mask_predictions
+from explorer.analysis import Analysis, MaskPredictions, fill_mask_predictions
+from explorer.architectures import ArchitectureError, architecture_for
+from explorer.forward import lm_logits, run_encoder
 from explorer.model import Loaded
 
 Head = tuple[int, int]
@@ -32,28 +36,13 @@ class AblationError(ValueError):
     """The heads cannot be ablated; ``str(error)`` is a message fit for a user."""
 
 
-def _layers(model: nn.Module) -> list[nn.Module]:
-    base = model.base_model
-    encoder = getattr(base, "encoder", None)
-    if encoder is None:
-        encoder = getattr(base, "transformer", None)  # DistilBERT
-    layers = getattr(encoder, "layer", None)
-    if layers is None:
-        raise AblationError(f"Head ablation does not know the layers of {type(model).__name__}.")
-    return list(layers)
-
-
 def attention_output_projection(model: nn.Module, layer: int) -> nn.Linear:
     """The linear map that mixes the heads' context vectors of ``layer`` into its output."""
-    attention = _layers(model)[layer].attention
-    projection = getattr(getattr(attention, "output", None), "dense", None)  # BERT, RoBERTa
-    if projection is None:
-        projection = getattr(attention, "out_lin", None)  # DistilBERT
-    if not isinstance(projection, nn.Linear):
-        raise AblationError(
-            f"Head ablation does not know the attention output of {type(model).__name__}."
-        )
-    return projection
+    try:
+        return architecture_for(model).attention_outputs(model)[layer]
+    except ArchitectureError as error:
+        raise AblationError(f"Head ablation does not know the attention output of "
+                            f"{type(model).__name__}: {error}") from error
 
 
 def normalise_heads(heads: Iterable[Head], num_layers: int, num_heads: int) -> tuple[Head, ...]:
@@ -78,11 +67,23 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head]) -> Iterator[None]:
     for layer, head in chosen:
         by_layer.setdefault(layer, []).append(head)
     owner = threading.get_ident()
+    try:
+        projections = architecture_for(loaded.model).attention_outputs(loaded.model)
+    except ArchitectureError as error:
+        raise AblationError(str(error)) from error
     handles = []
 
-    def make_hook(dropped: list[int]):
+    def make_hook(layers_here: list[int]):
+        """Pre-hook of a projection that runs for ``layers_here`` (in order) in each pass."""
+        calls = [0]
+
         def zero_heads(module: nn.Module, args: tuple) -> tuple | None:
             if threading.get_ident() != owner:
+                return None
+            layer = layers_here[calls[0] % len(layers_here)]
+            calls[0] += 1
+            dropped = by_layer.get(layer)
+            if not dropped:
                 return None
             context = args[0].clone()  # context[batch, token, head * head_size + i]
             for head in dropped:
@@ -91,9 +92,10 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head]) -> Iterator[None]:
         return zero_heads
 
     try:
-        for layer, dropped in by_layer.items():
-            projection = attention_output_projection(loaded.model, layer)
-            handles.append(projection.register_forward_pre_hook(make_hook(dropped)))
+        for projection in {id(p): p for p in projections}.values():
+            layers_here = [i for i, p in enumerate(projections) if p is projection]
+            if any(layer in by_layer for layer in layers_here):
+                handles.append(projection.register_forward_pre_hook(make_hook(layers_here)))
         yield
     finally:
         for handle in handles:
@@ -103,19 +105,32 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head]) -> Iterator[None]:
 @torch.inference_mode()
 def ablated_logits(loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head]) -> torch.Tensor:
     """``logits[token, vocab]`` of ``token_ids`` with ``heads`` switched off."""
-    ids = torch.from_numpy(np.array(token_ids, dtype=np.int64))[None, :]
     with heads_switched_off(loaded, heads):
-        output = loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                              return_dict=True)
-    return output.logits[0]
+        last = run_encoder(loaded, np.asarray(token_ids, dtype=np.int64)).last_hidden_state[0]
+    return lm_logits(loaded, last)
 
 
 def ablated_predictions(
     loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head], top_k: int
 ) -> tuple[MaskPredictions, ...]:
-    """Top-k per ``<mask>`` with ``heads`` switched off, in the fill-mask pipeline's format."""
+    """Top-k per ``<mask>`` with ``heads`` switched off, in the fill-mask pipeline's format:
+    one encoder pass, the LM head at the masks only."""
     token_ids = np.asarray(token_ids, dtype=np.int64)
-    logits = ablated_logits(loaded, token_ids, heads)
     mask_positions = np.flatnonzero(token_ids == loaded.tokenizer.mask_token_id)
-    return fill_mask_predictions(loaded, token_ids, logits[torch.from_numpy(mask_positions)],
-                                 top_k)
+    with heads_switched_off(loaded, heads):
+        last = run_encoder(loaded, token_ids).last_hidden_state[0]
+    logits = lm_logits(loaded, last[torch.from_numpy(mask_positions).to(last.device)])
+    return fill_mask_predictions(loaded, token_ids, logits, top_k)
+
+
+def predictions_without(
+    loaded: Loaded, analysis: Analysis, heads: Iterable[Head], top_k: int
+) -> tuple[MaskPredictions, ...]:
+    """The analysis's top-k per mask with ``heads`` switched off. No heads: the analysis's own
+    predictions, without a forward pass (the model with nothing ablated is the model)."""
+    info = loaded.info
+    chosen = normalise_heads(heads, info.num_layers, info.num_heads)
+    if not chosen and top_k <= analysis.top_k:
+        return tuple(MaskPredictions(m.position, m.predictions[:top_k])
+                     for m in analysis.predictions)
+    return ablated_predictions(loaded, analysis.token_ids, chosen, top_k)

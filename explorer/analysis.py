@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from explorer.model import Loaded
+from explorer.model import Loaded, attention_dtype_for
 
 MAX_TEXT_CHARS = 20_000
 """Longer text is refused before tokenisation: no masked LM here reads that much."""
@@ -152,15 +152,21 @@ def _encode(loaded: Loaded, text: str) -> tuple[list[int], int, bool]:
     return list(ids[: limit - len(end)]) + end, len(ids), True
 
 
-def truncation_message(analysis: Analysis, max_tokens: int, subject: str = "The text") -> str:
-    """What to tell the user about a truncated input ("" when nothing was cut)."""
+def truncation_message(analysis: Analysis, max_tokens: int, subject: str = "The text",
+                       model_max_tokens: int = 0) -> str:
+    """What to tell the user about a truncated input ("" when nothing was cut).
+
+    ``model_max_tokens`` above ``max_tokens`` means the explorer capped a long-context model
+    (ModernBERT reads 8 192 tokens) to keep its attentions within the memory budget."""
     if not analysis.truncated:
         return ""
     dropped = (f" {analysis.masks_dropped} mask(s) after the cut were dropped."
                if analysis.masks_dropped else "")
-    return (f"{subject} has {analysis.input_token_count} tokens; this model reads at most "
-            f"{max_tokens}. Showing the first {analysis.num_tokens - 1} tokens and the end "
-            f"token.{dropped}")
+    limit = (f"the explorer reads at most {max_tokens} of this model's {model_max_tokens} "
+             "(attentions grow with tokens²; $EXPLORER_ATTENTION_MB sets the budget)"
+             if model_max_tokens > max_tokens else f"this model reads at most {max_tokens}")
+    return (f"{subject} has {analysis.input_token_count} tokens; {limit}. Showing the first "
+            f"{analysis.num_tokens - 1} tokens and the end token.{dropped}")
 
 
 def fill_mask_predictions(
@@ -195,44 +201,55 @@ def fill_mask_predictions(
     return tuple(result)
 
 
+def _to_numpy(tensors: list[torch.Tensor], dtype: np.dtype) -> np.ndarray:
+    """``result[i] = tensors[i]`` on the CPU, as one ``dtype`` array: copied layer by layer into
+    one preallocated array (a third of the time of ``torch.stack`` at 512 tokens)."""
+    result = np.empty((len(tensors), *tensors[0].shape), dtype=dtype)
+    torch_dtype = getattr(torch, dtype.name)
+    for index, tensor in enumerate(tensors):
+        result[index] = tensor.to(torch_dtype).cpu().numpy()
+    return result
+
+
 @torch.inference_mode()
 def analyze(loaded: Loaded, text: str, top_k: int = 5) -> Analysis:
     """Run ``text`` through the model once and collect attentions, hidden states and top-k.
 
+    One encoder pass; the masked-LM head runs only at the masks (the per-token tooltips apply it
+    to the other tokens later, from ``hidden_states``: :mod:`explorer.token_predictions`).
     Input longer than the model's limit is truncated (kept: the first tokens and the final
     ``</s>``); ``truncated`` and ``input_token_count`` say so. Raises :class:`InputError` for
     empty or oversized text.
     """
+    from explorer.forward import lm_logits, run_encoder
+
     info = loaded.info
     cleaned, notes = clean_text(text, info.mask_token)
     ids, input_count, truncated = _encode(loaded, cleaned)
     token_ids = np.asarray(ids, dtype=np.int64)
     masks_before = cleaned.count(info.mask_token)
 
-    output = loaded.model(
-        input_ids=torch.from_numpy(token_ids)[None, :],
-        attention_mask=torch.ones((1, len(ids)), dtype=torch.long),
-        output_attentions=True,
-        output_hidden_states=True,
-        return_dict=True,
-    )
+    output = run_encoder(loaded, token_ids, attentions=True, hidden_states=True)
     if not output.attentions or len(output.attentions) != info.num_layers:
         raise RuntimeError(
             "The model returned no attention weights; it must be loaded with "
             "attn_implementation='eager'."
         )
     n = len(ids)
-    # attentions[layer, head, query, key]
-    attentions = torch.stack([a[0] for a in output.attentions]).float().numpy()
+    kept = np.dtype(attention_dtype_for(info.num_layers, info.num_heads, n))
+    # attentions[layer, head, query, key], float32 (float16 beyond the attention budget)
+    attentions = _to_numpy([a[0] for a in output.attentions], kept)
     # hidden_states[layer + 1, token, dim]
-    hidden_states = torch.stack([h[0] for h in output.hidden_states]).float().numpy()
+    hidden_states = _to_numpy([h[0] for h in output.hidden_states], np.dtype(np.float32))
     assert attentions.shape == (info.num_layers, info.num_heads, n, n), attentions.shape
     assert hidden_states.shape == (info.num_layers + 1, n, info.hidden_size), hidden_states.shape
 
     mask_positions = np.flatnonzero(token_ids == loaded.tokenizer.mask_token_id)
-    mask_logits = output.logits[0, torch.from_numpy(mask_positions)]
+    # logits[mask, vocab]: the LM head at the masks only
+    mask_logits = lm_logits(loaded, output.last_hidden_state[0, torch.from_numpy(
+        mask_positions).to(output.last_hidden_state.device)])
     predictions = fill_mask_predictions(loaded, token_ids, mask_logits, top_k)
-    mask_probabilities = mask_logits.float().softmax(dim=-1).numpy()
+    mask_probabilities = mask_logits.softmax(dim=-1).numpy()
 
     tokenizer = loaded.tokenizer
     special_ids = set(tokenizer.all_special_ids) - {tokenizer.mask_token_id}

@@ -47,11 +47,14 @@ class HeadSummary:
     to_previous: np.ndarray
     to_next: np.ndarray
 
-    def as_dict(self) -> dict[str, np.ndarray]:
+    def as_dict(self, start_token: str = "<s>", end_token: str = "</s>"
+                ) -> dict[str, np.ndarray]:
+        """Statistics by display name; the special tokens are named as the model names them
+        (``ModelInfo.start_token`` / ``end_token``: ``[CLS]``, ``[SEP]`` for BERT)."""
         return {
             "entropy (bits)": self.entropy,
-            "to <s>": self.to_start,
-            "to </s>": self.to_end,
+            f"to {start_token}": self.to_start,
+            f"to {end_token}": self.to_end,
             "to self": self.to_self,
             "to previous": self.to_previous,
             "to next": self.to_next,

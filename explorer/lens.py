@@ -2,9 +2,10 @@
 
 Each layer's hidden state of one token (``hidden_states[layer + 1, token]`` from an
 :class:`~explorer.analysis.Analysis`, index 0 = the embeddings) is passed through the model's own
-masked-LM head — for RoBERTa ``lm_head`` = dense → gelu → layer norm → decoder, for BERT ``cls``,
-for DistilBERT its four head modules — so the last layer gives exactly the model's own logits.
-Computed on demand for one token: a few small matrix products, no encoder pass.
+masked-LM head, as the architecture table names it (for RoBERTa ``lm_head`` = dense → gelu →
+layer norm → decoder; ModernBERT's final norm is applied first to every layer but the last), so
+the last layer gives exactly the model's own logits. Computed on demand for one token: a few
+small matrix products, no encoder pass.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import torch
 from torch import nn
 
 from explorer.analysis import Analysis
+from explorer.architectures import ArchitectureError, architecture_for
+from explorer.forward import lens_logits
 from explorer.model import Loaded
-
-_DISTILBERT_HEAD = ("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector")
 
 
 class LensError(ValueError):
@@ -27,22 +28,13 @@ class LensError(ValueError):
 
 
 def lm_head(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The function mapping last-layer hidden states to vocabulary logits, taken from the model.
-
-    Works for the RoBERTa family (``lm_head``), the BERT family (``cls``) and DistilBERT.
-    """
-    output_embeddings = model.get_output_embeddings()
-    for name in ("lm_head", "cls"):
-        head = getattr(model, name, None)
-        if isinstance(head, nn.Module) and any(m is output_embeddings for m in head.modules()):
-            return head
-    if all(isinstance(getattr(model, name, None), nn.Module) for name in _DISTILBERT_HEAD):
-        transform, activation, norm, projector = (getattr(model, n) for n in _DISTILBERT_HEAD)
-        return lambda hidden: projector(norm(activation(transform(hidden))))
-    raise LensError(
-        f"The logit lens does not know the masked-LM head of {type(model).__name__}; it "
-        "supports RoBERTa-, BERT- and DistilBERT-style models."
-    )
+    """The function mapping last-layer hidden states to vocabulary logits, from the
+    architecture table (:mod:`explorer.architectures`)."""
+    try:
+        return architecture_for(model).head_function(model)
+    except ArchitectureError as error:
+        raise LensError(f"The logit lens does not know the masked-LM head of "
+                        f"{type(model).__name__}: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -85,11 +77,11 @@ def logit_lens(loaded: Loaded, analysis: Analysis, position: int, top_k: int = 1
     if not 0 <= position < analysis.num_tokens:
         raise LensError(f"Token {position} does not exist; the text has "
                         f"{analysis.num_tokens} tokens.")
-    head = lm_head(loaded.model)
-    parameter = next(loaded.model.parameters())
-    # hidden[layer + 1, dim] of one token, in the model's dtype
-    hidden = torch.from_numpy(np.array(analysis.hidden_states[:, position])).to(parameter.dtype)
-    logits = head(hidden).float()
+    try:
+        # logits[layer + 1, vocab], float32
+        logits = lens_logits(loaded, analysis.hidden_states[:, position])
+    except ArchitectureError as error:
+        raise LensError(str(error)) from error
     log_probs = logits.log_softmax(dim=-1)
     k = max(1, min(int(top_k), log_probs.shape[-1]))
     top_log_probs, top_ids = log_probs.topk(k, dim=-1)

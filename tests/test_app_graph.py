@@ -119,17 +119,13 @@ def test_bertviz_views_are_embedded_offline(app_env):
 
 
 def test_graph_widgets_do_not_call_the_model_again(app_env):
+    from tests.forward_counter import count_forwards
     from ui.cache import _load_model
 
     at = run_app()
-    model = _load_model(str(app_env)).model
-    calls = []
-    handle = model.register_forward_pre_hook(lambda module, args: calls.append(1))
-    try:
+    with count_forwards(_load_model(str(app_env))) as counts:
         at.multiselect(key=keys.HEADS).set_value([0]).run()
         at.slider(key=keys.THRESHOLD).set_value(0.3).run()
         at.toggle(key=keys.HIDE_SPECIAL).set_value(True).run()
         at.button_group(key=keys.BERTVIZ_VIEW).set_value("head view").run()
-        assert calls == [] and not at.exception
-    finally:
-        handle.remove()
+        assert not counts.any and not at.exception, counts

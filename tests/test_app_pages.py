@@ -102,20 +102,22 @@ def test_missing_model_folder_shows_a_message_and_sidebar_still_works(tmp_path, 
 
 
 def test_widget_changes_do_not_call_the_model_again(app_env):
+    from tests.forward_counter import count_forwards
     from ui.cache import _load_model
 
     at = run_app()
-    model = _load_model(str(app_env)).model  # the same cached object the app uses
-    calls = []
-    handle = model.register_forward_pre_hook(lambda module, args: calls.append(1))
-    try:
+    loaded = _load_model(str(app_env))  # the same cached object the app uses
+    with count_forwards(loaded) as counts:
         at.selectbox(key="layer").set_value(1).run()
         at.selectbox(key="head").set_value(2).run()
         at.number_input(key="top_k").set_value(3).run()
-        assert calls == [] and not at.exception
-        at.text_area(key="text").set_value("A brand new <mask> text.").run()
-        assert len(calls) == 1
+        assert not counts.any and not at.exception, counts
+        text = "A brand new <mask> text."
+        at.text_area(key="text").set_value(text).run()
+        tokens = len(loaded.tokenizer(text)["input_ids"])
+        # one encoder pass; the LM head once per token (masks for the table, the rest for the
+        # tooltips), never the whole model, never a position twice
+        assert (counts.model, counts.encoder, counts.head_rows) == (0, 1, tokens), counts
+        at.number_input(key="top_k").set_value(5).run()
         at.text_area(key="text").set_value("The capital of France is <mask>.").run()
-        assert len(calls) == 1  # analysed before: from the cache
-    finally:
-        handle.remove()
+        assert (counts.model, counts.encoder, counts.head_rows) == (0, 1, tokens), counts

@@ -146,7 +146,7 @@ def test_neuron_view_refuses_other_model_types(tiny):
 
     other = DistilBertForMaskedLM(DistilBertConfig(vocab_size=50, dim=16, n_layers=1, n_heads=2,
                                                    hidden_dim=32))
-    with pytest.raises(NeuronViewUnsupported, match="distilbert"):
+    with pytest.raises(NeuronViewUnsupported, match="DistilBERT"):
         neuron_view_model(Loaded(tiny.tokenizer, other, tiny.info))
 
 

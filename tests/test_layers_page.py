@@ -140,24 +140,32 @@ def test_long_text_skips_flow_with_a_note(tmp_path, monkeypatch):
 
 
 def test_widget_changes_do_not_call_the_model_again(app_env):
+    from tests.forward_counter import count_forwards
     from ui.cache import _load_model
 
     at = run_layers()
-    model = _load_model(str(app_env)).model
-    calls = []
-    handle = model.register_forward_pre_hook(lambda module, args: calls.append(1))
-    try:
+    # a text no other test used: the page's caches are process-wide
+    at.text_area(key="text").set_value("Counting forwards, the <mask> sat on a mat.").run()
+    loaded = _load_model(str(app_env))
+    with count_forwards(loaded) as counts:
         at.selectbox(key="token").set_value(1).run()
         at.number_input(key="layers_lens_top_k").set_value(8).run()
         at.selectbox(key="layers_statistic").set_value("to self").run()
         at.selectbox(key="layers_cosine_layer").set_value(0).run()
-        assert calls == [] and not at.exception
+        assert (counts.model, counts.encoder) == (0, 0) and not at.exception, counts
+        lens_rows = counts.head_rows  # the lens of token 1: one row per layer, no encoder
+        assert lens_rows == loaded.info.num_layers + 1, counts
         at.multiselect(key="layers_ablated_heads").set_value([(0, 0)]).run()
-        assert len(calls) == 1
+        assert (counts.model, counts.encoder) == (0, 1), counts
+        assert counts.head_rows == lens_rows + 1  # the head at the (one) mask only
         at.selectbox(key="token").set_value(2).run()
-        assert len(calls) == 1  # the ablation is cached by (model, text, heads)
-    finally:
-        handle.remove()
+        at.selectbox(key="token").set_value(1).run()
+        assert counts.encoder == 1  # the ablation is cached by (model, text, heads)
+        assert counts.head_rows == lens_rows * 2 + 1  # token 1's lens was cached
+        at.multiselect(key="layers_ablated_heads").set_value([]).run()
+        at.text_area(key="text").set_value("A new <mask> for the counted layers page.").run()
+        # a new text is one encoder pass: the page's "no heads off" ablation is the analysis
+        assert (counts.model, counts.encoder) == (0, 2) and not at.exception, counts
 
 
 def test_selection_follows_the_first_mask_when_the_text_changes(app_env):

@@ -22,17 +22,28 @@ def test_last_layer_equals_the_models_top_k(tiny, text):
                                    rtol=1e-5)
 
 
+def textbook_roberta_head(model, hidden: torch.Tensor) -> torch.Tensor:
+    """RoBERTa's masked-LM head written out from its weights (Liu et al. 2019 / BERT's
+    transform): decoder(layer_norm(gelu(dense(h))))."""
+    import torch.nn.functional as F
+
+    head = model.lm_head
+    x = F.gelu(F.linear(hidden, head.dense.weight, head.dense.bias))
+    x = F.layer_norm(x, (x.shape[-1],), head.layer_norm.weight, head.layer_norm.bias,
+                     eps=head.layer_norm.eps)
+    return F.linear(x, head.decoder.weight, head.decoder.bias)
+
+
 def test_every_layer_is_the_head_applied_to_that_layers_hidden_state(tiny):
     analysis = analyze(tiny, "A cat sat on the <mask>.")
     position = 3  # any token, not only masks
     lens = logit_lens(tiny, analysis, position, top_k=5)
     with torch.no_grad():
         logits = tiny.model(torch.tensor([analysis.token_ids.tolist()])).logits[0, position]
-        embedding_logits = tiny.model.lm_head(torch.from_numpy(
-            np.array(analysis.hidden_states[0, position])))
+        expected = textbook_roberta_head(
+            tiny.model, torch.from_numpy(np.array(analysis.hidden_states[:, position])))
     np.testing.assert_allclose(lens.log_probs[-1], logits.log_softmax(-1).numpy(), atol=1e-5)
-    np.testing.assert_allclose(lens.log_probs[0], embedding_logits.log_softmax(-1).numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(lens.log_probs, expected.log_softmax(-1).numpy(), atol=1e-5)
     # layers differ from each other: the lens really reads each layer
     assert not np.allclose(lens.log_probs[0], lens.log_probs[-1])
     np.testing.assert_allclose(np.exp(lens.log_probs).sum(axis=-1), 1.0, atol=1e-4)

@@ -28,6 +28,6 @@ def analysis_with_notes(loaded: Loaded, text: str, container: Any = st,
         container.info(f"{prefix}{note}")
     if analysis.truncated:
         subject = f"Input {name}" if name else "The text"
-        container.warning(truncation_message(analysis, loaded.info.max_tokens, subject),
-                          icon="✂️")
+        container.warning(truncation_message(analysis, loaded.info.max_tokens, subject,
+                                             loaded.info.model_max_tokens), icon="✂️")
     return analysis

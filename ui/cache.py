@@ -23,6 +23,10 @@ from explorer.finite import check_finite
 from explorer.lru import BoundedCache
 from explorer.memory import nbytes
 from explorer.model import Loaded, ModelLoadError, default_model_name, load
+from explorer.token_predictions import (
+    TokenPredictions,
+    top_predictions_per_token,
+)
 from ui.keys import MODEL as MODEL_KEY
 from ui.markdown import error_markdown, escape_markdown
 from ui.model_choice import download_with_progress, offer_local_models
@@ -32,6 +36,8 @@ MAX_TOP_K = 50
 ANALYSIS_CACHE_ENV_VAR = "EXPLORER_ANALYSIS_CACHE_MB"
 DEFAULT_ANALYSIS_CACHE_MB = 512
 ANALYSIS_CACHE_MAX_ENTRIES = 256
+TOKEN_PREDICTIONS_TOP_K = 10
+"""Per-token predictions (tooltips) are computed once at this k; smaller k are slices."""
 
 
 def analysis_cache_bytes() -> int:
@@ -105,10 +111,14 @@ def cached_analysis(loaded: Loaded, text: str) -> Analysis:
     )
 
 
-def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int) -> tuple:
-    """Top-k predictions at every position (LM head on the cached hidden states)."""
-    from explorer.token_predictions import top_predictions_per_token
-
-    return cached_in_budget(
-        ("token_predictions", model_cache_key(loaded), analysis.text, int(top_k)),
-        lambda: top_predictions_per_token(loaded, analysis, top_k))
+def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int
+                             ) -> TokenPredictions:
+    """Top-k (k ≤ :data:`TOKEN_PREDICTIONS_TOP_K`) predictions at every position: the LM head on
+    the cached hidden states, computed the first time a page needs them, once per (model,
+    text), in the one budget."""
+    rows = cached_in_budget(
+        ("token predictions", model_cache_key(loaded), analysis.text),
+        lambda: top_predictions_per_token(loaded, analysis, TOKEN_PREDICTIONS_TOP_K),
+    )
+    k = max(1, min(int(top_k), TOKEN_PREDICTIONS_TOP_K))
+    return rows if k == TOKEN_PREDICTIONS_TOP_K else tuple(row[:k] for row in rows)

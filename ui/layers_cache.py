@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explorer.ablation import Head, ablated_predictions
+from explorer.ablation import Head, predictions_without
 from explorer.analysis import Analysis, MaskPredictions
 from explorer.attention_stats import HeadSummary, attention_flow_by_layer, head_summary, rollout
 from explorer.hidden_stats import Projection, pca_projection
@@ -28,12 +28,12 @@ def cached_lens(loaded: Loaded, analysis: Analysis, position: int) -> LayerLens:
 
 def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...]
                     ) -> tuple[MaskPredictions, ...]:
-    """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (one forward pass
-    per new (model, text, heads))."""
+    """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (one encoder pass
+    per new (model, text, heads); none for no heads: the analysis's own predictions)."""
     chosen = tuple(sorted(heads))
     return cached_in_budget(
         ("ablation", model_cache_key(loaded), analysis.text, chosen),
-        lambda: ablated_predictions(loaded, analysis.token_ids, chosen, top_k=MAX_TOP_K))
+        lambda: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K))
 
 
 def cached_summaries(loaded: Loaded, analysis: Analysis

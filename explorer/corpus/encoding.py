@@ -25,19 +25,17 @@ ProgressCallback = Callable[[int, int], None]
 
 
 def attention_output_projections(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The attention output projection of each layer: its input is the concatenated head
-    contexts, so a forward pre-hook on it sees every head's output.
+    """The attention output projection of each layer, from the architecture table: its input is
+    the concatenated head contexts, so a forward pre-hook on it sees every head's output. A
+    module shared by several layers (ALBERT) is listed once: its hook then fires once per layer,
+    in layer order."""
+    from explorer.architectures import ArchitectureError, architecture_for
 
-    The one model-specific lookup of corpus search (BERT/RoBERTa layout); at merge it asks the
-    architecture table (``explorer/architectures.py``) instead.
-    """
     try:
-        return [layer.attention.output.dense for layer in model.base_model.encoder.layer]
-    except AttributeError as error:
-        raise CorpusError(
-            "This model type is not supported by corpus search (it needs a BERT/RoBERTa-style "
-            "encoder with attention.output.dense)."
-        ) from error
+        projections = architecture_for(model).attention_outputs(model)
+    except ArchitectureError as error:
+        raise CorpusError(f"Corpus search does not support this model: {error}") from error
+    return list({id(p): p for p in projections}.values())
 
 
 @dataclass(frozen=True)

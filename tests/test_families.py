@@ -1,0 +1,191 @@
+"""Every family of the architecture table × every weight dtype, end to end.
+
+Tiny random models of each family (a real tokenizer that splits text, random weights) are built
+in temporary folders and loaded through the app's own :func:`explorer.model.load`. References are
+independent of the app: the Hugging Face fill-mask pipeline and the plain Hugging Face model
+called as a whole (``model(ids).logits``). Adding a family to ``explorer/architectures.py`` means
+adding it to ``explorer.tiny.FAMILIES``; this matrix then covers it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer.ablation import ablated_logits, attention_output_projection, predictions_without
+from explorer.analysis import analyze
+from explorer.architectures import ARCHITECTURES, NEURON_VIEW, architecture_for
+from explorer.lens import logit_lens
+from explorer.model import MODEL_ENV_VAR, Loaded, load
+from explorer.neuron import NeuronViewUnsupported, neuron_view_model
+from explorer.tiny import FAMILIES, build_tiny_family
+from explorer.token_predictions import top_predictions_per_token
+from tests.conftest import ROOT
+
+DTYPES = ("float32", "float16", "bfloat16")
+# Half precision: logits are rounded to ~3 significant digits before the float32 softmax.
+RTOL = {"float32": 1e-5, "float16": 2e-2, "bfloat16": 5e-2}
+ATOL = {"float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2}
+TEXT = "The capital of France is <mask>, and the dog slept in the garden."
+TWO_MASKS = "The <mask> sat on the <mask>."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread than on two busy, shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", params=[(f, d) for f in FAMILIES for d in DTYPES],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def family(request, tmp_path_factory) -> tuple[str, str, Loaded]:
+    model_type, dtype = request.param
+    folder = build_tiny_family(tmp_path_factory.mktemp(f"{model_type}-{dtype}"), model_type,
+                               dtype=dtype)
+    return model_type, dtype, load(str(folder))
+
+
+def full_model_logits(loaded: Loaded, token_ids: np.ndarray) -> torch.Tensor:
+    """``logits[token, vocab]`` of the whole Hugging Face model (the reference)."""
+    ids = torch.tensor(np.array(token_ids))[None, :]
+    with torch.no_grad():
+        return loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0].float()
+
+
+def test_table_has_an_entry_per_family():
+    assert {architecture_for(t).model_types[0] for t in FAMILIES} == \
+        {a.model_types[0] for a in ARCHITECTURES}
+
+
+def test_load(family):
+    model_type, dtype, loaded = family
+    info = loaded.info
+    assert info.model_type == model_type and info.dtype == dtype and info.device == "cpu"
+    assert info.family == architecture_for(model_type).family
+    assert info.start_token == loaded.tokenizer.cls_token
+    assert info.end_token == loaded.tokenizer.sep_token
+    assert info.special_label == f"{info.start_token}, {info.end_token}"
+    assert len(loaded.tokenizer.tokenize("The capital of France is Paris.")) >= 5
+    projections = architecture_for(loaded.model).attention_outputs(loaded.model)
+    assert len(projections) == info.num_layers
+
+
+def test_analyze_equals_the_fill_mask_pipeline(family):
+    from transformers import pipeline
+
+    _, dtype, loaded = family
+    info = loaded.info
+    for text in (TEXT, TWO_MASKS):
+        analysis = analyze(loaded, text, top_k=5)
+        n = analysis.num_tokens
+        assert analysis.attentions.shape == (info.num_layers, info.num_heads, n, n)
+        assert analysis.attentions.dtype in (np.float32, np.float16)
+        assert analysis.hidden_states.shape == (info.num_layers + 1, n, info.hidden_size)
+        assert analysis.hidden_states.dtype == np.float32
+        np.testing.assert_allclose(analysis.attentions.astype(np.float64).sum(-1), 1.0,
+                                   atol=ATOL[dtype] * 2)
+        expected = pipeline("fill-mask", model=loaded.model, tokenizer=loaded.tokenizer,
+                            top_k=5)(analysis.text)
+        if len(analysis.predictions) == 1:
+            expected = [expected]
+        assert len(analysis.predictions) == text.count("<mask>")
+        for index, (ours, theirs) in enumerate(zip(analysis.predictions, expected)):
+            np.testing.assert_allclose([p.score for p in ours.predictions],
+                                       [t["score"] for t in theirs], rtol=RTOL[dtype])
+            # tie-proof: our probability of each token the pipeline lists is its score
+            np.testing.assert_allclose(
+                analysis.mask_probabilities[index, [t["token"] for t in theirs]],
+                [t["score"] for t in theirs], rtol=RTOL[dtype])
+            if dtype == "float32":
+                assert [(p.token_id, p.token_str, p.sequence) for p in ours.predictions] == \
+                    [(t["token"], t["token_str"], t["sequence"]) for t in theirs]
+
+
+def test_lens_last_layer_is_the_models_prediction(family):
+    _, dtype, loaded = family
+    analysis = analyze(loaded, TEXT)
+    reference = full_model_logits(loaded, analysis.token_ids).log_softmax(-1)
+    for position in (analysis.mask_positions[0], 1):
+        lens = logit_lens(loaded, analysis, position, top_k=5)
+        assert lens.log_probs.shape == (loaded.info.num_layers + 1, loaded.info.vocab_size)
+        np.testing.assert_allclose(np.exp(lens.log_probs[-1]),
+                                   reference[position].exp().numpy(), atol=ATOL[dtype])
+        assert not np.allclose(lens.log_probs[0], lens.log_probs[-1])
+
+
+def test_ablating_no_head_changes_nothing_and_one_head_removes_its_term(family):
+    _, dtype, loaded = family
+    analysis = analyze(loaded, TEXT, top_k=5)
+    reference = full_model_logits(loaded, analysis.token_ids)
+    np.testing.assert_allclose(ablated_logits(loaded, analysis.token_ids, []).numpy(),
+                               reference.numpy(), atol=ATOL[dtype] * 10, rtol=RTOL[dtype])
+    assert predictions_without(loaded, analysis, [], top_k=5) == analysis.predictions
+
+    layer, head = 0, 1
+    projection = attention_output_projection(loaded.model, layer)
+    head_size = loaded.info.hidden_size // loaded.info.num_heads
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    handle = projection.register_forward_hook(
+        lambda module, args, output: seen.append((args[0].float(), output.float())))
+    try:
+        ablated_logits(loaded, analysis.token_ids, [])
+        ablated_logits(loaded, analysis.token_ids, [(layer, head)])
+    finally:
+        handle.remove()
+    runs = len(seen) // 2  # ALBERT's shared projection runs once per layer
+    (context, plain), (_, ablated) = seen[0], seen[runs]
+    part = slice(head * head_size, (head + 1) * head_size)
+    with torch.no_grad():  # textbook: the head's term W_h · context_h
+        term = context[..., part].clone() @ projection.weight.float()[:, part].T
+    np.testing.assert_allclose((plain - ablated).numpy(), term.numpy(),
+                               atol=ATOL[dtype] * 5 + 1e-6)
+    assert term.abs().max() > 0
+
+
+def test_token_tooltips_equal_the_models_softmax(family):
+    _, dtype, loaded = family
+    analysis = analyze(loaded, TEXT)
+    rows = top_predictions_per_token(loaded, analysis, top_k=3)
+    assert len(rows) == analysis.num_tokens and all(len(row) == 3 for row in rows)
+    probabilities = full_model_logits(loaded, analysis.token_ids).softmax(-1)
+    top = probabilities.topk(3, dim=-1).values.numpy()
+    np.testing.assert_allclose([[p for _, p in row] for row in rows], top, rtol=RTOL[dtype],
+                               atol=1e-6)
+
+
+def test_neuron_view_where_bertviz_has_the_family(family):
+    model_type, dtype, loaded = family
+    if dtype != "float32":
+        pytest.skip("the neuron view copies weights into bertviz's float32 model")
+    architecture = architecture_for(model_type)
+    if architecture.neuron_view_type is None:
+        assert loaded.info.why_not(NEURON_VIEW)
+        with pytest.raises(NeuronViewUnsupported, match="BERT and RoBERTa only"):
+            neuron_view_model(loaded)
+    else:
+        _model, bertviz_type = neuron_view_model(loaded)
+        assert bertviz_type == architecture.neuron_view_type and not loaded.info.why_not(
+            NEURON_VIEW)
+
+
+@pytest.mark.parametrize("page", ["app.py", "pages/layers.py"])
+def test_pages_run_without_errors(family, page, monkeypatch):
+    _model_type, dtype, loaded = family
+    if dtype != "float32":
+        pytest.skip("pages are checked once per family (the maths above covers every dtype)")
+    monkeypatch.setenv(MODEL_ENV_VAR, loaded.info.name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if page != "app.py":
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    if page == "app.py":
+        label = f"Hide {loaded.info.special_label}"
+        shown = [t.label.replace("\\", "") for t in at.toggle]
+        assert label in shown, shown
