@@ -117,7 +117,7 @@ def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int
     the cached hidden states, computed the first time a page needs them, once per (model,
     text), in the one budget."""
     rows = cached_in_budget(
-        ("token predictions", model_cache_key(loaded), analysis.text),
+        ("token_predictions", model_cache_key(loaded), analysis.text),
         lambda: top_predictions_per_token(loaded, analysis, TOKEN_PREDICTIONS_TOP_K),
     )
     k = max(1, min(int(top_k), TOKEN_PREDICTIONS_TOP_K))
