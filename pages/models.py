@@ -26,7 +26,7 @@ from explorer.models_state import (
 from explorer.state import DEFAULT_TEXT, DEFAULT_TOP_K
 from ui import keys
 from ui.analysis_view import analysis_with_notes
-from ui.cache import MAX_TOP_K, named_model
+from ui.cache import MAX_TOP_K, held_in_budget, named_model
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
 from ui.lm_head import has_prediction_head, no_head_note
@@ -37,7 +37,6 @@ from ui.models_cache import (
     cached_sentences_comparison,
     cached_speeds,
     cached_tokenizer_match,
-    held,
     held_sentences_comparison,
     speed_key,
 )
@@ -138,7 +137,7 @@ def predictions_side_by_side(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b:
 def speed_section(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis) -> None:
     st.subheader("Speed on this input")
     round_ = int(st.session_state.get(SPEED_ROUND, 0))
-    measured = held(speed_key(loaded_a, loaded_b, a.text, round_))
+    measured = held_in_budget(speed_key(loaded_a, loaded_b, a.text, round_))
     if st.button("Measure A and B on this text" if measured is None else "Measure again",
                  key="models_measure", icon=":material/speed:"):
         if measured is not None:

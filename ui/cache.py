@@ -79,6 +79,21 @@ def cached_in_budget(key: tuple[Hashable, ...], compute: Callable[[], Value]) ->
     return analysis_cache().get(key, compute)  # type: ignore[return-value]
 
 
+class _NotHeld(LookupError):
+    pass
+
+
+def held_in_budget(key: tuple[Hashable, ...]) -> object | None:
+    """What the one cache holds under ``key``, or None (nothing is computed or stored): for
+    results computed only on request (a button), shown again on later runs while held."""
+    def missing() -> object:
+        raise _NotHeld
+    try:
+        return analysis_cache().get(key, missing)
+    except _NotHeld:
+        return None
+
+
 def chosen_model_name() -> str:
     return str(st.session_state.get(MODEL_KEY) or default_model_name()).strip()
 

@@ -17,7 +17,7 @@ from explorer.model_compare import (
     forward_seconds,
     layer_cka,
 )
-from ui.cache import analysis_cache, cached_in_budget, model_cache_key
+from ui.cache import cached_in_budget, held_in_budget, model_cache_key
 
 
 def _pair(loaded_a: Loaded, loaded_b: Loaded) -> tuple[str, str]:
@@ -55,22 +55,7 @@ def sentences_key(loaded_a: Loaded, loaded_b: Loaded, sentences: tuple[str, ...]
 def held_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded,
                               sentences: tuple[str, ...]) -> SentencesComparison | None:
     """The pooled comparison if it was computed already (nothing is computed here)."""
-    return held(sentences_key(loaded_a, loaded_b, sentences))
-
-
-class _NotHeld(LookupError):
-    pass
-
-
-def held(key: tuple) -> object | None:
-    """The cached value under ``key``, or None when it is not held (nothing is computed or
-    stored)."""
-    def missing() -> object:
-        raise _NotHeld
-    try:
-        return analysis_cache().get(key, missing)
-    except _NotHeld:
-        return None
+    return held_in_budget(sentences_key(loaded_a, loaded_b, sentences))
 
 
 def cached_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded, sentences: tuple[str, ...],
