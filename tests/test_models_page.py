@@ -18,8 +18,8 @@ from explorer.model_compare import linear_cka
 from explorer.state import DEFAULT_TEXT
 from explorer.tiny import build_tiny_bert_model, build_tiny_model_sharing_tokenizer
 from tests.conftest import ROOT
-from tests.test_compare_page import array
 from tests.tables import prediction_tables
+from tests.test_compare_page import array
 
 APP = str(ROOT / "app.py")
 MODELS = "pages/models.py"
