@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/explorer.py", title="Explorer", icon=":material/manage_search:", default=True),
     st.Page("pages/layers.py", title="Layers & heads", icon=":material/layers:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/models.py", title="Models", icon=":material/difference:"),
     st.Page("pages/corpus.py", title="Corpus search", icon=":material/library_books:"),
 ]
 

@@ -23,6 +23,7 @@ HeadFunction = Callable[[torch.Tensor], torch.Tensor]
 
 # Views a family may lack; pages ask :meth:`Architecture.supports` and show ``why_not``.
 NEURON_VIEW = "neuron view"
+VALUE_NORMS = "value-weighted attention"
 
 
 class ArchitectureError(ValueError):
@@ -68,6 +69,18 @@ def _albert_layers(encoder: nn.Module, config: Any) -> list[nn.Module]:
 
 
 @dataclass(frozen=True)
+class ValueProjection:
+    """What one layer's heads do to the token they read: ``weight[head * head_size + i, dim]``
+    and ``bias`` of the value map (``x @ weight.T + bias``), the pre-attention norm (None for
+    post-norm families) and the attention output projection ``output`` (``W_O``)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    input_norm: nn.Module | None
+    output: nn.Linear
+
+
+@dataclass(frozen=True)
 class Architecture:
     """Where one family keeps its parts (paths relative to the masked-LM model object)."""
 
@@ -87,6 +100,14 @@ class Architecture:
     # RoBERTa-style positions start at padding_idx + 1, so max_position_embeddings counts extra
     position_offset: Callable[[Any], int] = lambda config: 0
     neuron_view_type: str | None = None  # bertviz's neuron-view model class, None: unsupported
+    # relative to one layer: the Linear giving every head's values (``head * head_size + i``)
+    # from the layer's input; with ``fused_qkv`` it gives queries, keys and values, in that
+    # order, and the values are its last third. None: value-weighted attention is unsupported.
+    attention_value: str | None = None
+    fused_qkv: bool = False
+    # relative to one layer: a norm applied to the layer's input before attention (pre-norm
+    # families); the values are computed from its output
+    attention_input_norm: str | None = None
     long_context: bool = False  # reads thousands of tokens: the explorer caps its input
     unsupported: dict[str, str] = field(default_factory=dict)  # view -> why not
 
@@ -115,6 +136,32 @@ class Architecture:
             raise ArchitectureError(f"{self.family}: the attention output projection "
                                     f"{self.attention_output!r} is not a linear layer.")
         return projections
+
+    def value_projection(self, model: nn.Module, layer: int) -> ValueProjection:
+        """Layer ``layer``'s (0-based) value map and attention output projection, for
+        value-weighted attention (Kobayashi et al. 2020): head ``h`` moves
+        ``f_h(x) = (norm(x) W_V^h + b_V^h) W_O^h`` from each token."""
+        if self.attention_value is None:
+            raise ArchitectureError(self.why_not(VALUE_NORMS) or
+                                    f"{self.family}: value-weighted attention is unsupported.")
+        blocks = self.layers_of(model)
+        if not 0 <= layer < len(blocks):
+            raise ArchitectureError(f"No layer {layer + 1} in this {self.family} model.")
+        block = blocks[layer]
+        linear = _path(block, self.attention_value)
+        if not isinstance(linear, nn.Linear):
+            raise ArchitectureError(f"{self.family}: the value projection "
+                                    f"{self.attention_value!r} is not a linear layer.")
+        weight, bias = linear.weight, linear.bias
+        if self.fused_qkv:
+            third = weight.shape[0] // 3
+            weight = weight[2 * third:]
+            bias = None if bias is None else bias[2 * third:]
+        norm = None if self.attention_input_norm is None else \
+            _path(block, self.attention_input_norm)
+        return ValueProjection(weight=weight.detach(),
+                               bias=None if bias is None else bias.detach(),
+                               input_norm=norm, output=self.attention_outputs(model)[layer])
 
     def head_function(self, model: nn.Module) -> HeadFunction:
         """Last-layer hidden states → vocabulary logits, exactly as the model computes them."""
@@ -145,25 +192,27 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         family="RoBERTa", model_types=("roberta",), encoder="roberta", embeddings="embeddings",
         layers="encoder.layer", attention_output="attention.output.dense",
         lm_head=_sequential("lm_head"), position_offset=_roberta_offset,
-        neuron_view_type="roberta",
+        neuron_view_type="roberta", attention_value="attention.self.value",
     ),
     Architecture(
         family="XLM-RoBERTa", model_types=("xlm-roberta",), encoder="roberta",
         embeddings="embeddings", layers="encoder.layer",
         attention_output="attention.output.dense", lm_head=_sequential("lm_head"),
         position_offset=_roberta_offset, neuron_view_type="roberta",
+        attention_value="attention.self.value",
     ),
     Architecture(
         family="CamemBERT", model_types=("camembert",), encoder="roberta",
         embeddings="embeddings", layers="encoder.layer",
         attention_output="attention.output.dense", lm_head=_sequential("lm_head"),
         position_offset=_roberta_offset, neuron_view_type="roberta",
+        attention_value="attention.self.value",
     ),
     Architecture(
         family="BERT", model_types=("bert",), encoder="bert", embeddings="embeddings",
         layers="encoder.layer", attention_output="attention.output.dense",
         lm_head=_sequential("cls"), start_token="[CLS]", end_token="[SEP]",
-        neuron_view_type="bert",
+        neuron_view_type="bert", attention_value="attention.self.value",
     ),
     Architecture(
         family="DistilBERT", model_types=("distilbert",), encoder="distilbert",
@@ -171,30 +220,35 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         lm_head=_sequential("vocab_transform", "activation", "vocab_layer_norm",
                             "vocab_projector"),
         start_token="[CLS]", end_token="[SEP]", unsupported=_NO_NEURON,
+        attention_value="attention.v_lin",
     ),
     Architecture(
         family="ALBERT", model_types=("albert",), encoder="albert", embeddings="embeddings",
         layers=lambda encoder, config: _albert_layers(encoder.encoder, config),
         attention_output="attention.dense", lm_head=_sequential("predictions"),
         start_token="[CLS]", end_token="[SEP]", unsupported=_NO_NEURON,
+        attention_value="attention.value",
     ),
     Architecture(
         family="ELECTRA", model_types=("electra",), encoder="electra", embeddings="embeddings",
         layers="encoder.layer", attention_output="attention.output.dense",
         lm_head=_sequential("generator_predictions", "generator_lm_head"),
         start_token="[CLS]", end_token="[SEP]", unsupported=_NO_NEURON,
+        attention_value="attention.self.value",
     ),
     Architecture(
         family="DeBERTa-v2/v3", model_types=("deberta-v2",), encoder="deberta",
         embeddings="embeddings", layers="encoder.layer",
         attention_output="attention.output.dense", lm_head=_deberta_head,
         start_token="[CLS]", end_token="[SEP]", unsupported=_NO_NEURON,
+        attention_value="attention.self.value_proj",
     ),
     Architecture(
         family="ModernBERT", model_types=("modernbert",), encoder="model",
         embeddings="embeddings", layers="layers", attention_output="attn.Wo",
         lm_head=_sequential("head", "decoder"), final_norm="final_norm",
         start_token="[CLS]", end_token="[SEP]", long_context=True, unsupported=_NO_NEURON,
+        attention_value="attn.Wqkv", fused_qkv=True, attention_input_norm="attn_norm",
     ),
 )
 """The families the explorer supports. DistilRoBERTa is model type ``roberta``."""

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.architectures import ArchitectureError, architecture_for
 from explorer.attention_stats import rollout
 from explorer.lens import lm_head
 from explorer.model import Loaded
@@ -62,40 +63,6 @@ ProgressCallback = Callable[[int, int], None]
 
 class AttributionError(ValueError):
     """The attribution cannot be computed; ``str(error)`` is a message fit for a user."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Family-specific module access (to move into explorer/architectures.py at merge)
-
-
-def value_and_output_projections(model: nn.Module, layer: int) -> tuple[nn.Linear, nn.Linear]:
-    """Layer ``layer``'s (0-based) attention value projection ``W_V, b_V`` and the attention
-    output projection ``W_O, b_O`` that mixes the concatenated head contexts.
-
-    BERT/RoBERTa: ``encoder.layer[i].attention.self.value`` / ``.attention.output.dense``;
-    DistilBERT: ``transformer.layer[i].attention.v_lin`` / ``.out_lin``.
-    """
-    base = model.base_model
-    encoder = getattr(base, "encoder", None)
-    if encoder is None:
-        encoder = getattr(base, "transformer", None)  # DistilBERT
-    layers = getattr(encoder, "layer", None)
-    if layers is None or not 0 <= layer < len(layers):
-        raise AttributionError(f"No layer {layer + 1} in {type(model).__name__}.")
-    attention = layers[layer].attention
-    self_attention = getattr(attention, "self", None)
-    value = getattr(self_attention, "value", None)
-    if value is None:
-        value = getattr(attention, "v_lin", None)  # DistilBERT
-    output = getattr(getattr(attention, "output", None), "dense", None)
-    if output is None:
-        output = getattr(attention, "out_lin", None)  # DistilBERT
-    if not isinstance(value, nn.Linear) or not isinstance(output, nn.Linear):
-        raise AttributionError(
-            f"Value-weighted attention does not know the attention modules of "
-            f"{type(model).__name__}; it supports BERT-, RoBERTa- and DistilBERT-style models."
-        )
-    return value, output
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,26 +330,36 @@ def attribute(
 # Value-weighted attention (Kobayashi et al. 2020)
 
 
-def _head_transforms(loaded: Loaded, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``value_weight[head, dim, head_dim]``, ``value_bias[head, head_dim]`` and
-    ``output_weight[head, head_dim, dim]`` of ``layer``: ``f_h(x) = (x W_V^h + b_V^h) W_O^h``."""
-    value, output = value_and_output_projections(loaded.model, layer)
+def _head_transforms(
+    loaded: Loaded, layer: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, nn.Module | None]:
+    """``value_weight[head, dim, head_dim]``, ``value_bias[head, head_dim]``,
+    ``output_weight[head, head_dim, dim]`` and the pre-attention norm (or None) of ``layer``:
+    ``f_h(x) = (norm(x) W_V^h + b_V^h) W_O^h``, from the architecture table."""
+    try:
+        parts = architecture_for(loaded.model).value_projection(loaded.model, layer)
+    except ArchitectureError as error:
+        raise AttributionError(str(error)) from error
     heads = loaded.info.num_heads
-    dim = value.in_features
-    head_dim = value.out_features // heads
-    # nn.Linear computes x @ weight.T + bias; weight is [out, in].
-    value_weight = value.weight.detach().float().T.reshape(dim, heads, head_dim).transpose(0, 1)
-    value_bias = (value.bias.detach().float() if value.bias is not None
-                  else torch.zeros(value.out_features)).reshape(heads, head_dim)
-    output_weight = output.weight.detach().float().T.reshape(heads, head_dim, -1)
-    return value_weight, value_bias, output_weight
+    out_features, dim = parts.weight.shape
+    head_dim = out_features // heads
+    # x @ weight.T + bias; weight is [out, in].
+    value_weight = parts.weight.float().T.reshape(dim, heads, head_dim).transpose(0, 1)
+    value_bias = (parts.bias.float() if parts.bias is not None
+                  else torch.zeros(out_features)).reshape(heads, head_dim)
+    output_weight = parts.output.weight.detach().float().T.reshape(heads, head_dim, -1)
+    return value_weight, value_bias, output_weight, parts.input_norm
 
 
 @torch.no_grad()
 def transformed_values(loaded: Loaded, hidden_states: np.ndarray, layer: int) -> torch.Tensor:
     """``f[head, key, dim]`` = ``f_h(x_key)``, for ``layer``'s input ``hidden_states[layer]``."""
-    value_weight, value_bias, output_weight = _head_transforms(loaded, layer)
+    value_weight, value_bias, output_weight, input_norm = _head_transforms(loaded, layer)
     inputs = torch.tensor(np.asarray(hidden_states[layer]), dtype=torch.float32)
+    if input_norm is not None:
+        parameter = next(input_norm.parameters(), None)
+        dtype = parameter.dtype if parameter is not None else torch.float32
+        inputs = input_norm(inputs.to(dtype)).float()
     values = torch.einsum("kd,hde->hke", inputs, value_weight) + value_bias[:, None]
     return torch.einsum("hke,heo->hko", values, output_weight)
 

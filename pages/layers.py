@@ -24,6 +24,7 @@ from explorer.metrics import hidden_state_norms
 from explorer.state import DEFAULT_TEXT
 from ui import keys
 from ui.analysis_view import analysis_with_notes
+from ui.attribution_view import attribution_section
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
@@ -248,8 +249,9 @@ if analysis is None:
 settle_token(analysis.num_tokens, fallback=_default_token(analysis))
 position = selected_token(analysis)
 publish_url_state()  # the URL shows the token the page shows
-lens_tab, hidden_tab, attention_tab, ablation_tab = st.tabs(
-    ["Per-layer predictions", "Hidden states", "Attention summaries", "Head ablation"])
+lens_tab, hidden_tab, attention_tab, ablation_tab, attribution_tab = st.tabs(
+    ["Per-layer predictions", "Hidden states", "Attention summaries", "Head ablation",
+     "Attribution"])
 with lens_tab:
     lens_section(loaded, analysis, position)
 with hidden_tab:
@@ -258,3 +260,5 @@ with attention_tab:
     attention_section(loaded, analysis, position)
 with ablation_tab:
     ablation_section(loaded, analysis)
+with attribution_tab:
+    attribution_section(loaded, analysis)

@@ -79,20 +79,42 @@ def cached_in_budget(key: tuple[Hashable, ...], compute: Callable[[], Value]) ->
     return analysis_cache().get(key, compute)  # type: ignore[return-value]
 
 
+class _NotHeld(LookupError):
+    pass
+
+
+def held_in_budget(key: tuple[Hashable, ...]) -> object | None:
+    """What the one cache holds under ``key``, or None (nothing is computed or stored): for
+    results computed only on request (a button), shown again on later runs while held."""
+    def missing() -> object:
+        raise _NotHeld
+    try:
+        return analysis_cache().get(key, missing)
+    except _NotHeld:
+        return None
+
+
 def chosen_model_name() -> str:
     return str(st.session_state.get(MODEL_KEY) or default_model_name()).strip()
 
 
 def current_model() -> Loaded | None:
     """The chosen model, loaded once per process; on failure show why and return None."""
-    name = chosen_model_name()
+    return named_model(chosen_model_name())
+
+
+def named_model(name: str, container=st, offer_others: bool = True) -> Loaded | None:
+    """Model ``name``, loaded once per process (validated by :func:`explorer.model.load`: the
+    allow-list, public mode, safetensors); on failure show why in ``container`` and return
+    None."""
     try:
         download_with_progress(name)  # only a hub id missing from the cache, hub reachable
         with st.spinner(f"Loading model {escape_markdown(name)} …"):
             return _load_model(name)
     except ModelLoadError as error:
-        st.error(error_markdown(error), icon=":material/error:")
-        offer_local_models(name)
+        container.error(error_markdown(error), icon=":material/error:")
+        if offer_others:
+            offer_local_models(name)
         return None
 
 

@@ -32,3 +32,9 @@ GRAPH = "attention_graph"  # the attention-graph component's own state (selectio
 MASK_ORIGINALS = "mask_originals"  # {"text": str, "originals": {char start: replaced piece}}
 MASK_MESSAGE = "mask_message"  # why the last mask/unmask did nothing, shown once
 BERTVIZ_VIEW = "bertviz_view"  # which bertviz view is shown: "off" or one of its views
+# Models page (two models side by side); URL parameter names too (explorer/models_state.py)
+MODEL_A = "model_a"  # hub id or folder of model A
+MODEL_B = "model_b"  # hub id or folder of model B
+HEAD_A = "head_a"  # head of A opened from the head-to-head map: flat index layer * heads + head
+HEAD_B = "head_b"  # head of B, likewise
+SENTENCES = "sentences"  # how many bundled-corpus sentences the pooled map reads

@@ -1,0 +1,81 @@
+"""What the Models page computes from two models, kept in the one budgeted cache
+(:func:`ui.cache.cached_in_budget`), keyed by both models' weights fingerprints."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explorer.analysis import Analysis
+from explorer.attention_passes import ProgressCallback
+from explorer.model import Loaded
+from explorer.model_compare import (
+    SentencesComparison,
+    TokenizerComparison,
+    analysis_head_similarity,
+    compare_over_sentences,
+    compare_tokenizers,
+    forward_seconds,
+    layer_cka,
+)
+from ui.cache import cached_in_budget, held_in_budget, model_cache_key
+
+
+def _pair(loaded_a: Loaded, loaded_b: Loaded) -> tuple[str, str]:
+    return model_cache_key(loaded_a), model_cache_key(loaded_b)
+
+
+def cached_tokenizer_match(loaded_a: Loaded, loaded_b: Loaded) -> TokenizerComparison:
+    return cached_in_budget(("tokenizer match", *_pair(loaded_a, loaded_b)),
+                            lambda: compare_tokenizers(loaded_a.tokenizer, loaded_b.tokenizer))
+
+
+def cached_head_similarity(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis
+                           ) -> np.ndarray:
+    """``similarity[a_head, b_head]`` on this text (every query token)."""
+    return cached_in_budget(("head similarity", *_pair(loaded_a, loaded_b), a.text),
+                            lambda: analysis_head_similarity(a, b))
+
+
+def cached_layer_cka(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis
+                     ) -> np.ndarray:
+    """``cka[layer_a + 1, layer_b + 1]`` over this text's non-special tokens (every token when
+    fewer than two are left)."""
+    def compute() -> np.ndarray:
+        tokens = ~np.asarray(a.special_mask, bool)
+        return layer_cka(a.hidden_states, b.hidden_states,
+                         tokens if tokens.sum() >= 2 else None)
+    return cached_in_budget(("layer cka", *_pair(loaded_a, loaded_b), a.text), compute)
+
+
+def sentences_key(loaded_a: Loaded, loaded_b: Loaded, sentences: tuple[str, ...]
+                  ) -> tuple[str, ...]:
+    return ("sentences comparison", *_pair(loaded_a, loaded_b), str(hash(sentences)))
+
+
+def held_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded,
+                              sentences: tuple[str, ...]) -> SentencesComparison | None:
+    """The pooled comparison if it was computed already (nothing is computed here)."""
+    return held_in_budget(sentences_key(loaded_a, loaded_b, sentences))
+
+
+def cached_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded, sentences: tuple[str, ...],
+                                progress: ProgressCallback | None = None
+                                ) -> SentencesComparison:
+    return cached_in_budget(
+        sentences_key(loaded_a, loaded_b, sentences),
+        lambda: compare_over_sentences(loaded_a, loaded_b, sentences, progress=progress))
+
+
+def speed_key(loaded_a: Loaded, loaded_b: Loaded, text: str, round_: int) -> tuple:
+    return ("forward seconds", *_pair(loaded_a, loaded_b), text, round_)
+
+
+def cached_speeds(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis,
+                  round_: int = 0, repeats: int = 5) -> tuple[float, float]:
+    """Median forward seconds of A and of B on this text (each on its own tokens; the same
+    tokens with one tokenizer), measured one after the other in the same run (``round_`` > 0
+    measures again)."""
+    def measure() -> tuple[float, float]:
+        return (forward_seconds(loaded_a, a.token_ids, repeats),
+                forward_seconds(loaded_b, b.token_ids, repeats))
+    return cached_in_budget(speed_key(loaded_a, loaded_b, a.text, round_), measure)
