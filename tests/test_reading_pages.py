@@ -1,0 +1,117 @@
+"""Issue 14 on the Layers page under AppTest (tiny RoBERTa): words, not pieces; sentence pairs
+typed in one field or the second field; fixed colour scales of the head grids."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from explorer.analysis import analyze
+from explorer.model import load
+from explorer.pairs import crossing_attention
+from explorer.words import merge_attention, words_for
+from tests.conftest import ROOT
+from tests.test_compare_page import array
+
+APP = str(ROOT / "app.py")
+TEXT = "The capital of France is <mask>, unbelievably Paris."
+
+
+def run_layers(**session: object) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page("pages/layers.py")
+    return at.run()
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    shown = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        shown[spec["layout"].get("title", {}).get("text", "")] = spec
+    return shown
+
+
+def find(shown: dict[str, dict], part: str) -> dict:
+    matches = [spec for title, spec in shown.items() if part in title]
+    assert matches, (part, list(shown))
+    return matches[0]
+
+
+def test_words_switch_draws_words_and_rows_sum_to_one(app_env):
+    at = run_layers(text=TEXT, words=True, layers_rollout_layer=1)
+    assert not at.exception, at.exception
+    loaded = load(str(app_env))
+    analysis = analyze(loaded, TEXT)
+    words = words_for(loaded.tokenizer, analysis.token_ids, analysis.special_mask, TEXT)
+    picker = at.selectbox(key="token")
+    assert len(picker.options) == words.num_words < analysis.num_tokens
+    assert any("unbelievably" in option for option in picker.options)
+    rollout = find(figures(at), "Attention rollout after layer 2")
+    matrix = array(rollout["data"][0]["z"])
+    assert matrix.shape == (words.num_words, words.num_words)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-4)
+    # the rollout of merged attention, written out here: 0.5·mean-over-heads + 0.5·I
+    merged = merge_attention(analysis.attentions, words).mean(axis=1)
+    eye = np.eye(words.num_words)
+    expected = eye
+    for layer in range(2):
+        expected = (0.5 * merged[layer] + 0.5 * eye) @ expected
+    np.testing.assert_allclose(matrix, expected, atol=1e-4)
+    assert at.toggle(key="words").value is True
+
+
+def test_pair_typed_in_one_field_marks_segments_and_crossing(app_env):
+    at = run_layers(text="The cat sat. </s></s> The dog ran.", layers_tab="Attention summaries")
+    assert not at.exception, at.exception
+    shown = figures(at)
+    strip = find(shown, "Segments of the pair")
+    segments = array(strip["data"][0]["z"])[0].tolist()
+    assert set(segments) == {-1, 0, 1}
+    loaded = load(str(app_env))
+    analysis = analyze(loaded, "The cat sat.", text_pair="The dog ran.")
+    assert segments == analysis.segment.tolist()
+    crossing = crossing_attention(analysis.attentions, analysis.segment)
+    a_to_b = find(shown, "A → B")
+    np.testing.assert_allclose(array(a_to_b["data"][0]["z"]), crossing.a_to_b, atol=1e-5)
+    assert (a_to_b["data"][0]["zmin"], a_to_b["data"][0]["zmax"]) == (0.0, 1.0)
+    assert any(option.endswith("(B)") for option in at.selectbox(key="token").options)
+
+
+def test_second_field_builds_the_same_pair(app_env):
+    at = run_layers(text="The cat sat.", text_pair="The dog ran.")
+    assert not at.exception, at.exception
+    strip = find(figures(at), "Segments of the pair")
+    loaded = load(str(app_env))
+    analysis = analyze(loaded, "The cat sat.", text_pair="The dog ran.")
+    assert array(strip["data"][0]["z"])[0].tolist() == analysis.segment.tolist()
+
+
+def test_badly_typed_pair_is_read_as_one_text(app_env):
+    at = run_layers(text="a </s> b </s></s> c </s> d")
+    assert not at.exception, at.exception
+    assert any("separators" in str(w.value) for w in at.warning)
+    assert not any("Segments" in title for title in figures(at))
+
+
+def test_head_grid_uses_fixed_labelled_scales(app_env):
+    at = run_layers(text="The capital of France is <mask>.")
+    loaded = load(str(app_env))
+    n = analyze(loaded, "The capital of France is <mask>.").num_tokens
+    grid = find(figures(at), "per head")
+    marker = grid["data"][0]["marker"]
+    name = at.selectbox(key="layers_statistic").value
+    assert "entropy" in name  # the first statistic
+    assert marker["cmin"] == 0.0 and marker["cmax"] == math.log2(n)
+    assert f"{math.log2(n):.3g}" in marker["colorbar"]["title"]["text"]
+    at.selectbox(key="layers_statistic").select_index(1).run()
+    marker = find(figures(at), "per head")["data"][0]["marker"]
+    assert (marker["cmin"], marker["cmax"]) == (0.0, 1.0)
+    values = array(marker["color"])
+    assert values.max() < 1.0 or values.min() > 0.0  # raw values, not rescaled
+    assert all(text == f"{v:.3f}" for text, v in zip(find(figures(at), "per head")["data"][0]
+                                                      ["text"], values))
