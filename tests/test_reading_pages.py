@@ -115,3 +115,32 @@ def test_head_grid_uses_fixed_labelled_scales(app_env):
     assert values.max() < 1.0 or values.min() > 0.0  # raw values, not rescaled
     assert all(text == f"{v:.3f}" for text, v in zip(find(figures(at), "per head")["data"][0]
                                                       ["text"], values))
+
+
+def run_compare(**session: object) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page("pages/compare.py")
+    return at.run()
+
+
+def test_compare_words_and_fixed_difference_scales(app_env):
+    text_a, text_b = "Unbelievably, the man worked.", "Unbelievably, the woman worked."
+    at = run_compare(text_a=text_a, text_b=text_b, words=True)
+    assert not at.exception, at.exception
+    loaded = load(str(app_env))
+    a, b = analyze(loaded, text_a), analyze(loaded, text_b)
+    words_a = words_for(loaded.tokenizer, a.token_ids, a.special_mask, text_a)
+    shown = figures(at)
+    heatmap = find(shown, "A: layer 1")
+    assert len(heatmap["layout"]["xaxis"]["ticktext"]) == words_a.num_words < a.num_tokens
+    entropy = find(shown, "entropy (bits), B − A")["data"][0]
+    limit = math.log2(max(words_a.num_words, 2, len(
+        words_for(loaded.tokenizer, b.token_ids, b.special_mask, text_b).labels)))
+    assert (entropy["zmin"], entropy["zmax"]) == (-limit, limit)
+    special = find(shown, "special tokens, B − A")["data"][0]
+    assert (special["zmin"], special["zmax"]) == (-1.0, 1.0)
+    # label-sized margins: the longest tick label fits below the plot
+    margin = heatmap["layout"]["margin"]
+    assert margin["b"] >= 7 * len("Unbelievably") * math.sin(math.radians(45))
