@@ -144,3 +144,15 @@ def test_compare_words_and_fixed_difference_scales(app_env):
     # label-sized margins: the longest tick label fits below the plot
     margin = heatmap["layout"]["margin"]
     assert margin["b"] >= 7 * len("Unbelievably") * math.sin(math.radians(45))
+
+
+def test_guide_page_shows_the_guide(app_env):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/guide.py")
+    at.run()
+    assert not at.exception, at.exception
+    text = "\n".join(str(m.value) for m in at.markdown)
+    for expected in ("How to read the explorer", "rollout", "Attention flow", "logit lens",
+                     "ablation", "integrated gradients", "Words, not pieces", "Sentence pairs",
+                     "Jensen–Shannon", "Clark, Khandelwal"):
+        assert expected.lower() in text.lower(), expected
