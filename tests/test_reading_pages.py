@@ -156,3 +156,52 @@ def test_guide_page_shows_the_guide(app_env):
                      "ablation", "integrated gradients", "Words, not pieces", "Sentence pairs",
                      "Jensen–Shannon", "Clark, Khandelwal"):
         assert expected.lower() in text.lower(), expected
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+from explorer.state import LAYERS_TABS, Limits, ViewState, from_query, to_query  # noqa: E402
+
+LIMITS = Limits(num_layers=6, num_heads=12, max_tokens=512)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    layer=hs.integers(0, 5), head=hs.none() | hs.integers(0, 11),
+    words=hs.booleans(), text_pair=hs.text(max_size=30),
+    tab=hs.sampled_from(["", *LAYERS_TABS]), statistic=hs.sampled_from(["", "to self",
+                                                                          "entropy (bits)"]),
+    ablated=hs.sets(hs.tuples(hs.integers(0, 5), hs.integers(0, 11)), max_size=6),
+)
+def test_layers_state_survives_the_url(layer, head, words, text_pair, tab, statistic, ablated):
+    state = ViewState(page="layers", layer=layer, head=head, words=words, text_pair=text_pair,
+                      layers_tab=tab, layers_statistic=statistic,
+                      layers_ablated_heads=tuple(sorted(ablated)))
+    query = to_query(state)
+    assert from_query(query, LIMITS, "layers") == (state, [])
+    if "layer" in query:  # numbered as the page shows it
+        assert query["layer"] == str(layer + 1)
+    for layer_head in query.get("layers_ablated_heads", "").split(","):
+        if layer_head:
+            assert layer_head.startswith("L") and "H" in layer_head
+
+
+def test_a_full_layers_link_restores_every_control(app_env):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/layers.py")
+    for key, value in {"text": "The cat sat.", "text_pair": "The dog ran.", "words": "1",
+                       "token": "2", "layers_tab": "ablation", "layers_statistic": "to self",
+                       "layers_ablated_heads": "L1H2,L2H4"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.text_area(key="text").value == "The cat sat."
+    assert at.text_input(key="text_pair").value == "The dog ran."
+    assert at.toggle(key="words").value is True
+    assert at.selectbox(key="token").value == 2
+    assert at.session_state["layers_tab"] == "Head ablation"
+    assert at.selectbox(key="layers_statistic").value == "to self"
+    assert at.multiselect(key="layers_ablated_heads").value == [(0, 1), (1, 3)]
+    assert at.query_params["layers_ablated_heads"] == "L1H2,L2H4"
