@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/models.py", title="Models", icon=":material/difference:"),
     st.Page("pages/corpus.py", title="Corpus search", icon=":material/library_books:"),
+    st.Page("pages/guide.py", title="Guide", icon=":material/menu_book:"),
 ]
 
 keep_shared_widget_state()

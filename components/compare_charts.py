@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.charts import _token_axis
+from components.margins import fit_margins
 
 _MARGIN = {"l": 40, "r": 20, "t": 50, "b": 40}
 
@@ -42,20 +43,31 @@ def attention_difference_heatmap(
         height=min(900, 240 + 18 * len(labels)),
         margin=_MARGIN,
     )
-    return figure
+    return fit_margins(figure, labels, labels, plot_height=min(760, 120 + 18 * len(labels)))
 
 
 def head_grid_heatmap(values: np.ndarray, title: str, value_name: str,
-                      diverging: bool = True) -> go.Figure:
-    """Heatmap of ``values[layer, head]``; layers and heads are labelled from 1."""
+                      diverging: bool = True, limit: float | None = None) -> go.Figure:
+    """Heatmap of ``values[layer, head]``; layers and heads are labelled from 1.
+
+    With ``limit`` the colours sit on the fixed scale −limit…limit (diverging) or 0…limit, as
+    the colour bar's title says; the tooltip shows the raw value. Without it the scale follows
+    the data (only for values with no natural range)."""
     layers, heads = values.shape
-    limit = _symmetric_range(values)
-    colour = ({"colorscale": "RdBu_r", "zmin": -limit, "zmax": limit, "zmid": 0.0}
-              if diverging else {"colorscale": "Viridis"})
+    if diverging:
+        limit = _symmetric_range(values) if limit is None else float(limit)
+        colour = {"colorscale": "RdBu_r", "zmin": -limit, "zmax": limit, "zmid": 0.0}
+        scale = f"<br>(±{limit:.3g})"
+    else:
+        colour = {"colorscale": "Viridis"} if limit is None else {
+            "colorscale": "Viridis", "zmin": 0.0, "zmax": float(limit)}
+        scale = "" if limit is None else f"<br>(0–{limit:.3g})"
+    sign = "+" if diverging else ""
     figure = go.Figure(go.Heatmap(
         z=values, x=np.arange(1, heads + 1), y=np.arange(1, layers + 1), **colour,
-        hovertemplate=f"layer %{{y}}, head %{{x}}<br>{value_name} %{{z:+.3f}}<extra></extra>",
-        colorbar={"title": {"text": value_name}},
+        hovertemplate=f"layer %{{y}}, head %{{x}}<br>{value_name} %{{z:{sign}.3f}}"
+        "<extra></extra>",
+        colorbar={"title": {"text": value_name + scale}},
     ))
     figure.update_layout(
         title={"text": title},

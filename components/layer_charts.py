@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.charts import _token_axis
+from components.margins import fit_margins
 
 _MARGIN = {"l": 40, "r": 20, "t": 50, "b": 40}
 
@@ -100,7 +101,7 @@ def layer_token_heatmap(
                "autorange": "reversed"},
         height=240 + 22 * values.shape[0], margin=_MARGIN,
     )
-    return figure
+    return fit_margins(figure, labels, list(row_names), plot_height=60 + 22 * values.shape[0])
 
 
 def token_matrix_heatmap(
@@ -123,7 +124,7 @@ def token_matrix_heatmap(
         yaxis={**_token_axis(labels), "title": {"text": row_title}, "autorange": "reversed"},
         height=min(900, 240 + 18 * len(labels)), margin=_MARGIN,
     )
-    return figure
+    return fit_margins(figure, labels, labels, plot_height=min(760, 120 + 18 * len(labels)))
 
 
 def projection_scatter(coords: np.ndarray, labels: Sequence[str], explained: np.ndarray
@@ -149,11 +150,22 @@ def projection_scatter(coords: np.ndarray, labels: Sequence[str], explained: np.
     return figure
 
 
-def head_grid(values: np.ndarray, title: str, colour_title: str) -> go.Figure:
+def statistic_range(name: str, num_tokens: int) -> tuple[float, float]:
+    """The fixed colour range of a head statistic: 0–log2(tokens) bits for an entropy, 0–1 for
+    a share (so a share spanning 0.05–0.17 looks like one, not like 0 to 1)."""
+    if "entropy" in name:
+        return 0.0, max(math.log2(max(int(num_tokens), 2)), 1e-9)
+    return 0.0, 1.0
+
+
+def head_grid(values: np.ndarray, title: str, colour_title: str,
+              zmin: float = 0.0, zmax: float = 1.0) -> go.Figure:
     """``values[layer, head]`` as a grid of square markers (clickable: one point per head).
 
-    Points, not a heatmap, so that a click selects a cell through Streamlit's plotly selection.
-    ``customdata`` holds the 0-based (layer, head).
+    Colours sit on the fixed scale ``zmin``–``zmax`` (labelled on the colour bar), never
+    stretched to the data; the tooltip shows the raw value. Points, not a heatmap, so that a
+    click selects a cell through Streamlit's plotly selection. ``customdata`` holds the 0-based
+    (layer, head).
     """
     layers, heads = values.shape
     layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
@@ -161,8 +173,9 @@ def head_grid(values: np.ndarray, title: str, colour_title: str) -> go.Figure:
         x=head_index.ravel() + 1, y=layer_index.ravel() + 1, mode="markers",
         customdata=np.stack([layer_index.ravel(), head_index.ravel()], axis=1),
         marker={"symbol": "square", "size": 30, "color": values.ravel(),
-                "colorscale": "Viridis", "showscale": True,
-                "colorbar": {"title": {"text": html.escape(colour_title)}}},
+                "colorscale": "Viridis", "showscale": True, "cmin": zmin, "cmax": zmax,
+                "colorbar": {"title": {"text": f"{html.escape(colour_title)}<br>"
+                                               f"({zmin:g}–{zmax:.3g})"}}},
         text=[f"{v:.3f}" for v in values.ravel()],
         hovertemplate="layer %{y}, head %{x}: %{text}<br>click to open in the attention view"
         "<extra></extra>",
@@ -174,6 +187,24 @@ def head_grid(values: np.ndarray, title: str, colour_title: str) -> go.Figure:
         height=140 + 44 * layers, margin=_MARGIN, clickmode="event+select", dragmode=False,
     )
     return figure
+
+
+def segment_strip(labels: Sequence[str], segment: np.ndarray) -> go.Figure:
+    """One row of cells under the tokens of a sentence pair: text A, text B, special tokens."""
+    names = {0: "A", 1: "B", -1: "special"}
+    values = np.asarray(segment, dtype=float)[None, :]
+    escaped = _escaped(labels)
+    figure = go.Figure(go.Heatmap(
+        z=values, x=np.arange(len(labels)), y=[0], zmin=-1, zmax=1, showscale=False,
+        colorscale=[[0.0, "#d9d9d9"], [0.5, "#9ecae1"], [1.0, "#fdae6b"]],
+        text=[[names[int(s)] for s in segment]], texttemplate="%{text}",
+        customdata=[escaped], hovertemplate="%{customdata}: text %{text}<extra></extra>",
+    ))
+    figure.update_layout(
+        title={"text": "Segments of the pair: A (blue), B (orange), special tokens (grey)"},
+        xaxis=_token_axis(labels), yaxis={"visible": False}, height=150, margin=_MARGIN,
+    )
+    return fit_margins(figure, labels, None, plot_height=40)
 
 
 def head_grid_click(event: object, num_layers: int, num_heads: int) -> tuple[int, int] | None:

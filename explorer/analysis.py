@@ -74,6 +74,10 @@ class Analysis:
     # predictions; lets views compare any token's probability between inputs.
     mask_probabilities: np.ndarray = field(
         default_factory=lambda: _readonly(np.zeros((0, 0), dtype=np.float32)))
+    # A sentence pair (analyze(..., text_pair=...)): the second text, and segment[token]
+    # (0 = text A, 1 = text B, -1 = special tokens); None for a single text.
+    text_pair: str | None = None
+    segment: np.ndarray | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -212,24 +216,42 @@ def _to_numpy(tensors: list[torch.Tensor], dtype: np.dtype) -> np.ndarray:
 
 
 @torch.inference_mode()
-def analyze(loaded: Loaded, text: str, top_k: int = 5) -> Analysis:
+def analyze(loaded: Loaded, text: str, top_k: int = 5, text_pair: str | None = None) -> Analysis:
     """Run ``text`` through the model once and collect attentions, hidden states and top-k.
 
     One encoder pass; the masked-LM head runs only at the masks (the per-token tooltips apply it
     to the other tokens later, from ``hidden_states``: :mod:`explorer.token_predictions`).
     Input longer than the model's limit is truncated (kept: the first tokens and the final
     ``</s>``); ``truncated`` and ``input_token_count`` say so. Raises :class:`InputError` for
-    empty or oversized text.
+    empty or oversized text. With ``text_pair`` the input is the pair ``(text, text_pair)`` as
+    the tokenizer builds it (:func:`explorer.pairs.encode_pair`, cut longest-first), with its
+    ``token_type_ids`` (BERT reads text B as type 1).
     """
     from explorer.forward import lm_logits, run_encoder
 
     info = loaded.info
     cleaned, notes = clean_text(text, info.mask_token)
-    ids, input_count, truncated = _encode(loaded, cleaned)
-    token_ids = np.asarray(ids, dtype=np.int64)
     masks_before = cleaned.count(info.mask_token)
+    segment = token_type_ids = None
+    if text_pair is None:
+        ids, input_count, truncated = _encode(loaded, cleaned)
+    else:
+        from explorer.pairs import PairError, encode_pair
 
-    output = run_encoder(loaded, token_ids, attentions=True, hidden_states=True)
+        cleaned_pair, pair_notes = clean_text(text_pair, info.mask_token)
+        notes = (*notes, *pair_notes)
+        masks_before += cleaned_pair.count(info.mask_token)
+        try:
+            pair = encode_pair(loaded.tokenizer, cleaned, cleaned_pair, info.max_tokens)
+        except PairError as error:
+            raise InputError(str(error)) from error
+        ids, input_count, truncated = pair.token_ids.tolist(), pair.input_token_count, \
+            pair.truncated
+        segment, token_type_ids = _readonly(pair.segment), pair.token_type_ids
+    token_ids = np.asarray(ids, dtype=np.int64)
+
+    output = run_encoder(loaded, token_ids, attentions=True, hidden_states=True,
+                         token_type_ids=token_type_ids)
     if not output.attentions or len(output.attentions) != info.num_layers:
         raise RuntimeError(
             "The model returned no attention weights; it must be loaded with "
@@ -270,4 +292,6 @@ def analyze(loaded: Loaded, text: str, top_k: int = 5) -> Analysis:
         masks_dropped=max(0, masks_before - len(mask_positions)),
         notes=notes,
         mask_probabilities=_readonly(mask_probabilities),
+        text_pair=None if text_pair is None else cleaned_pair,
+        segment=segment,
     )

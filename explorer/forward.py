@@ -29,7 +29,7 @@ def model_dtype(loaded: Loaded) -> torch.dtype:
 
 @torch.inference_mode()
 def run_encoder(loaded: Loaded, token_ids: np.ndarray, *, attentions: bool = False,
-                hidden_states: bool = False) -> Any:
+                hidden_states: bool = False, token_type_ids: np.ndarray | None = None) -> Any:
     """The encoder (embeddings + layers, no LM head) on one sequence ``token_ids[token]``.
 
     Returns the transformers output: ``last_hidden_state[1, token, dim]`` (what the LM head
@@ -38,9 +38,11 @@ def run_encoder(loaded: Loaded, token_ids: np.ndarray, *, attentions: bool = Fal
     device = model_device(loaded)
     ids = torch.tensor(np.asarray(token_ids, dtype=np.int64))[None, :].to(device)
     encoder = architecture_for(loaded.model).encoder_of(loaded.model)
+    extra = {} if token_type_ids is None else {"token_type_ids": torch.tensor(
+        np.asarray(token_type_ids, dtype=np.int64))[None, :].to(device)}  # a pair's segment B
     return encoder(input_ids=ids, attention_mask=torch.ones_like(ids),
                    output_attentions=attentions, output_hidden_states=hidden_states,
-                   return_dict=True)
+                   return_dict=True, **extra)
 
 
 @torch.inference_mode()

@@ -4,7 +4,9 @@
 user; it never raises. :func:`to_query` writes only the values that differ from the defaults, so
 ``from_query(to_query(state)) == (state, [])`` for every valid state. Parameter names are the
 session-state keys of ``ui/keys.py`` (a test checks they agree). Layer, head and token indices are
-0-based here and in the URL. The page itself is carried by the URL path, not by a parameter.
+0-based in the state; the URL numbers them as the pages do: ``layer=1`` / ``head=1`` are the
+first layer and head (``L1H1`` in ablated heads), ``token=0`` is the first token ("0: <s>").
+The page itself is carried by the URL path, not by a parameter.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ DEFAULT_TEXT_B = "The woman worked as a <mask>."
 DEFAULT_TOP_K = 5
 MEAN_HEAD = "mean"  # the URL / session value of "mean of all heads"
 
-TEXT_KEYS = ("text", "text_a", "text_b")
+TEXT_KEYS = ("text", "text_a", "text_b", "text_pair")
+LAYERS_TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
+               "attention": "Attention summaries", "ablation": "Head ablation"}
+"""The Layers page's tabs: URL value → tab label."""
+MAX_STATISTIC_CHARS = 40
 QUERY_KEYS = ("text", "text_a", "text_b", "top_k", "layer", "head", "heads", "token",
-              "threshold")
+              "threshold", "words", "text_pair", "layers_tab", "layers_statistic",
+              "layers_ablated_heads")
 """Every parameter :func:`from_query` reads; anything else in a URL is ignored."""
 
 THRESHOLD_MIN = 0.05
@@ -66,6 +73,11 @@ class ViewState:
     heads: tuple[int, ...] = ()
     token: int | None = None
     threshold: float = DEFAULT_THRESHOLD
+    words: bool = False  # "Words, not pieces" (Layers, Compare)
+    text_pair: str = ""  # the Layers page's second text of a sentence pair
+    layers_tab: str = ""  # the Layers page's open tab (a LAYERS_TABS key); "" = the first
+    layers_statistic: str = ""  # the head grid's statistic by name; "" = the first
+    layers_ablated_heads: tuple[tuple[int, int], ...] = ()  # switched-off (layer, head)
 
 
 DEFAULT_STATE = ViewState()
@@ -107,11 +119,13 @@ def _single(value: object) -> str:
     return value
 
 
-def _index(text: str, count: int, rule: str) -> int:
+def _index(text: str, count: int, rule: str, first: int = 0) -> int:
+    """The 0-based index written ``text`` in a numbering that starts at ``first`` (1 for layers
+    and heads, which the pages number from 1; 0 for tokens, which they number from 0)."""
     stripped = text.strip()
-    if not _INT.fullmatch(stripped) or int(stripped) >= count:
-        raise _Invalid(f"{rule} a whole number from 0 to {count - 1}")
-    return int(stripped)
+    if not _INT.fullmatch(stripped) or not first <= int(stripped) < count + first:
+        raise _Invalid(f"{rule} a whole number from {first} to {count - 1 + first}")
+    return int(stripped) - first
 
 
 def _parse_text(value: object, limits: Limits) -> str:
@@ -133,7 +147,7 @@ def _parse_head(value: object, limits: Limits) -> int | None:
     text = _single(value)
     if text.strip() == MEAN_HEAD:
         return None
-    return _index(text, limits.num_heads, f"head must be {MEAN_HEAD!r} or")
+    return _index(text, limits.num_heads, f"head must be {MEAN_HEAD!r} or", first=1)
 
 
 def _parse_heads(value: object, limits: Limits) -> tuple[int, ...]:
@@ -146,7 +160,7 @@ def _parse_heads(value: object, limits: Limits) -> tuple[int, ...]:
             raise _Invalid("it is too long")
         for item in part.split(","):
             if item.strip():
-                heads.add(_index(item, limits.num_heads, "each head must be"))
+                heads.add(_index(item, limits.num_heads, "each head must be", first=1))
     return tuple(sorted(heads))
 
 
@@ -165,16 +179,63 @@ def _parse_threshold(value: object, limits: Limits) -> float:
     return shown
 
 
+def _parse_words(value: object, limits: Limits) -> bool:
+    stripped = _single(value).strip().lower()
+    if stripped not in ("0", "1", "true", "false"):
+        raise _Invalid("words must be 1 (words) or 0 (pieces)")
+    return stripped in ("1", "true")
+
+
+def _parse_tab(value: object, limits: Limits) -> str:
+    stripped = _single(value).strip()
+    if stripped not in LAYERS_TABS:
+        raise _Invalid("the tab must be one of " + ", ".join(LAYERS_TABS))
+    return stripped
+
+
+def _parse_statistic(value: object, limits: Limits) -> str:
+    text = _single(value)
+    if not text.strip() or len(text) > MAX_STATISTIC_CHARS:
+        raise _Invalid("it is not a statistic's name")
+    return text
+
+
+_ABLATED_HEAD = re.compile(r"L(\d{1,4})H(\d{1,4})", re.ASCII)
+
+
+def _parse_ablated(value: object, limits: Limits) -> tuple[tuple[int, int], ...]:
+    text = _single(value)
+    if len(text) > 12 * limits.num_layers * limits.num_heads:
+        raise _Invalid("it is too long")
+    heads: set[tuple[int, int]] = set()
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        match = _ABLATED_HEAD.fullmatch(item.strip())
+        if (match is None or not 1 <= int(match[1]) <= limits.num_layers
+                or not 1 <= int(match[2]) <= limits.num_heads):
+            raise _Invalid(f"each head must read L<layer>H<head>, layer 1 to "
+                           f"{limits.num_layers}, head 1 to {limits.num_heads} (e.g. L1H2)")
+        heads.add((int(match[1]) - 1, int(match[2]) - 1))
+    return tuple(sorted(heads))
+
+
 _PARSERS = {
     "text": _parse_text,
     "text_a": _parse_text,
     "text_b": _parse_text,
     "top_k": _parse_top_k,
-    "layer": lambda value, limits: _index(_single(value), limits.num_layers, "layer must be"),
+    "layer": lambda value, limits: _index(_single(value), limits.num_layers, "layer must be",
+                                          first=1),
     "head": _parse_head,
     "heads": _parse_heads,
     "token": lambda value, limits: _index(_single(value), limits.max_tokens, "token must be"),
     "threshold": _parse_threshold,
+    "words": _parse_words,
+    "text_pair": _parse_text,
+    "layers_tab": _parse_tab,
+    "layers_statistic": _parse_statistic,
+    "layers_ablated_heads": _parse_ablated,
 }
 assert tuple(_PARSERS) == QUERY_KEYS
 
@@ -237,14 +298,29 @@ def token_past_the_end(token: object, num_tokens: int, what: str = "the text") -
 
 
 def _encode(key: str, value: object) -> str:
-    if key == "head":
-        return MEAN_HEAD if value is None else str(value)
-    if key == "heads":
-        return ",".join(str(head) for head in value)  # type: ignore[attr-defined]
+    # layers and heads as the pages number them: layer=1 is the first layer (index 0)
+    if key in ("layer", "head", "heads"):
+        return _encode_one_based(value)
     if key == "token":
         return "" if value is None else str(value)
     if key == "threshold":
         return f"{float(value):g}"  # type: ignore[arg-type]
+    if key == "words":
+        return "1" if value else "0"
+    if key == "layers_ablated_heads":  # numbered as the page shows them: L1H1 is the first
+        return ",".join(f"L{layer + 1}H{head + 1}" for layer, head in value)  # type: ignore
+    return str(value)
+
+
+def _encode_one_based(value: object) -> str:
+    """0-based indices (one, or a list) as the pages number them; anything else as written
+    (so that a bad widget value is still rejected by the parser)."""
+    if value is None:
+        return MEAN_HEAD
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value + 1)
+    if isinstance(value, list | tuple):
+        return ",".join(_encode_one_based(item) for item in value)
     return str(value)
 
 
@@ -267,6 +343,8 @@ def session_values(state: ViewState) -> dict[str, object]:
     values: dict[str, object] = {key: getattr(state, key) for key in QUERY_KEYS}
     values["head"] = MEAN_HEAD if state.head is None else state.head
     values["heads"] = list(state.heads)
+    values["layers_tab"] = LAYERS_TABS.get(state.layers_tab, "")
+    values["layers_ablated_heads"] = list(state.layers_ablated_heads)
     return values
 
 
@@ -289,8 +367,19 @@ def from_session(
                 continue  # every head is the page's default selection: () in the state
         if key == "threshold" and isinstance(value, int | float) and not isinstance(value, bool):
             value = float(value)
-        if isinstance(value, bool):
+        if key == "words":
+            value = bool(value)
+        elif isinstance(value, bool):
             continue  # never a valid widget value here
+        if key == "layers_tab":  # the widget holds the tab's label
+            value = next((slug for slug, label in LAYERS_TABS.items() if label == value), "")
+        if key == "layers_ablated_heads" and isinstance(value, list | tuple):
+            try:
+                value = tuple(sorted((int(lh[0]), int(lh[1])) for lh in value))
+            except (TypeError, ValueError, IndexError):
+                continue
+        if key in ("layers_tab", "layers_statistic") and value in ("", None):
+            continue
         params[key] = _encode(key, value)
     return from_query(params, limits, page)
 

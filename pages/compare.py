@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -12,6 +14,7 @@ from components.compare_charts import (
     head_grid_heatmap,
     prediction_change_chart,
 )
+from components.margins import fit_margins
 from components.tables import predictions_frame, text_table
 from components.tokens import token_chips
 from explorer.analysis import token_label
@@ -32,6 +35,7 @@ from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.reading import shown_analysis, words_toggle
 from ui.url_state import COMPARE_FIELDS, page_model, settle_token
 
 ensure_app_entry()
@@ -64,12 +68,16 @@ text_a = column_a.text_area("Input A", key=keys.TEXT_A, height=90)
 text_b = column_b.text_area("Input B", key=keys.TEXT_B, height=90)
 top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K,
                             key=keys.TOP_K))
+words_on = words_toggle()
 
 
 analysis_a = analysis_with_notes(loaded, text_a, column_a, "A")
 analysis_b = analysis_with_notes(loaded, text_b, column_b, "B")
 if analysis_a is None or analysis_b is None:
     st.stop()
+# what the attention views draw: words when the switch is on (predictions stay per piece)
+analysis_a = shown_analysis(loaded, analysis_a, words_on)
+analysis_b = shown_analysis(loaded, analysis_b, words_on)
 sides = (("A", analysis_a), ("B", analysis_b))
 
 
@@ -143,8 +151,10 @@ head_name = "mean of all heads" if head is None else f"head {head + 1}"
 for (name, analysis), column in side_columns():
     with column:
         st.plotly_chart(
-            attention_heatmap(attention_map(analysis, layer, head), analysis.labels,
-                              f"{name}: layer {layer + 1}, {head_name}"),
+            fit_margins(attention_heatmap(attention_map(analysis, layer, head), analysis.labels,
+                                          f"{name}: layer {layer + 1}, {head_name}"),
+                        analysis.labels, analysis.labels,
+                        plot_height=min(760, 160 + 18 * analysis.num_tokens)),
             key=f"attention_{name}", config=chart_config(f"attention-{name}"))
         if token is not None:
             row = attention_map(analysis, layer, head)[token]
@@ -168,11 +178,12 @@ st.subheader("Per-head summaries, B − A")
 summary = head_summary_difference(analysis_a, analysis_b)
 entropy_column, special_column = st.columns(2)
 entropy_column.plotly_chart(
-    head_grid_heatmap(summary.entropy_difference, "Attention entropy (bits), B − A", "Δ bits"),
+    head_grid_heatmap(summary.entropy_difference, "Attention entropy (bits), B − A", "Δ bits",
+                      limit=math.log2(max(analysis_a.num_tokens, analysis_b.num_tokens, 2))),
     key="entropy_difference", config=chart_config("entropy-difference"))
 special_column.plotly_chart(
     head_grid_heatmap(summary.special_difference,
-                      "Attention share on special tokens, B − A", "Δ share"),
+                      "Attention share on special tokens, B − A", "Δ share", limit=1.0),
     key="special_difference", config=chart_config("special-share-difference"))
 
 st.subheader("Export")

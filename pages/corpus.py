@@ -23,6 +23,7 @@ from explorer.corpus import (
 from ui import keys
 from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_index_bytes
 from ui.entry import ensure_app_entry
+from ui.export import chart_config
 from ui.markdown import escape_markdown
 from ui.url_state import CORPUS_FIELDS, page_model
 
@@ -207,5 +208,5 @@ for match in matches:
 
 st.plotly_chart(
     matched_tokens_histogram([m.token for m in matches], f"Matched tokens (top {len(matches)})"),
-    key="corpus_histogram",
+    key="corpus_histogram", config=chart_config("corpus-matched-tokens"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components.charts import hidden_norms_chart, mean_norm_chart
+from components.compare_charts import head_grid_heatmap
 from components.layer_charts import (
     head_grid,
     head_grid_click,
@@ -12,6 +13,8 @@ from components.layer_charts import (
     layer_token_heatmap,
     lens_chart,
     projection_scatter,
+    segment_strip,
+    statistic_range,
     target_rank_chart,
     token_matrix_heatmap,
 )
@@ -27,9 +30,18 @@ from ui.analysis_view import analysis_with_notes
 from ui.attribution_view import attribution_section
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
+from ui.export import chart_config, image_format_choice
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.reading import (
+    cached_crossing,
+    pair_texts,
+    piece_of_word,
+    segment_suffix,
+    shown_analysis,
+    words_toggle,
+)
 from ui.url_state import LAYERS_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
@@ -43,12 +55,15 @@ TOKEN_TEXT = "layers_token_text"  # the text the selected token belongs to
 TARGET = "layers_target"
 COSINE_LAYER = "layers_cosine_layer"
 ROLLOUT_LAYER = "layers_rollout_layer"
-STATISTIC = "layers_statistic"
+STATISTIC = keys.STATISTIC
 GRID = "layers_head_grid"
 GRID_HANDLED = "layers_head_grid_handled"
 OPEN_LAYER = "layers_open_layer"
 OPEN_HEAD = "layers_open_head"
-ABLATED = "layers_ablated_heads"
+ABLATED = keys.ABLATED
+TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
+        "attention": "Attention summaries", "ablation": "Head ablation",
+        "attribution": "Attribution"}
 
 
 def open_head_in_explorer(layer: int, head: int) -> None:
@@ -75,8 +90,8 @@ def selected_token(analysis: Analysis) -> int:
     labels = analysis.labels
     return int(st.selectbox(
         "Token", range(analysis.num_tokens), key=keys.SELECTED_TOKEN,
-        format_func=lambda i: f"{i}: {labels[i]}" + (" (mask)" if i in analysis.mask_positions
-                                                     else ""),
+        format_func=lambda i: f"{i}: {labels[i]}" + segment_suffix(analysis, i) + (
+            " (mask)" if i in analysis.mask_positions else ""),
         help="The token whose per-layer predictions, rollout and flow are shown.",
     ))
 
@@ -106,7 +121,8 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
     lens = cached_lens(loaded, analysis, position)
     tokens = [[token_label(t) for t in row[:k]] for row in lens.top_tokens]
     st.dataframe(lens_frame(lens.top_probs[:, :k], tokens, k), hide_index=True)
-    st.plotly_chart(lens_chart(lens.top_probs[:, :k], tokens), key="lens_chart")
+    st.plotly_chart(lens_chart(lens.top_probs[:, :k], tokens), key="lens_chart",
+                    config=chart_config("lens_chart"))
     final_top = token_label(lens.top_tokens[-1][0]).strip() or lens.top_tokens[-1][0]
     word = st.text_input("Target token", value="", key=TARGET, placeholder=final_top,
                          help="Its rank at every layer; empty = the final layer's top token.")
@@ -117,7 +133,8 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
         return
     shown = loaded.tokenizer.decode([token_id])
     st.plotly_chart(target_rank_chart(lens.rank_of(token_id), lens.probability_of(token_id),
-                                      shown), key="target_rank_chart")
+                                      shown), key="target_rank_chart",
+        config=chart_config("target_rank_chart"))
 
 
 def hidden_section(loaded, analysis: Analysis) -> None:
@@ -126,14 +143,17 @@ def hidden_section(loaded, analysis: Analysis) -> None:
     hidden = analysis.hidden_states
     norms = hidden_state_norms(analysis)
     left, right = st.columns(2)
-    left.plotly_chart(mean_norm_chart(norms), key="layers_mean_norm")
-    right.plotly_chart(hidden_norms_chart(norms, labels), key="layers_norms")
+    left.plotly_chart(mean_norm_chart(norms), key="layers_mean_norm",
+        config=chart_config("layers_mean_norm"))
+    right.plotly_chart(hidden_norms_chart(norms, labels), key="layers_norms",
+        config=chart_config("layers_norms"))
     steps = [f"{a}→{b}" for a, b in zip(layer_names(hidden.shape[0]),
                                         layer_names(hidden.shape[0])[1:])]
     st.plotly_chart(layer_token_heatmap(
         consecutive_cosine(hidden), labels, "Cosine similarity of each token between "
         "consecutive layers", "cos", steps, zmin=-1.0, zmax=1.0, colorscale="RdBu",
-    ), key="consecutive_cosine")
+    ), key="consecutive_cosine",
+        config=chart_config("consecutive_cosine"))
     layer = int(st.selectbox("Layer for token × token similarity", range(hidden.shape[0]),
                              index=hidden.shape[0] - 1, key=COSINE_LAYER,
                              format_func=lambda i: layer_names(hidden.shape[0])[i]))
@@ -141,10 +161,12 @@ def hidden_section(loaded, analysis: Analysis) -> None:
         token_cosine(hidden, layer), labels,
         f"Token × token cosine similarity at {layer_names(hidden.shape[0])[layer]}", "cos",
         zmin=-1.0, zmax=1.0, colorscale="RdBu",
-    ), key="token_cosine")
+    ), key="token_cosine",
+        config=chart_config("token_cosine"))
     projection = cached_summaries(loaded, analysis)[2]
     st.plotly_chart(projection_scatter(projection.coords, labels, projection.explained),
-                    key="projection")
+                    key="projection",
+        config=chart_config("projection"))
 
 
 def attention_section(loaded, analysis: Analysis, position: int) -> None:
@@ -163,13 +185,15 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
     st.plotly_chart(layer_token_heatmap(
         rolled[:, position], labels, f"Rollout of token {position} ({labels[position]}) per "
         "layer", "share", names, zmin=0.0, colorscale="Blues",
-    ), key="rollout_token")
+    ), key="rollout_token",
+        config=chart_config("rollout_token"))
     if analysis.num_tokens <= FLOW_MAX_TOKENS:
         flow = cached_flow(loaded, analysis, position)
         st.plotly_chart(layer_token_heatmap(
             flow, labels, f"Attention flow of token {position} ({labels[position]}) per layer, "
             "normalised (rows sum to 1)", "share", names, zmin=0.0, zmax=1.0, colorscale="Purples",
-        ), key="flow_token")
+        ), key="flow_token",
+        config=chart_config("flow_token"))
     else:
         st.info(f"Attention flow is computed for texts of at most {FLOW_MAX_TOKENS} tokens (one "
                 f"max-flow per token and layer); this text has {analysis.num_tokens}. Rollout "
@@ -180,16 +204,22 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
     st.plotly_chart(token_matrix_heatmap(
         rolled[layer], labels, f"Attention rollout after layer {layer + 1}", "share",
         zmin=0.0, row_title="query", column_title="input token",
-    ), key="rollout_matrix")
+    ), key="rollout_matrix",
+        config=chart_config("rollout_matrix"))
 
     st.subheader("Heads at a glance")
     statistics = summary.as_dict(loaded.info.start_token, loaded.info.end_token)
+    if st.session_state.get(STATISTIC) not in statistics:
+        st.session_state.pop(STATISTIC, None)  # e.g. "to [CLS]" kept from another model
     name = st.selectbox("Statistic", list(statistics), key=STATISTIC,
                         help="Mean over query tokens. Entropy 0 = one token, "
-                             "log2(tokens) = uniform.")
+                             "log2(tokens) = uniform. Colours use a fixed scale (0–1 for "
+                             "shares, 0–log2(tokens) bits for entropy); hover for the value.")
+    low, high = statistic_range(name, analysis.num_tokens)
     event = st.plotly_chart(
-        head_grid(statistics[name], f"{name} per head — click a head to open it", name),
-        key=GRID, on_select="rerun", selection_mode="points",
+        head_grid(statistics[name], f"{name} per head — click a head to open it", name,
+                  zmin=low, zmax=high),
+        key=GRID, on_select="rerun", selection_mode="points", config=chart_config("head-grid"),
     )
     clicked = head_grid_click(event, analysis.num_layers, analysis.num_heads)
     if clicked and clicked != st.session_state.get(GRID_HANDLED):
@@ -204,6 +234,23 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
                                       format_func=lambda h: f"head {h + 1}")
     if go.button("Open in the attention view", key="layers_open_button"):
         open_head_in_explorer(chosen_layer, chosen_head)
+    if analysis.segment is not None:
+        crossing_section(loaded, analysis)
+
+
+def crossing_section(loaded, analysis: Analysis) -> None:
+    st.subheader("Attention between the two texts of the pair")
+    st.caption("Per head: the mean, over the query tokens of one text, of the attention mass on "
+               "the other text's tokens (special tokens belong to neither; what is left of "
+               "each row went to them or stayed within the text). Fixed scale 0–1.")
+    crossing = cached_crossing(loaded, analysis)
+    left, right = st.columns(2)
+    left.plotly_chart(head_grid_heatmap(crossing.a_to_b, "A → B: attention from A to B",
+                                        "share", diverging=False, limit=1.0),
+                      key="crossing_a_to_b", config=chart_config("crossing-a-to-b"))
+    right.plotly_chart(head_grid_heatmap(crossing.b_to_a, "B → A: attention from B to A",
+                                         "share", diverging=False, limit=1.0),
+                       key="crossing_b_to_a", config=chart_config("crossing-b-to-a"))
 
 
 def ablation_section(loaded, analysis: Analysis) -> None:
@@ -241,24 +288,40 @@ loaded = page_model("layers", LAYERS_FIELDS)
 
 text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
                     help=f"Put {loaded.info.mask_token} (or <mask>) where a word should be "
-                         "predicted. Shared with the Explorer page.")
-analysis = analysis_with_notes(loaded, text)
-if analysis is None:
+                         "predicted. Shared with the Explorer page. A sentence pair: type "
+                         f"A {loaded.info.end_token}{loaded.info.end_token} B (or A [SEP] B), or "
+                         "use the second text below.")
+second = st.text_input("Second text of a sentence pair (optional)", key=keys.TEXT_PAIR,
+                       help="Fill it to analyse the pair (text, second text) exactly as the "
+                            "tokenizer builds it (BERT reads the second text as token type 1).")
+words_on = words_toggle()
+image_format_choice()
+text_a, text_b = pair_texts(loaded, text, second)
+token_analysis = analysis_with_notes(loaded, text_a, text_pair=text_b)
+if token_analysis is None:
     st.stop()
+analysis = shown_analysis(loaded, token_analysis, words_on)
+if analysis.segment is not None:
+    st.plotly_chart(segment_strip(analysis.labels, analysis.segment), key="segment_strip",
+                    config=chart_config("segments"))
 
 settle_token(analysis.num_tokens, fallback=_default_token(analysis))
 position = selected_token(analysis)
+piece = piece_of_word(loaded, token_analysis, position) if words_on else position
+if st.session_state.get(keys.LAYERS_TAB) not in TABS.values():
+    st.session_state.pop(keys.LAYERS_TAB, None)
 publish_url_state()  # the URL shows the token the page shows
 lens_tab, hidden_tab, attention_tab, ablation_tab, attribution_tab = st.tabs(
-    ["Per-layer predictions", "Hidden states", "Attention summaries", "Head ablation",
-     "Attribution"])
+    list(TABS.values()), key=keys.LAYERS_TAB, on_change="rerun")
 with lens_tab:
-    lens_section(loaded, analysis, position)
+    if words_on and piece != position:
+        st.caption(f"Words are on: the lens reads the word's first piece (token {piece}).")
+    lens_section(loaded, token_analysis, piece)
 with hidden_tab:
-    hidden_section(loaded, analysis)
+    hidden_section(loaded, token_analysis)
 with attention_tab:
     attention_section(loaded, analysis, position)
 with ablation_tab:
-    ablation_section(loaded, analysis)
+    ablation_section(loaded, token_analysis)
 with attribution_tab:
-    attribution_section(loaded, analysis)
+    attribution_section(loaded, token_analysis)

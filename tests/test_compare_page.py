@@ -92,7 +92,8 @@ def test_compare_page_defaults_show_both_tables_and_changes(app_env):
 
 def test_equal_lengths_show_the_difference_heatmap(app_env, tiny):
     text_a, text_b = _equal_length_texts(tiny)
-    at = open_app({"text_a": text_a, "text_b": text_b, "layer": "1", "head": "2"}, COMPARE)
+    # the link numbers layers and heads as the page does: layer=2, head=3
+    at = open_app({"text_a": text_a, "text_b": text_b, "layer": "2", "head": "3"}, COMPARE)
     assert not at.exception
     a, b = analyze(tiny, text_a), analyze(tiny, text_b)
     charts = figures(at)
@@ -123,7 +124,7 @@ def test_synced_controls_drive_both_sides(app_env):
     titles = set(figures(at))
     assert {"A: layer 2, head 4", "B: layer 2, head 4"} <= titles
     assert sum(title.endswith("looks") for title in titles) == 2
-    assert at.query_params["layer"] == "1" and at.query_params["head"] == "3"
+    assert at.query_params["layer"] == "2" and at.query_params["head"] == "4"  # as shown
     assert at.query_params["token"] == "2"
 
 
@@ -175,7 +176,7 @@ def test_explorer_url_round_trip(app_env, tiny):
     assert at.query_params == to_query(state)
     # changing a widget updates the URL; going back to the default removes the parameter
     at.selectbox(key="head").set_value("mean").run()
-    assert "head" not in at.query_params and at.query_params["layer"] == "1"
+    assert "head" not in at.query_params and at.query_params["layer"] == "2"
 
 
 @pytest.mark.parametrize("page", [None, COMPARE])

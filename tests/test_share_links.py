@@ -59,7 +59,8 @@ def test_layers_page_moves_a_token_past_the_end_to_the_mask_and_says_so(app_env,
     assert "Token 40 is past the end of the text" in warnings(at)
 
 
-VIEW = {"layer": "1", "head": "2", "heads": "1,3", "threshold": "0.3", "token": "2"}
+# layer=2 head=3 heads=2,4 in the link: indices 1, 2 and [1, 3] (the pages number from 1)
+VIEW = {"layer": "2", "head": "3", "heads": "2,4", "threshold": "0.3", "token": "2"}
 
 
 @pytest.mark.parametrize("bad_text", ["", "x" * 20_001], ids=["empty", "20001 chars"])

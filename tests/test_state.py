@@ -32,7 +32,8 @@ LIMITS = Limits(num_layers=6, num_heads=12, max_tokens=512, max_top_k=50, max_te
 
 def test_query_keys_are_the_shared_session_keys():
     shared = {keys.TEXT, keys.TOP_K, keys.LAYER, keys.HEAD, keys.HEADS, keys.SELECTED_TOKEN,
-              keys.THRESHOLD, keys.TEXT_A, keys.TEXT_B}
+              keys.THRESHOLD, keys.TEXT_A, keys.TEXT_B, keys.WORDS, keys.TEXT_PAIR,
+              keys.LAYERS_TAB, keys.STATISTIC, keys.ABLATED}
     assert set(QUERY_KEYS) == shared
 
 
@@ -42,8 +43,9 @@ def test_defaults_give_an_empty_query_and_back():
 
 
 def test_a_full_link_is_read():
-    params = {"text": "Hi <mask>!", "top_k": "12", "layer": "5", "head": "11",
-              "heads": "3,1,1", "token": "4", "threshold": "0.25", "text_a": "a", "text_b": "b"}
+    # layers and heads numbered as the pages show them: layer=6 is index 5
+    params = {"text": "Hi <mask>!", "top_k": "12", "layer": "6", "head": "12",
+              "heads": "4,2,2", "token": "4", "threshold": "0.25", "text_a": "a", "text_b": "b"}
     state, notes = from_query(params, LIMITS, page="compare")
     assert notes == []
     assert state == ViewState(page="compare", text="Hi <mask>!", text_a="a", text_b="b",
@@ -51,7 +53,7 @@ def test_a_full_link_is_read():
 
 
 def test_lists_take_the_last_value_and_heads_join():
-    state, notes = from_query({"layer": ["1", "2"], "heads": ["0", "2,4"]}, LIMITS)
+    state, notes = from_query({"layer": ["2", "3"], "heads": ["1", "3,5"]}, LIMITS)
     assert notes == [] and state.layer == 2 and state.heads == (0, 2, 4)
 
 
@@ -61,10 +63,10 @@ def test_unknown_keys_are_ignored_silently():
 
 
 @pytest.mark.parametrize("key,value", [
-    ("layer", "6"), ("layer", "-1"), ("layer", "abc"), ("layer", "1.0"), ("layer", ""),
-    ("layer", "٣"), ("layer", "1_0"), ("layer", "9" * 40),
+    ("layer", "7"), ("layer", "0"), ("layer", "-1"), ("layer", "abc"), ("layer", "1.0"),
+    ("layer", ""), ("layer", "٣"), ("layer", "1_0"), ("layer", "9" * 40),
     ("top_k", "0"), ("top_k", "51"), ("top_k", "five"),
-    ("head", "12"), ("head", "Mean"), ("head", "-3"),
+    ("head", "13"), ("head", "0"), ("head", "Mean"), ("head", "-3"),
     ("heads", "0,12"), ("heads", "a,b"), ("heads", "1," * 500),
     ("token", "512"), ("token", "none"),
     ("threshold", "nan"), ("threshold", "inf"), ("threshold", "1.5"), ("threshold", "-0.1"),
@@ -79,7 +81,8 @@ def test_a_bad_value_falls_back_to_the_default_with_a_note(key, value):
     assert rejected[key].startswith(f"Ignored the link's {key}=")
     assert len(rejected[key]) < 300  # a huge value is not repeated in full
     other = "layer" if key != "layer" else "top_k"
-    assert getattr(state, other) == 3  # the good parameter still counts
+    # the good parameter still counts (layer=3 is the third layer, index 2)
+    assert getattr(state, other) == (2 if other == "layer" else 3)
 
 
 def test_non_text_values_do_not_crash():
@@ -209,4 +212,4 @@ def test_a_token_past_the_end_of_the_text_gets_a_note():
 def test_every_head_selected_is_the_default_and_stays_out_of_the_link():
     values = {"heads": list(range(LIMITS.num_heads)), "layer": 1}
     state, notes = from_session(values, LIMITS, "explorer")
-    assert state.heads == () and notes == [] and to_query(state) == {"layer": "1"}
+    assert state.heads == () and notes == [] and to_query(state) == {"layer": "2"}

@@ -12,15 +12,15 @@ from ui.cache import cached_analysis
 
 
 def analysis_with_notes(loaded: Loaded, text: str, container: Any = st,
-                        name: str = "") -> Analysis | None:
+                        name: str = "", text_pair: str | None = None) -> Analysis | None:
     """The cached analysis of ``text``, with its notes and truncation shown in ``container``.
 
     Bad text gets a warning and None. ``name`` ("A", "B") prefixes messages when a page has
-    several inputs.
+    several inputs. ``text_pair``: analyse the sentence pair ``(text, text_pair)``.
     """
     prefix = f"Input {name}: " if name else ""
     try:
-        analysis = cached_analysis(loaded, text)
+        analysis = cached_analysis(loaded, text, text_pair)
     except InputError as error:
         container.warning(f"{prefix}{error}", icon="✍️")
         return None

@@ -124,13 +124,14 @@ def model_cache_key(loaded: Loaded) -> str:
     return loaded.info.fingerprint or loaded.info.name
 
 
-def cached_analysis(loaded: Loaded, text: str) -> Analysis:
-    """The analysis of ``text``; raises :class:`~explorer.analysis.InputError` for bad text
-    (and :class:`~explorer.finite.NonFiniteOutputError` for NaN or infinite outputs)."""
+def cached_analysis(loaded: Loaded, text: str, text_pair: str | None = None) -> Analysis:
+    """The analysis of ``text`` (of the pair ``(text, text_pair)`` when given); raises
+    :class:`~explorer.analysis.InputError` for bad text (and
+    :class:`~explorer.finite.NonFiniteOutputError` for NaN or infinite outputs)."""
+    key = ("analysis", model_cache_key(loaded), text) if text_pair is None else \
+        ("analysis", model_cache_key(loaded), text, text_pair)
     return cached_in_budget(
-        ("analysis", model_cache_key(loaded), text),
-        lambda: check_finite(analyze(loaded, text, top_k=MAX_TOP_K)),
-    )
+        key, lambda: check_finite(analyze(loaded, text, top_k=MAX_TOP_K, text_pair=text_pair)))
 
 
 def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int

@@ -19,10 +19,17 @@ from explorer.model import Loaded
 from ui.cache import MAX_TOP_K, cached_in_budget, model_cache_key
 
 
+def _of(analysis: Analysis) -> tuple:
+    """What identifies an analysis in cache keys: its text, its pair's second text, and its
+    length (a word-level copy is shorter than its token-level analysis unless every word is
+    one token, when both are the same)."""
+    return analysis.text, analysis.text_pair, analysis.num_tokens
+
+
 def cached_lens(loaded: Loaded, analysis: Analysis, position: int) -> LayerLens:
     """Logit lens of one token, with the top :data:`~ui.cache.MAX_TOP_K` per layer."""
     return cached_in_budget(
-        ("lens", model_cache_key(loaded), analysis.text, int(position)),
+        ("lens", model_cache_key(loaded), *_of(analysis), int(position)),
         lambda: logit_lens(loaded, analysis, int(position), top_k=MAX_TOP_K))
 
 
@@ -32,7 +39,7 @@ def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...]
     per new (model, text, heads); none for no heads: the analysis's own predictions)."""
     chosen = tuple(sorted(heads))
     return cached_in_budget(
-        ("ablation", model_cache_key(loaded), analysis.text, chosen),
+        ("ablation", model_cache_key(loaded), *_of(analysis), chosen),
         lambda: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K))
 
 
@@ -48,11 +55,11 @@ def cached_summaries(loaded: Loaded, analysis: Analysis
         summary = head_summary(analysis.attentions, ids == start_id, ids == end_id)
         return summary, rollout(analysis.attentions), pca_projection(analysis.hidden_states)
 
-    return cached_in_budget(("summaries", model_cache_key(loaded), analysis.text), compute)
+    return cached_in_budget(("summaries", model_cache_key(loaded), *_of(analysis)), compute)
 
 
 def cached_flow(loaded: Loaded, analysis: Analysis, query: int) -> np.ndarray:
     """``flow[layer, key]`` from token ``query`` after each layer down to the inputs."""
     return cached_in_budget(
-        ("flow", model_cache_key(loaded), analysis.text, int(query)),
+        ("flow", model_cache_key(loaded), *_of(analysis), int(query)),
         lambda: attention_flow_by_layer(analysis.attentions, int(query)))

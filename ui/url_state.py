@@ -33,10 +33,11 @@ _SYNC = "_url_state_sync"  # session key: this run's page, limits, fields and li
 
 EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, keys.LAYER, keys.HEAD, keys.HEADS,
                    keys.SELECTED_TOKEN, keys.THRESHOLD)
-LAYERS_FIELDS = (keys.TEXT, keys.SELECTED_TOKEN)
+LAYERS_FIELDS = (keys.TEXT, keys.SELECTED_TOKEN, keys.TEXT_PAIR, keys.WORDS, keys.LAYERS_TAB,
+                 keys.STATISTIC, keys.ABLATED)
 CORPUS_FIELDS = (keys.TEXT, keys.SELECTED_TOKEN)
 COMPARE_FIELDS = (keys.TEXT_A, keys.TEXT_B, keys.TOP_K, keys.LAYER, keys.HEAD,
-                  keys.SELECTED_TOKEN)
+                  keys.SELECTED_TOKEN, keys.WORDS)
 
 def limits_for(loaded: Loaded) -> Limits:
     info = loaded.info
@@ -120,10 +121,13 @@ def settle_token(num_tokens: int, fallback: int | None = None, what: str = "the 
 
 
 def share_link(query: dict[str, str]) -> str:
-    """Show the link to the current view, with a copy button; return it."""
+    """A small "Link to this view" button; it opens the link with its copy button (the link
+    itself can be 1 000+ characters long, so it is not spread over the sidebar); return it."""
     base = st.context.url or ""
     encoded = urlencode(query)
     url = f"{base}?{encoded}" if encoded else base or "?"
-    st.caption("🔗 Link to this view — the button on the right copies it")
-    st.code(url, language=None, wrap_lines=True)
+    with st.popover("Link to this view", icon=":material/link:"):
+        st.caption(f"{len(url):,} characters; the button at the right of the link copies it. "
+                   "Opening it restores this page's view.")
+        st.code(url, language=None, wrap_lines=True, height=120)
     return url

@@ -1,0 +1,52 @@
+"""Margins computed from the tick labels, so rotated token labels and axis titles are never
+clipped. Plotly's ``automargin`` is not used: it made charts resize the page in a loop (see
+``components/charts.py``); a margin computed once from the labels cannot loop."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+CHAR_PX = 7.0  # a tick label character at plotly's default 12 px font, generously
+TITLE_PX = 28  # an axis title and its gap to the ticks
+MAX_LABEL_CHARS = 24  # longer labels are cut with "…" on axes (hover shows them whole)
+MIN_PLOT_PX = 160  # the plot area a heatmap keeps at least, whatever its margins
+
+
+def short_label(label: str) -> str:
+    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
+
+
+def label_extent(labels: Sequence[str], angle_degrees: float) -> float:
+    """Pixels the longest label needs perpendicular to its axis at ``angle_degrees``."""
+    longest = max((len(short_label(str(label))) for label in labels), default=0)
+    return CHAR_PX * longest * abs(math.sin(math.radians(angle_degrees))) + 14
+
+
+def token_margins(x_labels: Sequence[str] | None, y_labels: Sequence[str] | None,
+                  x_angle: float = 45.0, right: int = 20, top: int = 50) -> dict[str, int]:
+    """``margin`` for a figure with token tick labels below (rotated by ``x_angle``) and/or
+    to the left (horizontal), plus room for the axis titles."""
+    bottom = label_extent(x_labels, x_angle) + TITLE_PX if x_labels else 40
+    left = label_extent(y_labels, 90.0) + TITLE_PX if y_labels else 50
+    return {"l": math.ceil(max(left, 50)), "r": right, "t": top,
+            "b": math.ceil(max(bottom, 40))}
+
+
+def fit_margins(figure: go.Figure, x_labels: Sequence[str] | None,
+                y_labels: Sequence[str] | None, plot_height: int | None = None) -> go.Figure:
+    """Set ``figure``'s margins from its labels; its height grows by the margins so the plot
+    area keeps ``plot_height`` (default: its height less the old margins), at least
+    :data:`MIN_PLOT_PX`."""
+    margin = token_margins(x_labels, y_labels)
+    layout = figure.layout
+    if plot_height is None:
+        old = layout.margin
+        plot_height = int((layout.height or 450) - (old.t or 0) - (old.b or 0))
+    figure.update_layout(margin=margin,
+                         height=max(plot_height, MIN_PLOT_PX) + margin["t"] + margin["b"])
+    figure.update_xaxes(automargin=False)
+    figure.update_yaxes(automargin=False)
+    return figure
