@@ -32,3 +32,6 @@ GRAPH = "attention_graph"  # the attention-graph component's own state (selectio
 MASK_ORIGINALS = "mask_originals"  # {"text": str, "originals": {char start: replaced piece}}
 MASK_MESSAGE = "mask_message"  # why the last mask/unmask did nothing, shown once
 BERTVIZ_VIEW = "bertviz_view"  # which bertviz view is shown: "off" or one of its views
+SCRIPT_RUNS = "script_runs"  # full runs of the explorer page in this session (fragment runs not)
+GRAPH_ACK = "attention_graph_ack"  # the last event number Python got from the attention view
+MASK_EDITED = "mask_edited"  # a mask edit changed the text: the page must run again in full
