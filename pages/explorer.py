@@ -79,7 +79,7 @@ def attention_section() -> None:
     (the view for the URL, the selected token) reruns this fragment only, never the page."""
     if st.session_state.pop(keys.MASK_EDITED, False):
         st.rerun(scope="app")  # the text changed: predictions and every view follow
-    data = graph_data(loaded, analysis, min(top_k, TOOLTIP_TOP_K))
+    data = graph_data(loaded, analysis, TOOLTIP_TOP_K)
     attention_graph(
         data, key=keys.GRAPH,
         on_view=lambda: on_graph_view(analysis.num_layers, analysis.num_heads),

@@ -4,6 +4,7 @@ run, so they may change session values such as the text."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import streamlit as st
@@ -102,18 +103,17 @@ def graph_value(name: str) -> Any:
     return value.get(name) if isinstance(value, dict) else None
 
 
-def _acknowledge(event: Any) -> None:
+def _acknowledge(state: MutableMapping[str, Any], event: Any) -> None:
     seq = event.get("seq") if isinstance(event, dict) else None
     if _valid_int(seq, 2**31) is not None:
-        st.session_state[keys.GRAPH_ACK] = max(seq, st.session_state.get(keys.GRAPH_ACK, 0))
+        state[keys.GRAPH_ACK] = max(seq, state.get(keys.GRAPH_ACK, 0))
 
 
-def on_graph_view(num_layers: int, num_heads: int) -> None:
-    """The component's controls changed: keep what is valid (for the URL and other pages)."""
-    view = graph_value("view")
+def apply_view_event(state: MutableMapping[str, Any], view: Any, num_layers: int,
+                     num_heads: int) -> None:
+    """Copy the valid values of a ``view`` event (:class:`ViewEvent`) into ``state``."""
     if not isinstance(view, dict):
         return
-    state = st.session_state
     if _valid_int(view.get("layer"), num_layers) is not None:
         state[keys.LAYER] = view["layer"]
     heads = view.get("heads")
@@ -128,7 +128,12 @@ def on_graph_view(num_layers: int, num_heads: int) -> None:
     head = view.get("head")
     if head == MEAN_HEAD or _valid_int(head, num_heads) is not None:
         state[keys.HEAD] = head
-    _acknowledge(view)
+    _acknowledge(state, view)
+
+
+def on_graph_view(num_layers: int, num_heads: int) -> None:
+    """The component's controls changed: keep what is valid (for the URL and other pages)."""
+    apply_view_event(st.session_state, graph_value("view"), num_layers, num_heads)
 
 
 def on_graph_selection() -> None:
@@ -140,7 +145,7 @@ def on_graph_selection() -> None:
         else None
     if selection.get("side") in ("left", "right"):
         st.session_state[keys.SELECTED_SIDE] = selection["side"]
-    _acknowledge(selection)
+    _acknowledge(st.session_state, selection)
 
 
 def edit_mask(loaded: Loaded, analysis: Analysis, token_index: Any, unmask: bool) -> None:

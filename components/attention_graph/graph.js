@@ -154,8 +154,10 @@ function setup(root) {
   view.hideSpecial.addEventListener("change", () => {
     const patch = { hideSpecial: view.hideSpecial.checked };
     const frozen = view.state.frozen;
-    if (patch.hideSpecial && frozen && view.pack.tokens[frozen.index].s) setFrozen(view, null);
+    const unfreeze = patch.hideSpecial && frozen && view.pack.tokens[frozen.index].s;
+    if (unfreeze) setFrozen(view, null);
     change(view, patch);
+    if (unfreeze) sendSelection(view);
   });
   part("all-heads").addEventListener("click", () => {
     change(view, { heads: Array.from({ length: view.pack.H }, (_, h) => h) });
@@ -186,23 +188,21 @@ function setup(root) {
     hideTip(view);
     drawGraph(view);
   };
+  // A click freezes (or unfreezes) at once; Python hears of it after CLICK_DELAY_MS unless a
+  // second click makes it a double-click (whose two clicks undo each other's freeze).
   const onClick = (event) => {
     const element = tokenOf(event);
     if (!element) return;
     hideTip(view);
     const side = element.dataset.side;
     const index = Number(element.dataset.i);
+    const frozen = view.state.frozen;
+    const same = frozen && frozen.side === side && frozen.index === index;
+    setFrozen(view, same ? null : { side, index });
+    drawHeads(view);
+    drawGraph(view);
     clearTimeout(view.clickTimer);
-    view.clickTimer = setTimeout(() => {
-      const frozen = view.state.frozen;
-      const same = frozen && frozen.side === side && frozen.index === index;
-      setFrozen(view, same ? null : { side, index });
-      drawHeads(view);
-      drawGraph(view);
-      view.sequence += 1;
-      view.root.dataset.seq = String(view.sequence);
-      view.api.setStateValue("selection", { token: same ? null : index, side, seq: view.sequence });
-    }, CLICK_DELAY_MS);
+    view.clickTimer = setTimeout(() => sendSelection(view), CLICK_DELAY_MS);
   };
   const onDoubleClick = (event) => {
     const element = tokenOf(event);
@@ -244,6 +244,15 @@ function change(view, patch, { send = true, graph = true } = {}) {
   }
   if ("layer" in patch || "head" in patch) drawHeatmap(view);
   if (send) sendView(view);
+}
+
+function sendSelection(view) {
+  const frozen = view.state.frozen;
+  view.sequence += 1;
+  view.root.dataset.seq = String(view.sequence);
+  view.api.setStateValue("selection", {
+    token: frozen ? frozen.index : null, side: frozen ? frozen.side : "left", seq: view.sequence,
+  });
 }
 
 function sendView(view) {
