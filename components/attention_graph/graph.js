@@ -26,6 +26,8 @@ const HEAD_COLOURS = [
 const EDGE_COLOUR = "21, 101, 192";
 const HEATMAP_MAX_PX = 440;
 const MEAN_HEAD = "mean";
+// Viewport top of the graph when a mask edit was asked for (module scope: survives a remount).
+let pendingAnchor = null;
 
 function fmt(x) {
   return Number(x).toFixed(3).replace(/^0\./, ".");
@@ -210,6 +212,8 @@ function setup(root) {
     clearTimeout(view.clickTimer);
     hideTip(view);
     const index = Number(element.dataset.i);
+    // the new text may add or drop a table above: keep the graph where the cursor is
+    pendingAnchor = view.scroll.getBoundingClientRect().top;
     view.api.setTriggerValue(element.classList.contains("ag-mask") ? "unmask" : "mask", index);
   };
   for (const column of [view.left, view.right]) {
@@ -605,6 +609,22 @@ function render(view) {
   drawHeatmap(view);
 }
 
+function scrollParent(node) {
+  for (let at = node; at; at = at.parentElement || (at.getRootNode && at.getRootNode().host)) {
+    const style = getComputedStyle(at);
+    if (/(auto|scroll)/.test(style.overflowY) && at.scrollHeight > at.clientHeight) return at;
+  }
+  return document.scrollingElement;
+}
+
+// After a mask edit the page above may have grown (a new table): scroll by as much.
+function keepInPlace(view) {
+  if (pendingAnchor === null) return;
+  const delta = view.scroll.getBoundingClientRect().top - pendingAnchor;
+  pendingAnchor = null;
+  if (Math.abs(delta) >= 1) scrollParent(view.root.parentElement || view.root).scrollBy(0, delta);
+}
+
 async function load(view, data) {
   const fileId = data.file_id;
   view.loading = fileId;
@@ -623,6 +643,7 @@ async function load(view, data) {
   view.focus = null;
   hideTip(view);
   render(view);
+  keepInPlace(view);
   view.root.dataset.loaded = fileId;
 }
 
