@@ -142,7 +142,9 @@ def _hover(page, step: int) -> tuple[str, str]:
     token = _graph(page).locator(".ag-left .ag-tok").nth(index)
     box = token.bounding_box()
     page.mouse.move(box["x"] - 30, box["y"] + box["height"] / 2)  # beside it, on no token
-    page.evaluate(RESET)
+    # mouseover does not always reach the document's capture listener from a synthetic move:
+    # start the clock here (this adds the move's own round trip, so it errs on the slow side)
+    page.evaluate("() => { window.__probe.t0 = performance.now(); }")
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     return "data-focus", f"left:{index}"
 
