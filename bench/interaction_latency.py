@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -206,14 +207,17 @@ def measure_control(page, tokens: int, control: Control, repeats: int) -> Row:
 
 def load_text(page, text: str) -> None:
     """Type ``text``, run it, and wait until the attention view has drawn its analysis."""
+    from playwright.sync_api import expect
+
     graph = _graph(page)
     before = graph.get_attribute("data-loaded") if graph.count() else None
     box = page.get_by_role("textbox", name="Text")
     box.fill(text)
     box.press("Control+Enter")
-    page.wait_for_function(
-        f"(root) => root.dataset.loaded && root.dataset.loaded !== {before!r} && "
-        "root.dataset.painted", arg=graph.element_handle(), timeout=_TIMEOUT_MS)
+    # a locator, not an element handle: the page run may mount the view afresh
+    expect(graph).to_have_attribute("data-loaded", re.compile(f"^(?!{before or ''}$).+"),
+                                    timeout=_TIMEOUT_MS)
+    expect(graph).to_have_attribute("data-painted", re.compile(".+"), timeout=_TIMEOUT_MS)
     page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')",
                            timeout=_TIMEOUT_MS)
 

@@ -28,6 +28,7 @@ const HEATMAP_MAX_PX = 440;
 const MEAN_HEAD = "mean";
 // Viewport top of the graph when a mask edit was asked for (module scope: survives a remount).
 let pendingAnchor = null;
+let setups = 0; // views built by this page (a remount builds a new one)
 
 function fmt(x) {
   return Number(x).toFixed(3).replace(/^0\./, ".");
@@ -126,6 +127,7 @@ function setup(root) {
     heads: part("heads"),
     info: part("info"),
     scroll: part("scroll"),
+    graph: part("graph"),
     left: part("left"),
     right: part("right"),
     canvas: part("canvas"),
@@ -227,10 +229,16 @@ function setup(root) {
     hideTip(view);
     drawGraph(view);
   });
-  view.scroll.addEventListener("scroll", () => hideTip(view), { passive: true });
+  view.scroll.addEventListener("scroll", () => {
+    hideTip(view);
+    if (view.scrollFrame || !view.paint) return;
+    view.scrollFrame = requestAnimationFrame(() => { view.scrollFrame = 0; paintEdges(view); });
+  }, { passive: true });
   view.heatmap.addEventListener("mousemove", (event) => heatmapTip(view, event));
   view.heatmap.addEventListener("mouseleave", () => hideTip(view));
   root.__attentionGraph = view;
+  setups += 1;
+  root.dataset.setups = String(setups);
   return view;
 }
 
@@ -452,24 +460,12 @@ function drawHeads(view) {
 }
 
 function drawGraph(view) {
-  const { canvas } = view;
   const s = view.state;
   const edges = currentEdges(view);
   const visible = visibleMask(view);
   const rowOf = new Int32Array(view.pack.n).fill(-1);
   let rows = 0;
   for (let i = 0; i < view.pack.n; i++) if (visible[i]) rowOf[i] = rows++;
-  const width = canvas.clientWidth || 300;
-  const height = rows * ROW;
-  const ratio = window.devicePixelRatio || 1;
-  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
-    canvas.style.height = `${height}px`;
-  }
-  const context = canvas.getContext("2d");
-  context.setTransform(ratio, 0, 0, ratio, 0, 0);
-  context.clearRect(0, 0, width, height);
   const active = view.focus || s.frozen;
   for (const element of view.highlighted || []) {
     element.style.background = "";
@@ -492,17 +488,8 @@ function drawGraph(view) {
     buckets[Math.round(level * 20)].push(e);
     drawn += 1;
   }
-  context.lineWidth = 1.2;
-  buckets.forEach((bucket, level) => {
-    if (!bucket.length || level === 0) return;
-    context.strokeStyle = `rgba(${EDGE_COLOUR}, ${level / 20})`;
-    context.beginPath();
-    for (const e of bucket) {
-      context.moveTo(0, (rowOf[edges.query[e]] + 0.5) * ROW);
-      context.lineTo(width, (rowOf[edges.key[e]] + 0.5) * ROW);
-    }
-    context.stroke();
-  });
+  view.paint = { buckets, edges, rowOf, rows };
+  paintEdges(view);
   for (const [state, className] of [[s.frozen, "ag-frozen"], [view.focus, "ag-focus"]]) {
     if (!state) continue;
     const element = (state.side === "left" ? view.leftTokens : view.rightTokens)[state.index];
@@ -517,6 +504,44 @@ function drawGraph(view) {
   root.focus = view.focus ? `${view.focus.side}:${view.focus.index}` : "";
   root.frozen = s.frozen ? `${s.frozen.side}:${s.frozen.index}` : "";
   markDrawn(view);
+}
+
+// The canvas covers only the visible part of the scroll area (it is sticky): a 500-token graph
+// is 9 000 px tall, and rasterising every line over all of it (no GPU) took most of a second.
+// Only lines that cross the visible band are stroked; scrolling repaints the band.
+function paintEdges(view) {
+  const { canvas, scroll } = view;
+  const { buckets, edges, rowOf, rows } = view.paint;
+  const graphHeight = rows * ROW;
+  view.graph.style.height = `${graphHeight}px`;
+  const width = canvas.clientWidth || 300;
+  const height = Math.max(1, Math.min(graphHeight, scroll.clientHeight || graphHeight));
+  const top = Math.max(0, Math.min(scroll.scrollTop, graphHeight - height));
+  canvas.style.top = `${top}px`;
+  const ratio = window.devicePixelRatio || 1;
+  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    canvas.style.height = `${height}px`;
+  }
+  const context = canvas.getContext("2d");
+  context.setTransform(ratio, 0, 0, ratio, 0, -top * ratio);
+  context.clearRect(0, top, width, height);
+  context.lineWidth = 1.2;
+  const bottom = top + height;
+  buckets.forEach((bucket, level) => {
+    if (!bucket.length || level === 0) return;
+    context.strokeStyle = `rgba(${EDGE_COLOUR}, ${level / 20})`;
+    context.beginPath();
+    for (const e of bucket) {
+      const y1 = (rowOf[edges.query[e]] + 0.5) * ROW;
+      const y2 = (rowOf[edges.key[e]] + 0.5) * ROW;
+      if ((y1 < top && y2 < top) || (y1 > bottom && y2 > bottom)) continue;
+      context.moveTo(0, y1);
+      context.lineTo(width, y2);
+    }
+    context.stroke();
+  });
 }
 
 function describe(view, edges) {
