@@ -156,14 +156,12 @@ def test_the_graph_does_not_move_when_a_token_is_frozen_or_masked(page):
 def test_double_click_masks_and_unmasks(page):
     box = page.get_by_role("textbox", name="Text")
     page.locator(".ag-left .ag-tok").nth(2).dblclick()  # "capital"
-    page.wait_for_function("() => document.querySelector('textarea').value"
-                           " === 'The <mask> of France is <mask>.'", timeout=30_000)
+    expect(box).to_have_value("The <mask> of France is <mask>.", timeout=30_000)
     page.locator("[data-testid='stTable']").nth(1).wait_for(timeout=30_000)
     assert page.locator("[data-testid='stTable']").count() == 2
     assert "ag-mask" in page.locator(".ag-left .ag-tok").nth(2).get_attribute("class")
     page.locator(".ag-left .ag-tok").nth(2).dblclick()
-    page.wait_for_function(f"() => document.querySelector('textarea').value === '{TEXT}'",
-                           timeout=30_000)
+    expect(box).to_have_value(TEXT, timeout=30_000)
     assert box.input_value() == TEXT
     page.locator("[data-testid='stTable']").nth(1).wait_for(state="detached", timeout=30_000)
 
