@@ -2,13 +2,15 @@
 
 Both are measured in the same run, on the same input, with a distilroberta-shaped RoBERTa
 (6 layers, 768 hidden, 12 heads, random weights; built in a temp folder, no download). Our
-payload: the JSON the graph component receives for one layer, all 12 heads averaged, the default
-threshold (0.7) and tooltips with 5 predictions per token. bertviz: ``head_view(...,
+payload: the file the attention view fetches once per text (:func:`explorer.graph.graph_file`:
+every layer and head, each attention row's strongest keys up to 99 % of its mass, at most 16,
+uint16 weights) plus tooltips with 5 predictions per token; every rerun after that sends only a
+few hundred bytes. bertviz: ``head_view(...,
 html_action="return")`` as a user would call it, every layer and head (without the require.js,
 d3 and jQuery it fetches from a CDN on top).
 
-Random weights spread attention almost evenly, so the threshold keeps many edges and the
-32-edges-per-token cap decides; a trained model's peaked attention keeps fewer.
+Random weights spread attention almost evenly, so the 16-keys-per-row cap decides; a trained
+model's peaked attention keeps fewer.
 
     python bench/attention_payload.py            # 32, 128, 256, 512 tokens
     python bench/attention_payload.py 32 64      # other lengths
@@ -26,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from explorer.analysis import Analysis, analyze
-from explorer.graph import GraphOptions, graph_payload
+from explorer.graph import graph_file
 from explorer.model import Loaded, load
 from explorer.tiny import build_tiny_model
 from explorer.token_predictions import top_predictions_per_token
@@ -60,11 +62,10 @@ def text_of_length(loaded: Loaded, tokens: int) -> str:
 
 
 def our_payload_bytes(loaded: Loaded, analysis: Analysis) -> tuple[int, int]:
-    options = GraphOptions(layer=0, heads=tuple(range(analysis.num_heads)))
-    payload = graph_payload(analysis.attentions, analysis.labels, analysis.special_mask,
-                            analysis.mask_positions, options,
-                            top_predictions_per_token(loaded, analysis, 5))
-    return len(json.dumps(payload).encode("utf-8")), int(payload["edge_count"])
+    blob = graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
+                      analysis.mask_positions, top_predictions_per_token(loaded, analysis, 5))
+    header = json.loads(blob[8:8 + int.from_bytes(blob[4:8], "little")])
+    return len(blob), int(header["entries"])
 
 
 def bertviz_head_view_bytes(analysis: Analysis) -> int:
@@ -98,7 +99,7 @@ def main(lengths: tuple[int, ...] = LENGTHS) -> list[Row]:
     logging.set_verbosity_error()  # long helper texts trip the "longer than max length" note
     with tempfile.TemporaryDirectory() as folder:
         loaded = build_model(Path(folder))
-        print(f"{'tokens':>6} {'our payload':>12} {'edges':>6} {'bertviz head_view':>18} "
+        print(f"{'tokens':>6} {'our payload':>12} {'kept':>6} {'bertviz head_view':>18} "
               f"{'ratio':>7} {'ours s':>7} {'bertviz s':>9}")
         rows = []
         for tokens in lengths:

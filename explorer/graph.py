@@ -1,29 +1,42 @@
 """Data for the exBERT-style attention graph (numpy only, no Streamlit).
 
-The browser gets only what the graph draws: one layer, the selected heads combined into one
-``attention[query, key]`` matrix, and for each query token the strongest edges that together
-hold a share (the threshold) of that token's attention mass. Edges are packed as little-endian
-``uint16`` triples ``(query, key, weight)`` in base64 (8 characters per edge), not as
-``layers × heads × n²`` JSON floats.
+The browser gets the analysis ONCE, compactly (:func:`pack_attention`, :func:`graph_file`): for
+every ``attentions[layer, head, query, :]`` row, its strongest keys, strongest first, until they
+hold :data:`PACK_MASS` of the row (at most :data:`PACK_MAX_KEYS` keys), weights quantised to
+``uint16``. The component then answers layer, heads, combine, threshold, hide-special, hover and
+click in the browser, with no round trip. Its pruning is :func:`prune_edges` applied to
+:func:`combine_heads` of :meth:`AttentionPack.dense` (the Python reference the tests compare the
+browser with). The binary layout is documented in ``components/attention_graph/graph.js``.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-Combine = Literal["mean", "sum"]
-COMBINE_MODES: tuple[Combine, ...] = ("mean", "sum")
+Combine = Literal["mean", "max"]
+COMBINE_MODES: tuple[Combine, ...] = ("mean", "max")
+"""How the selected heads are combined. ``sum`` is not offered: it is ``len(heads) × mean``, and
+both the threshold (a share of each row) and the opacity (scaled to the strongest edge) are
+scale-free, so it drew exactly what ``mean`` draws. ``max`` shows an edge that any one head
+holds strongly, which the mean dilutes."""
 DEFAULT_THRESHOLD = 0.7
 DEFAULT_MAX_EDGES_PER_TOKEN = 32
 """Cap on the edges drawn per query token, so a 512-token input stays light in the browser."""
+PACK_MASS = 0.99
+"""Each packed attention row keeps its strongest keys until they hold this share of the row."""
+PACK_MAX_KEYS = 16
+"""... and at most this many keys: the file is at most ``layers × heads × n × 16 × 4`` bytes."""
+PACK_VERSION = 1
+PACK_MAGIC = b"AGP1"
 SUMMARY_TOP = 3
 """Per-head summary boxes list this many strongest 'from' and 'to' tokens."""
-_WEIGHT_LEVELS = 65535
+WEIGHT_LEVELS = 65535
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,7 @@ class Edges:
 def combine_heads(
     attentions: np.ndarray, layer: int, heads: Sequence[int], how: Combine = "mean"
 ) -> np.ndarray:
-    """``attention[query, key]`` of ``heads`` of one layer, summed or averaged.
+    """``attention[query, key]`` of ``heads`` of one layer: their mean or their maximum.
 
     ``attentions`` is ``attentions[layer, head, query, key]``. No heads gives a zero matrix.
     """
@@ -58,7 +71,7 @@ def combine_heads(
     if not head_list:
         return np.zeros((n, n), dtype=np.float32)
     selected = attentions[layer, head_list].astype(np.float32)
-    return selected.sum(axis=0) if how == "sum" else selected.mean(axis=0)
+    return selected.max(axis=0) if how == "max" else selected.mean(axis=0)
 
 
 def visible_tokens(special_mask: np.ndarray, hide_special: bool) -> np.ndarray:
@@ -109,23 +122,6 @@ def prune_edges(
     )
 
 
-def pack_edges(edges: Edges, scale: float) -> str:
-    """Base64 of little-endian uint16 ``[q0, k0, w0, q1, k1, w1, ...]``; ``w = weight/scale``
-    quantised to 0..65535 (the graph draws ``w`` as line opacity)."""
-    if len(edges) and (edges.query.max() > _WEIGHT_LEVELS or edges.key.max() > _WEIGHT_LEVELS):
-        raise ValueError("token indices above 65535 cannot be packed")
-    levels = np.clip(np.rint(edges.weight / max(scale, 1e-12) * _WEIGHT_LEVELS), 0, _WEIGHT_LEVELS)
-    triples = np.stack([edges.query, edges.key, levels]).T.astype("<u2")
-    return base64.b64encode(triples.tobytes()).decode("ascii")
-
-
-def unpack_edges(packed: str, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inverse of :func:`pack_edges` (for tests): query, key and (quantised) weight arrays."""
-    triples = np.frombuffer(base64.b64decode(packed), dtype="<u2").reshape(-1, 3)
-    return (triples[:, 0].astype(np.int64), triples[:, 1].astype(np.int64),
-            triples[:, 2].astype(np.float64) / _WEIGHT_LEVELS * scale)
-
-
 @dataclass(frozen=True)
 class HeadSummary:
     """What one head of the layer does with the selected token."""
@@ -158,48 +154,87 @@ def head_summaries(
 
 
 @dataclass(frozen=True)
-class GraphOptions:
-    """What the user chose for the graph."""
+class AttentionPack:
+    """The strongest keys of every attention row, strongest first.
 
-    layer: int
-    heads: tuple[int, ...]
-    combine: Combine = "mean"
-    threshold: float = DEFAULT_THRESHOLD
-    hide_special: bool = False
-    selected: int | None = None
-    selected_side: Literal["left", "right"] = "left"
-    max_edges_per_token: int | None = DEFAULT_MAX_EDGES_PER_TOKEN
+    Row ``r = (layer × num_heads + head) × num_tokens + query`` owns ``counts.flat[r]`` entries
+    of ``keys`` and ``weights``, right after the entries of row ``r - 1``. ``weights`` are
+    ``round(attention × 65535)``; entries that round to 0 are dropped.
+    """
+
+    counts: np.ndarray  # counts[layer, head, query], uint16: keys kept in that row
+    keys: np.ndarray  # keys[entry], uint16
+    weights: np.ndarray  # weights[entry], uint16: attention × 65535
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        num_layers, num_heads, num_tokens = self.counts.shape
+        return int(num_layers), int(num_heads), int(num_tokens)
+
+    def dense(self) -> np.ndarray:
+        """``attentions[layer, head, query, key]`` as the browser sees it (dropped keys are 0)."""
+        num_layers, num_heads, n = self.shape
+        rows = np.repeat(np.arange(num_layers * num_heads * n), self.counts.ravel())
+        out = np.zeros((num_layers * num_heads * n, n), dtype=np.float32)
+        out[rows, self.keys.astype(np.int64)] = self.weights.astype(np.float32) / WEIGHT_LEVELS
+        return out.reshape(num_layers, num_heads, n, n)
 
 
-def graph_payload(
+def pack_attention(attentions: np.ndarray, mass: float = PACK_MASS,
+                   max_keys: int = PACK_MAX_KEYS) -> AttentionPack:
+    """Keep, per ``attentions[layer, head, query, :]`` row, the strongest keys until they hold
+    ``mass`` of the row (the key that crosses the line is kept), at most ``max_keys``."""
+    num_layers, num_heads, n, _ = attentions.shape
+    if n > WEIGHT_LEVELS:
+        raise ValueError("token indices above 65535 cannot be packed")
+    rows = np.asarray(attentions, dtype=np.float32).reshape(-1, n)
+    top = min(max_keys, n)
+    if top < n:
+        candidates = np.argpartition(-rows, top - 1, axis=1)[:, :top]
+    else:
+        candidates = np.broadcast_to(np.arange(n), rows.shape)
+    candidate_weights = np.take_along_axis(rows, candidates, axis=1)
+    order = np.argsort(-candidate_weights, axis=1, kind="stable")
+    keys = np.take_along_axis(candidates, order, axis=1)
+    weights = np.take_along_axis(candidate_weights, order, axis=1)
+    before = np.cumsum(weights, axis=1) - weights  # mass of the stronger keys of the row
+    levels = np.rint(np.clip(weights, 0.0, 1.0) * WEIGHT_LEVELS)
+    keep = (before < mass * rows.sum(axis=1, keepdims=True) - 1e-9) & (levels > 0)
+    return AttentionPack(
+        counts=keep.sum(axis=1).astype("<u2").reshape(num_layers, num_heads, n),
+        keys=keys[keep].astype("<u2"),
+        weights=levels[keep].astype("<u2"),
+    )
+
+
+def _aligned(blob: bytes, to: int = 4) -> bytes:
+    return blob + b"\0" * (-len(blob) % to)
+
+
+def graph_file(
     attentions: np.ndarray,
     labels: Sequence[str],
     special_mask: np.ndarray,
     mask_positions: Sequence[int],
-    options: GraphOptions,
     token_predictions: Sequence[Sequence[tuple[str, float]]] | None = None,
-) -> dict:
-    """The JSON-ready dict the attention-graph component draws.
+    mass: float = PACK_MASS,
+    special_label: str = "",
+    max_keys: int = PACK_MAX_KEYS,
+) -> bytes:
+    """Everything the component draws, as one file sent once per analysis.
 
-    Holds the visible tokens (labels are plain text; the component sets them with
-    ``textContent``), the packed edges of the combined heads above the threshold, the per-head
-    summaries of the selected token and, per token, its top predictions for the tooltip.
+    ``AGP1`` · uint32 header length · header JSON (UTF-8, :class:`GraphHeader` of
+    ``components/attention_graph``) padded to 4 bytes · ``counts`` · ``keys`` · ``weights``
+    (little-endian uint16 arrays of :class:`AttentionPack`, each padded to 4 bytes; the header's
+    ``offsets`` give their byte offsets). Token labels are plain text: the component sets them
+    with ``textContent``.
     """
-    matrix = combine_heads(attentions, options.layer, options.heads, options.combine)
-    visible = visible_tokens(special_mask, options.hide_special)
-    edges = prune_edges(matrix, options.threshold, visible, options.max_edges_per_token)
-    scale = float(edges.weight.max()) if len(edges) else 1.0
-    masks = set(int(p) for p in mask_positions)
-    selected = options.selected
-    if selected is not None and selected not in set(visible.tolist()):
-        selected = None
-    summaries = (
-        head_summaries(attentions, options.layer, selected, visible)
-        if selected is not None else ()
-    )
+    pack = pack_attention(attentions, mass, max_keys)
+    num_layers, num_heads, n = pack.shape
+    masks = {int(p) for p in mask_positions}
     tokens = []
-    for index in visible.tolist():
-        entry: dict = {"i": index, "t": labels[index]}
+    for index in range(n):
+        entry: dict = {"t": labels[index]}
         if special_mask[index]:
             entry["s"] = 1
         if index in masks:
@@ -208,27 +243,37 @@ def graph_payload(
             entry["p"] = [[text, round(float(score), 4)] for text, score in
                           token_predictions[index]]
         tokens.append(entry)
-    return {
-        "layer": options.layer,
-        "heads": sorted(options.heads),
-        "num_heads": int(attentions.shape[1]),
-        "combine": options.combine,
-        "threshold": options.threshold,
-        "tokens": tokens,
-        "edges": pack_edges(edges, scale),
-        "edge_count": len(edges),
-        "scale": scale,
-        "capped_tokens": edges.capped_tokens,
-        "max_edges_per_token": options.max_edges_per_token,
-        "selected": selected,
-        "selected_side": options.selected_side,
-        "summaries": [
-            {
-                "head": s.head,
-                "to": [[k, round(w, 4)] for k, w in s.attends_to],
-                "from": [[q, round(w, 4)] for q, w in s.attended_by],
-                "self": round(s.self_weight, 4),
-            }
-            for s in summaries
-        ],
-    }
+    arrays = [_aligned(pack.counts.tobytes()), _aligned(pack.keys.tobytes()),
+              _aligned(pack.weights.tobytes())]
+    header = {"version": PACK_VERSION, "num_layers": num_layers, "num_heads": num_heads,
+              "num_tokens": n, "mass": mass, "max_keys": max_keys,
+              "entries": int(pack.keys.shape[0]), "tokens": tokens,
+              "special_label": special_label}
+    # offsets depend on the header's own length: settle them with a fixed-width placeholder
+    header["offsets"] = [0, 0, 0]
+    body = _aligned(json.dumps(header, ensure_ascii=False).encode("utf-8") + b" " * 40)
+    start = 8 + len(body)
+    header["offsets"] = [start, start + len(arrays[0]), start + len(arrays[0]) + len(arrays[1])]
+    encoded = json.dumps(header, ensure_ascii=False).encode("utf-8")
+    encoded = encoded + b" " * (len(body) - len(encoded))  # JSON allows trailing spaces
+    return PACK_MAGIC + len(encoded).to_bytes(4, "little") + encoded + b"".join(arrays)
+
+
+def read_graph_file(blob: bytes) -> tuple[dict, AttentionPack]:
+    """Inverse of :func:`graph_file` (for tests and the benchmark): the header and the pack."""
+    if blob[:4] != PACK_MAGIC:
+        raise ValueError("not an attention-graph file")
+    length = int.from_bytes(blob[4:8], "little")
+    header = json.loads(blob[8:8 + length].decode("utf-8"))
+    rows = header["num_layers"] * header["num_heads"] * header["num_tokens"]
+    counts_at, keys_at, weights_at = header["offsets"]
+    counts = np.frombuffer(blob, "<u2", rows, counts_at).reshape(
+        header["num_layers"], header["num_heads"], header["num_tokens"])
+    keys = np.frombuffer(blob, "<u2", header["entries"], keys_at)
+    weights = np.frombuffer(blob, "<u2", header["entries"], weights_at)
+    return header, AttentionPack(counts, keys, weights)
+
+
+def file_id(blob: bytes) -> str:
+    """A short content hash: the component re-reads the file only when it changes."""
+    return hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:16]

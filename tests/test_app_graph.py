@@ -1,4 +1,4 @@
-"""The explorer page's attention graph, masking and bertviz views, run headless with AppTest."""
+"""The explorer page's attention view, masking and bertviz views, run headless with AppTest."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from components.bertviz_html import REQUIRE_CDN_TAG
 from explorer.analysis import analyze
-from explorer.graph import combine_heads, prune_edges, unpack_edges
+from explorer.graph import file_id, graph_file, pack_attention, read_graph_file
 from explorer.model import load
 from tests.tables import prediction_tables
 from tests.test_app_pages import messages, run_app
@@ -18,10 +18,20 @@ from ui import keys
 TEXT = "The capital of France is <mask>."
 
 
-def payload(at) -> dict:
+def graph_data(at) -> dict:
     (element,) = at.get("bidi_component")
     assert element.proto.component_name == "attention_explorer.attention_graph"
     return json.loads(element.proto.json)
+
+
+def expected_file(app_env, analysis) -> bytes:
+    """The file the view should get, built here from the analysis (the same bytes give the
+    same ``file_id``, which is what the browser's copy is named by)."""
+    from explorer.token_predictions import top_predictions_per_token
+
+    tooltips = top_predictions_per_token(load(str(app_env)), analysis, 5)
+    return graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
+                      analysis.mask_positions, tooltips)
 
 
 @pytest.fixture()
@@ -29,54 +39,55 @@ def expected(app_env):
     return analyze(load(str(app_env)), TEXT)
 
 
-def test_graph_gets_the_default_view(app_env, expected):
+def test_view_gets_the_whole_analysis_once_as_a_small_file(app_env, expected):
     at = run_app()
     assert not at.exception
-    data = payload(at)
-    assert [t["t"] for t in data["tokens"]] == list(expected.labels)
-    assert data["layer"] == 0 and data["heads"] == list(range(expected.num_heads))
-    assert data["combine"] == "mean" and data["threshold"] == 0.7
-    matrix = combine_heads(expected.attentions, 0, range(expected.num_heads), "mean")
-    edges = prune_edges(matrix, 0.7)
-    assert data["edge_count"] == len(edges)
-    query, key, weight = unpack_edges(data["edges"], data["scale"])
-    assert query.tolist() == edges.query.tolist() and key.tolist() == edges.key.tolist()
-    np.testing.assert_allclose(weight, edges.weight, atol=1e-4)
+    data = graph_data(at)
+    assert set(data) == {"file_url", "file_id", "view", "script_runs", "ack"}
+    assert data["view"] == {"layer": 0, "heads": list(range(expected.num_heads)),
+                            "combine": "mean", "threshold": 0.7, "hide_special": False,
+                            "head": "mean", "selected": None, "selected_side": "left"}
+    blob = expected_file(app_env, expected)
+    assert data["file_id"] == file_id(blob) and "/media/" in data["file_url"]
+    header, pack = read_graph_file(blob)
+    assert [t["t"] for t in header["tokens"]] == list(expected.labels)
+    reference = pack_attention(expected.attentions)  # every layer and head, pruned rows
+    np.testing.assert_array_equal(pack.keys, reference.keys)
+    np.testing.assert_array_equal(pack.counts, reference.counts)
     # tooltips: what the model predicts at each position; at the mask, the table's top rows
     mask = expected.predictions[0]
-    tooltip = next(t["p"] for t in data["tokens"] if t["i"] == mask.position)
+    tooltip = header["tokens"][mask.position]["p"]
     assert [text for text, _ in tooltip] == [p.token_str for p in mask.predictions[:5]]
-    assert data["selected"] is None and data["summaries"] == []
+    assert len(data["file_url"]) + len(json.dumps(data["view"])) < 400  # every rerun: tiny
 
 
-def test_controls_change_what_the_graph_receives(app_env, expected):
+def test_a_rerun_without_a_new_text_sends_the_same_file(app_env):
     at = run_app()
-    at.selectbox(key=keys.LAYER).set_value(1)
-    at.multiselect(key=keys.HEADS).set_value([1, 3])
-    at.radio(key=keys.COMBINE).set_value("sum")
-    at.slider(key=keys.THRESHOLD).set_value(0.4)
-    at.toggle(key=keys.HIDE_SPECIAL).set_value(True)
-    at.run()
+    first = graph_data(at)
+    at.number_input(key=keys.TOP_K).set_value(3).run()
+    second = graph_data(at)
+    assert second["file_id"] == first["file_id"] and second["file_url"] == first["file_url"]
+    assert second["script_runs"] == first["script_runs"] + 1
+    at.text_area(key=keys.TEXT).set_value("A cat sat on the <mask>.").run()
+    assert graph_data(at)["file_id"] != first["file_id"]
+
+
+def test_view_state_from_the_session_reaches_the_component_and_the_url(app_env):
+    at = run_app(**{keys.LAYER: 1, keys.HEADS: [3, 1], keys.COMBINE: "max",
+                    keys.THRESHOLD: 0.4, keys.HIDE_SPECIAL: True, keys.HEAD: 2,
+                    keys.SELECTED_TOKEN: 2})
     assert not at.exception
-    data = payload(at)
-    assert data["layer"] == 1 and data["heads"] == [1, 3] and data["combine"] == "sum"
-    visible = np.arange(1, expected.num_tokens - 1)
-    assert [t["i"] for t in data["tokens"]] == visible.tolist()
-    edges = prune_edges(combine_heads(expected.attentions, 1, [1, 3], "sum"), 0.4, visible)
-    assert data["edge_count"] == len(edges)
-    at.button[1].click().run()  # "No heads"
-    assert payload(at)["heads"] == [] and payload(at)["edge_count"] == 0
-    at.button[0].click().run()  # "All heads"
-    assert payload(at)["heads"] == list(range(expected.num_heads))
+    view = graph_data(at)["view"]
+    assert view == {"layer": 1, "heads": [1, 3], "combine": "max", "threshold": 0.4,
+                    "hide_special": True, "head": 2, "selected": 2, "selected_side": "left"}
+    params = {key: str(value) for key, value in at.query_params.items()}
+    assert params["layer"] == "1" and params["heads"] == "1,3" and params["token"] == "2"
+    assert params["threshold"] == "0.4" and params["head"] == "2"
 
 
-def test_selected_token_gets_head_summaries_and_can_be_masked(app_env, expected):
+def test_selected_token_is_shown_and_can_be_masked(app_env, expected):
     at = run_app(**{keys.SELECTED_TOKEN: 2})
     assert not at.exception
-    data = payload(at)
-    assert data["selected"] == 2 and len(data["summaries"]) == expected.num_heads
-    first = data["summaries"][0]
-    assert first["to"][0][0] == int(np.argmax(expected.attentions[0, 0, 2]))
     assert "Selected token **2**" in "".join(m.value for m in at.markdown)
     at.button(key="mask_selected").click().run()
     assert not at.exception
@@ -85,6 +96,12 @@ def test_selected_token_gets_head_summaries_and_can_be_masked(app_env, expected)
     at.button(key="mask_selected").click().run()  # token 2 is now a mask: unmask it
     assert at.text_area(key=keys.TEXT).value == TEXT
     assert len(prediction_tables(at)) == 1
+
+
+def test_no_selection_keeps_the_line_and_a_disabled_button(app_env):
+    at = run_app()
+    assert "No token selected" in "".join(m.value for m in at.markdown)
+    assert at.button(key="mask_selected").disabled
 
 
 def test_refused_mask_shows_a_message(app_env):
@@ -97,14 +114,34 @@ def test_refused_mask_shows_a_message(app_env):
 
 @pytest.mark.parametrize("state", [
     {keys.LAYER: 9, keys.HEADS: [99, 1], keys.SELECTED_TOKEN: 999, keys.THRESHOLD: 5.0},
-    {keys.HEADS: "all", keys.SELECTED_TOKEN: "3", keys.COMBINE: "max", keys.HIDE_SPECIAL: 2},
+    {keys.HEADS: "all", keys.SELECTED_TOKEN: "3", keys.COMBINE: "sum", keys.HIDE_SPECIAL: 2,
+     keys.HEAD: 7},
 ])
 def test_bad_state_values_are_replaced(app_env, state):
     at = run_app(**state)
     assert not at.exception
-    data = payload(at)
-    assert 0 <= data["layer"] < 2 and data["selected"] is None
-    assert set(data["heads"]) <= {0, 1, 2, 3} and data["combine"] in ("mean", "sum")
+    view = graph_data(at)["view"]
+    assert 0 <= view["layer"] < 2 and view["selected"] is None
+    assert set(view["heads"]) <= {0, 1, 2, 3} and view["combine"] in ("mean", "max")
+    assert 0.05 <= view["threshold"] <= 1 and view["head"] in ("mean", 0, 1, 2, 3)
+
+
+def test_view_events_keep_only_valid_values():
+    from ui.graph_state import apply_view_event
+
+    state = {keys.LAYER: 0, keys.COMBINE: "mean", keys.HIDE_SPECIAL: False, keys.HEAD: 1}
+    # what the component could send, good and bad values mixed
+    apply_view_event(state, {"layer": 1, "heads": [3, 0, 17, "x", True], "combine": "sum",
+                             "threshold": 0.3, "hide_special": "yes", "head": 9, "seq": 4},
+                     num_layers=2, num_heads=4)
+    assert state == {keys.LAYER: 1, keys.HEADS: [0, 3], keys.COMBINE: "mean",
+                     keys.THRESHOLD: 0.3, keys.HIDE_SPECIAL: False, keys.HEAD: 1,
+                     keys.GRAPH_ACK: 4}
+    apply_view_event(state, {"layer": 5, "threshold": 0.01, "head": "mean", "seq": 2}, 2, 4)
+    assert state[keys.LAYER] == 1 and state[keys.THRESHOLD] == 0.3
+    assert state[keys.HEAD] == "mean" and state[keys.GRAPH_ACK] == 4  # acks never go back
+    apply_view_event(state, "not a dict", 2, 4)
+    assert state[keys.LAYER] == 1
 
 
 def test_bertviz_views_are_embedded_offline(app_env):
@@ -118,14 +155,12 @@ def test_bertviz_views_are_embedded_offline(app_env):
         assert REQUIRE_CDN_TAG not in page and "define('d3'" in page, view
 
 
-def test_graph_widgets_do_not_call_the_model_again(app_env):
+def test_reruns_do_not_call_the_model_again(app_env):
     from tests.forward_counter import count_forwards
     from ui.cache import _load_model
 
     at = run_app()
     with count_forwards(_load_model(str(app_env))) as counts:
-        at.multiselect(key=keys.HEADS).set_value([0]).run()
-        at.slider(key=keys.THRESHOLD).set_value(0.3).run()
-        at.toggle(key=keys.HIDE_SPECIAL).set_value(True).run()
+        at.number_input(key=keys.TOP_K).set_value(3).run()
         at.button_group(key=keys.BERTVIZ_VIEW).set_value("head view").run()
         assert not counts.any and not at.exception, counts

@@ -5,6 +5,7 @@ Every request that is not to the loopback app is blocked and recorded, as on an 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from explorer.analysis import analyze
-from explorer.graph import combine_heads, prune_edges
+from explorer.graph import combine_heads, pack_attention, prune_edges
 from explorer.model import load
 from explorer.tiny import build_tiny_model
 from tests.browser import TABLE, chromium_page, running_app
@@ -59,52 +60,108 @@ def graph(page):
     return page.locator("[data-testid='attention-graph']")
 
 
+def reference_edges(analysis, layer=0, heads=None, combine="mean", threshold=0.7):
+    """What the view should draw: explorer.graph's pruning on the packed rows it received."""
+    heads = range(analysis.num_heads) if heads is None else heads
+    return prune_edges(combine_heads(pack_attention(analysis.attentions).dense(), layer, heads,
+                                     combine), threshold)
+
+
 def test_hover_shows_one_tokens_edges_and_click_selects_it_in_python(page, tiny):
     expected = analyze(tiny, TEXT)
-    edges = prune_edges(combine_heads(expected.attentions, 0, range(4), "mean"), 0.7)
-    assert graph(page).get_attribute("data-edges-drawn") == str(len(edges))
+    edges = reference_edges(expected)
+    expect(graph(page)).to_have_attribute("data-edges-drawn", str(len(edges)))
     page.locator(".ag-left .ag-tok").nth(3).hover()
-    assert graph(page).get_attribute("data-focus") == "left:3"
-    assert graph(page).get_attribute("data-edges-drawn") == str(int((edges.query == 3).sum()))
+    expect(graph(page)).to_have_attribute("data-focus", "left:3")
+    expect(graph(page)).to_have_attribute("data-edges-drawn", str(int((edges.query == 3).sum())))
     page.locator(".ag-right .ag-tok").nth(5).hover()
-    assert graph(page).get_attribute("data-edges-drawn") == str(int((edges.key == 5).sum()))
+    expect(graph(page)).to_have_attribute("data-edges-drawn", str(int((edges.key == 5).sum())))
     tip = page.locator(".ag-tip")
-    assert tip.is_visible() and "token 5" in tip.inner_text()
+    expect(tip).to_be_visible()
+    assert "token 5" in tip.inner_text()
 
     page.locator(".ag-left .ag-tok").nth(3).click()
+    expect(graph(page)).to_have_attribute("data-frozen", "left:3")
+    expect(tip).to_be_hidden()  # a click hides the tooltip
     page.get_by_text("Selected token 3:").wait_for(timeout=30_000)  # drawn by Python
-    assert graph(page).get_attribute("data-frozen") == "left:3"
     boxes = page.locator(".ag-head")
     assert boxes.count() == 4
     best = int(np.argmax(expected.attentions[0, 0, 3]))
-    assert boxes.first.get_attribute("data-to") == str(best)
+    expect(boxes.first).to_have_attribute("data-to", str(best))
     page.mouse.move(5, 5)  # leave the token: the frozen one's edges stay drawn
     expect(graph(page)).to_have_attribute("data-focus", "")
-    assert graph(page).get_attribute("data-edges-drawn") == str(int((edges.query == 3).sum()))
+    expect(graph(page)).to_have_attribute("data-edges-drawn", str(int((edges.query == 3).sum())))
 
     page.locator(".ag-left .ag-tok").nth(3).click()  # click again: unfreeze
-    page.get_by_text("Selected token 3:").wait_for(state="detached", timeout=30_000)
-    assert graph(page).get_attribute("data-frozen") == ""
+    page.get_by_text("No token selected").wait_for(timeout=30_000)
+    expect(graph(page)).to_have_attribute("data-frozen", "")
 
 
-def test_head_box_click_changes_the_heads_in_python(page):
+def test_tooltip_hides_when_the_mouse_leaves(page):
+    page.locator(".ag-left .ag-tok").nth(2).hover()
+    tip = page.locator(".ag-tip")
+    expect(tip).to_be_visible()
+    page.mouse.move(5, 5)
+    expect(tip).to_be_hidden()
+    expect(graph(page)).to_have_attribute("data-tip", "")
+
+
+def test_controls_redraw_in_the_browser_without_a_page_run(page, tiny):
+    expected = analyze(tiny, TEXT)
+    runs = graph(page).get_attribute("data-script-runs")
+    view = graph(page)
+    view.get_by_role("combobox", name="Layer", exact=True).select_option("layer 2")
+    expect(view).to_have_attribute("data-layer", "2")
+    expect(view).to_have_attribute("data-heatmap", "Layer 2, mean of all heads")
+    expect(view).to_have_attribute("data-edges-drawn", str(len(reference_edges(expected, 1))))
     page.locator(".ag-head").nth(1).click()  # drop head 2
-    page.get_by_text("heads 1, 3, 4", exact=False).wait_for(timeout=30_000)
-    chosen = page.locator("[data-testid='stMultiSelect']").inner_text()
-    assert "head 1" in chosen and "head 3" in chosen and "head 2" not in chosen, chosen
+    expect(view).to_have_attribute("data-heads", "1,3,4")
+    expect(view.locator("[data-role='heads-count']")).to_have_text("Heads: 3 of 4")
+    view.locator("input[data-role='combine'][value='max']").click()
+    view.locator("input[data-role='threshold']").fill("0.4")
+    drawn = len(reference_edges(expected, 1, [0, 2, 3], "max", 0.4))
+    expect(view).to_have_attribute("data-edges-drawn", str(drawn))
+    view.get_by_role("combobox", name="Head", exact=True).select_option("head 3")
+    expect(view).to_have_attribute("data-heatmap", "Layer 2, head 3")
+    view.get_by_role("button", name="All heads").click()
+    expect(view.locator("[data-role='heads-count']")).to_have_text("Heads: all 4 of 4")
+    # Python heard every change (the fragment ran: the URL follows), the page never re-ran
+    expect(view).to_have_attribute("data-ack", view.get_attribute("data-seq"))
+    page.wait_for_url(lambda url: "layer=1" in url and "threshold=0.4" in url and
+                      "head=2" in url, timeout=30_000)
+    assert view.get_attribute("data-script-runs") == runs
+
+
+def test_hide_special_hides_the_special_tokens(page):
+    page.locator("input[data-role='hide-special']").click()
+    expect(graph(page)).to_have_attribute("data-hide-special", "true")
+    expect(page.locator(".ag-left .ag-tok").first).to_be_hidden()  # <s>
+    expect(page.locator(".ag-left .ag-tok").nth(1)).to_be_visible()
+
+
+def test_the_graph_does_not_move_when_a_token_is_frozen_or_masked(page):
+    canvas = page.locator("[data-role='canvas']")
+    page.locator(".ag-left .ag-tok").nth(3).scroll_into_view_if_needed()
+    before = canvas.bounding_box()  # where the user sees it
+    page.locator(".ag-left .ag-tok").nth(3).click()
+    page.get_by_text("Selected token 3:").wait_for(timeout=30_000)
+    assert canvas.bounding_box() == before
+    page.locator(".ag-left .ag-tok").nth(2).dblclick()  # mask "capital": a new analysis
+    page.locator(TABLE).nth(1).wait_for(timeout=30_000)
+    expect(page.locator(".ag-left .ag-tok").nth(2)).to_have_class(re.compile("ag-mask"))
+    after = canvas.bounding_box()
+    assert abs(after["y"] - before["y"]) <= 1, (before, after)
 
 
 def test_double_click_masks_and_unmasks(page):
     box = page.get_by_role("textbox", name="Text")
     page.locator(".ag-left .ag-tok").nth(2).dblclick()  # "capital"
-    page.wait_for_function("() => document.querySelector('textarea').value"
-                           " === 'The <mask> of France is <mask>.'", timeout=30_000)
+    expect(box).to_have_value("The <mask> of France is <mask>.", timeout=30_000)
     page.locator(TABLE).nth(1).wait_for(state="attached", timeout=30_000)
     assert page.locator(TABLE).count() == 2
     assert "ag-mask" in page.locator(".ag-left .ag-tok").nth(2).get_attribute("class")
     page.locator(".ag-left .ag-tok").nth(2).dblclick()
-    page.wait_for_function(f"() => document.querySelector('textarea').value === '{TEXT}'",
-                           timeout=30_000)
+    expect(box).to_have_value(TEXT, timeout=30_000)
     assert box.input_value() == TEXT
     page.locator(TABLE).nth(1).wait_for(state="detached", timeout=30_000)
 
@@ -126,9 +183,10 @@ def test_bertviz_uses_the_cdn_only_without_local_scripts(tiny_model_dir, tmp_pat
             chromium_page() as page:
         tried = block_internet(page)
         page.goto(url)
-        page.get_by_text("head view", exact=True).click()
+        with page.expect_event("requestfailed", timeout=60_000,
+                               predicate=lambda r: "cdnjs.cloudflare.com" in r.url):
+            page.get_by_text("head view", exact=True).click()
         page.get_by_text("loads them from a CDN").wait_for(timeout=60_000)
-        page.wait_for_timeout(2000)
         assert any("cdnjs.cloudflare.com" in u for u in tried), tried
         # offline and without local copies, bertviz cannot draw: the check above is not vacuous
         assert page.frame_locator("iframe").first.locator("svg text").count() == 0
@@ -148,7 +206,7 @@ def test_user_text_never_runs_as_html_or_script(page, tiny):
     page.get_by_text("head view", exact=True).click()
     page.frame_locator("iframe").first.locator("svg text").first.wait_for(timeout=60_000)
     page.locator(".ag-left .ag-tok").nth(1).hover()
-    page.wait_for_timeout(1000)
+    expect(graph(page)).to_have_attribute("data-tip", "1")  # the tooltip shows its text
     for frame in page.frames:
         assert frame.evaluate("() => window.__xss") is None, frame.url
     assert page.locator(".ag-root img").count() == 0
@@ -171,8 +229,10 @@ def test_a_512_token_input_stays_light(tmp_path_factory):
         box.fill(text)
         box.press("Control+Enter")
         page.locator(".ag-left .ag-tok").nth(511).wait_for(state="attached", timeout=90_000)
+        expect(graph(page)).to_have_attribute("data-loaded", re.compile(".+"))
         drawn = int(graph(page).get_attribute("data-edges-drawn"))
         assert 0 < drawn <= 32 * 512
         page.locator(".ag-left .ag-tok").nth(100).hover()
+        expect(graph(page)).to_have_attribute("data-focus", "left:100")
         assert int(graph(page).get_attribute("data-edges-drawn")) <= 32
         assert tried == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.browser import app_server, chromium_page
+from tests.browser import TABLE, app_server, chromium_page
 from tests.model_folders import put_in_hub_cache
 from tests.test_first_run import REPO_ID, closed_port
 
@@ -33,5 +33,5 @@ def test_offline_first_page_shows_the_message_and_local_models(tiny_model_dir: P
         nav = page.locator("[data-testid='stSidebarNav']")
         assert nav.locator("[data-testid='stIconMaterial']").count() == 4
         choice.click()
-        page.locator("[data-testid='stTable']").first.wait_for(timeout=60_000)
+        page.locator(TABLE).first.wait_for(timeout=60_000)
         assert page.get_by_text("Could not load the model").count() == 0

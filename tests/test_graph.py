@@ -9,13 +9,15 @@ from hypothesis import strategies as st
 
 from explorer.analysis import analyze
 from explorer.graph import (
-    GraphOptions,
+    PACK_MASS,
+    WEIGHT_LEVELS,
     combine_heads,
-    graph_payload,
+    file_id,
+    graph_file,
     head_summaries,
-    pack_edges,
+    pack_attention,
     prune_edges,
-    unpack_edges,
+    read_graph_file,
     visible_tokens,
 )
 
@@ -27,13 +29,13 @@ def analysis(tiny):
     return analyze(tiny, TEXT)
 
 
-def test_combine_heads_mean_and_sum(analysis):
+def test_combine_heads_mean_and_max(analysis):
     attentions = analysis.attentions
     np.testing.assert_allclose(combine_heads(attentions, 1, [0, 2], "mean"),
                                (attentions[1, 0] + attentions[1, 2]) / 2, rtol=1e-6)
-    summed = combine_heads(attentions, 1, [2, 0, 2], "sum")  # duplicates count once
-    np.testing.assert_allclose(summed, attentions[1, 0] + attentions[1, 2], rtol=1e-6)
-    np.testing.assert_allclose(summed.sum(axis=1), 2.0, rtol=1e-5)
+    strongest = combine_heads(attentions, 1, [2, 0, 2], "max")  # duplicates count once
+    np.testing.assert_array_equal(strongest, np.maximum(attentions[1, 0], attentions[1, 2]))
+    assert (strongest.sum(axis=1) > 1.0).all()  # not a distribution: max differs from mean
     all_heads = combine_heads(attentions, 0, range(analysis.num_heads), "mean")
     np.testing.assert_allclose(all_heads, attentions[0].mean(axis=0), rtol=1e-6)
     assert not combine_heads(attentions, 0, [], "mean").any()
@@ -41,7 +43,7 @@ def test_combine_heads_mean_and_sum(analysis):
 
 @pytest.mark.parametrize("bad", [
     {"layer": 5, "heads": [0]}, {"layer": 0, "heads": [9]}, {"layer": 0, "heads": [0],
-                                                             "how": "max"}])
+                                                             "how": "sum"}])
 def test_combine_heads_rejects_bad_choices(analysis, bad):
     with pytest.raises(ValueError):
         combine_heads(analysis.attentions, **bad)
@@ -70,7 +72,7 @@ def test_pruning_keeps_the_smallest_strongest_set_reaching_the_share(analysis, t
 
 
 def test_full_threshold_keeps_every_edge_and_cap_bounds_count(analysis):
-    matrix = combine_heads(analysis.attentions, 0, [1], "sum")
+    matrix = combine_heads(analysis.attentions, 0, [1], "max")
     n = analysis.num_tokens
     assert len(prune_edges(matrix, 1.0, max_edges_per_token=None)) == n * n
     capped = prune_edges(matrix, 1.0, max_edges_per_token=3)
@@ -104,16 +106,6 @@ def test_pruning_properties_on_random_attention(n, threshold, seed):
     assert len(pairs) == len(edges)  # no duplicate edges
 
 
-def test_packing_round_trip(analysis):
-    matrix = combine_heads(analysis.attentions, 1, [0, 3], "sum")
-    edges = prune_edges(matrix, 0.8)
-    scale = float(edges.weight.max())
-    query, key, weight = unpack_edges(pack_edges(edges, scale), scale)
-    assert query.tolist() == edges.query.tolist() and key.tolist() == edges.key.tolist()
-    np.testing.assert_allclose(weight, edges.weight, atol=scale / 65535)
-    assert len(pack_edges(edges, scale)) == 8 * len(edges)  # 6 bytes → 8 base64 chars
-
-
 def test_head_summaries_match_the_rows_and_columns(analysis):
     token, layer = 6, 1
     visible = np.arange(analysis.num_tokens)
@@ -129,24 +121,58 @@ def test_head_summaries_match_the_rows_and_columns(analysis):
         assert summary.self_weight == pytest.approx(float(matrix[token, token]))
 
 
-def test_payload_holds_only_the_selected_layer_heads_and_kept_edges(analysis):
-    predictions = [[("x", 0.5)]] * analysis.num_tokens
-    options = GraphOptions(layer=1, heads=(2, 0), combine="sum", threshold=0.5,
-                           hide_special=True, selected=4, selected_side="right")
-    payload = graph_payload(analysis.attentions, analysis.labels, analysis.special_mask,
-                            analysis.mask_positions, options, predictions)
-    assert payload["heads"] == [0, 2] and payload["layer"] == 1
-    assert [t["i"] for t in payload["tokens"]] == list(range(1, analysis.num_tokens - 1))
-    assert [t["t"] for t in payload["tokens"]] == list(analysis.labels[1:-1])
-    mask = analysis.mask_positions[0]
-    assert next(t for t in payload["tokens"] if t.get("m"))["i"] == mask
-    expected = prune_edges(combine_heads(analysis.attentions, 1, [0, 2], "sum"), 0.5,
-                           np.arange(1, analysis.num_tokens - 1))
-    assert payload["edge_count"] == len(expected)
-    query, key, _ = unpack_edges(payload["edges"], payload["scale"])
-    assert query.tolist() == expected.query.tolist() and key.tolist() == expected.key.tolist()
-    assert payload["selected"] == 4 and payload["selected_side"] == "right"
-    assert len(payload["summaries"]) == analysis.num_heads
-    hidden = GraphOptions(layer=1, heads=(0,), hide_special=True, selected=0)
-    assert graph_payload(analysis.attentions, analysis.labels, analysis.special_mask, (),
-                         hidden)["selected"] is None  # a hidden token cannot stay selected
+@pytest.mark.parametrize("max_keys", [4, 16])
+def test_pack_keeps_each_rows_strongest_keys_up_to_the_mass(analysis, max_keys):
+    attentions = analysis.attentions
+    pack = pack_attention(attentions, max_keys=max_keys)
+    assert pack.counts.shape == attentions.shape[:3]
+    assert int(pack.counts.sum()) == pack.keys.shape[0] == pack.weights.shape[0]
+    dense = pack.dense()
+    kept = dense > 0
+    # every kept weight is the real one, quantised to 1/65535
+    np.testing.assert_allclose(dense[kept], attentions[kept], atol=0.5 / WEIGHT_LEVELS + 1e-7)
+    for layer, head, query in np.ndindex(*pack.counts.shape):
+        row, got = attentions[layer, head, query], dense[layer, head, query]
+        count = int(pack.counts[layer, head, query])
+        assert 1 <= count <= max_keys
+        assert np.sort(row)[::-1][:count].sum() == pytest.approx(row[got > 0].sum(), rel=1e-5)
+        # the row stops at the mass, or at the cap; one key fewer would fall short
+        assert count == max_keys or got.sum() >= PACK_MASS * row.sum() - 1e-4
+        assert np.sort(row)[::-1][:count - 1].sum() < PACK_MASS * row.sum() + 1e-6
+
+
+def test_pack_rows_are_listed_strongest_first_and_bounded(analysis):
+    pack = pack_attention(analysis.attentions, max_keys=5)
+    start = 0
+    for count in pack.counts.ravel():
+        weights = pack.weights[start:start + int(count)]
+        assert (np.diff(weights.astype(int)) <= 0).all()
+        start += int(count)
+    rows = analysis.num_layers * analysis.num_heads * analysis.num_tokens
+    assert pack.keys.nbytes + pack.weights.nbytes <= rows * 5 * 4
+
+
+def test_graph_file_round_trip_holds_tokens_predictions_and_the_pack(analysis):
+    predictions = [[(f"p{i}", 0.5), ("<b>", 0.25)] for i in range(analysis.num_tokens)]
+    blob = graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
+                      analysis.mask_positions, predictions)
+    header, pack = read_graph_file(blob)
+    assert [t["t"] for t in header["tokens"]] == list(analysis.labels)
+    assert [i for i, t in enumerate(header["tokens"]) if t.get("s")] == \
+        np.flatnonzero(analysis.special_mask).tolist()
+    assert [i for i, t in enumerate(header["tokens"]) if t.get("m")] == \
+        list(analysis.mask_positions)
+    assert header["tokens"][3]["p"] == [["p3", 0.5], ["<b>", 0.25]]
+    assert (header["num_layers"], header["num_heads"], header["num_tokens"]) == \
+        analysis.attentions.shape[:3]
+    expected = pack_attention(analysis.attentions)
+    np.testing.assert_array_equal(pack.counts, expected.counts)
+    np.testing.assert_array_equal(pack.keys, expected.keys)
+    np.testing.assert_array_equal(pack.weights, expected.weights)
+    assert all(offset % 4 == 0 for offset in header["offsets"])  # typed arrays need alignment
+    assert file_id(blob) == file_id(bytes(blob)) != file_id(blob + b"x")
+
+
+def test_graph_file_rejects_other_bytes():
+    with pytest.raises(ValueError):
+        read_graph_file(b"<html>not a graph file</html>")

@@ -29,7 +29,7 @@ def chart_config(file_name: str = "chart") -> dict[str, object]:
 def image_format_choice() -> None:
     """Sidebar radio choosing what the charts' camera button downloads."""
     with st.sidebar:
-        st.radio("Chart download format (📷 in each chart's toolbar)", ["png", "svg"],
+        st.radio("Chart download format (camera button in each chart's toolbar)", ["png", "svg"],
                  key=IMAGE_FORMAT, horizontal=True)
 
 

@@ -1,20 +1,26 @@
-"""Page state of the attention graph: validated defaults and the callbacks that the graph and
-its buttons run (selection, heads, mask/unmask). Callbacks run before the next script run, so
-they may change widget values such as the text."""
+"""Page state of the attention view: validated defaults, the data the component receives, and
+the callbacks it runs (view, selection, mask/unmask). Callbacks run before the next (fragment)
+run, so they may change session values such as the text."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import streamlit as st
 
+from components.attention_graph import GraphData, GraphView, file_url
 from explorer.analysis import Analysis
-from explorer.graph import COMBINE_MODES, DEFAULT_THRESHOLD
+from explorer.graph import COMBINE_MODES, DEFAULT_THRESHOLD, file_id, graph_file
 from explorer.masking import MaskEditError, mask_token_in_text, unmask_token_in_text
 from explorer.model import Loaded
+from explorer.state import MEAN_HEAD
 from ui import keys
+from ui.cache import cached_in_budget, cached_token_predictions, model_cache_key
+from ui.lm_head import has_prediction_head
 
 BERTVIZ_OFF = "off"
+MIN_THRESHOLD = 0.05
 
 
 def _valid_int(value: Any, upper: int) -> int | None:
@@ -23,9 +29,22 @@ def _valid_int(value: Any, upper: int) -> int | None:
     return value if 0 <= value < upper else None
 
 
+def _valid_threshold(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if MIN_THRESHOLD <= value <= 1.0 else None
+
+
+def count_script_run() -> int:
+    """Count a full run of the page (call at its top; a fragment rerun does not run it)."""
+    runs = st.session_state.get(keys.SCRIPT_RUNS, 0) + 1
+    st.session_state[keys.SCRIPT_RUNS] = runs
+    return runs
+
+
 def prepare_graph_state(analysis: Analysis) -> None:
-    """Defaults and validation of the graph's keys for this analysis, before widgets are drawn
-    (values may come from an older input, another model or the URL)."""
+    """Defaults and validation of the view's keys for this analysis (values may come from an
+    older input, another model, another page or the URL)."""
     state = st.session_state
     if _valid_int(state.get(keys.LAYER), analysis.num_layers) is None:
         state[keys.LAYER] = 0
@@ -37,20 +56,89 @@ def prepare_graph_state(analysis: Analysis) -> None:
                                     if _valid_int(h, analysis.num_heads) is not None})
     if state.get(keys.COMBINE) not in COMBINE_MODES:
         state[keys.COMBINE] = COMBINE_MODES[0]
-    threshold = state.get(keys.THRESHOLD)
-    if not isinstance(threshold, (int, float)) or not 0.05 <= threshold <= 1.0:
+    if _valid_threshold(state.get(keys.THRESHOLD)) is None:
         state[keys.THRESHOLD] = DEFAULT_THRESHOLD
     if not isinstance(state.get(keys.HIDE_SPECIAL), bool):
         state[keys.HIDE_SPECIAL] = False
+    head = state.get(keys.HEAD)
+    if head != MEAN_HEAD and _valid_int(head, analysis.num_heads) is None:
+        state[keys.HEAD] = MEAN_HEAD
     state[keys.SELECTED_TOKEN] = _valid_int(state.get(keys.SELECTED_TOKEN), analysis.num_tokens)
     if state.get(keys.SELECTED_SIDE) not in ("left", "right"):
         state[keys.SELECTED_SIDE] = "left"
 
 
+def _graph_file(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> tuple[bytes, str]:
+    """The packed file of one analysis, kept in the one budgeted cache (ui/cache.py)."""
+    def build() -> tuple[bytes, str]:
+        predictions = (cached_token_predictions(loaded, analysis, tooltip_k)
+                       if has_prediction_head(loaded) else None)  # no head: no tooltip guesses
+        blob = graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
+                          analysis.mask_positions, predictions,
+                          special_label=loaded.info.special_label)
+        return blob, file_id(blob)
+
+    return cached_in_budget(
+        ("graph_file", model_cache_key(loaded), analysis.text, int(tooltip_k)), build)
+
+
+def graph_data(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> GraphData:
+    """What the component receives: the URL of the analysis file (built once per analysis and
+    served by Streamlit's media file manager) and the view held in session state."""
+    blob, identity = _graph_file(loaded, analysis, tooltip_k)
+    state = st.session_state
+    view: GraphView = {
+        "layer": state[keys.LAYER],
+        "heads": list(state[keys.HEADS]),
+        "combine": state[keys.COMBINE],
+        "threshold": float(state[keys.THRESHOLD]),
+        "hide_special": state[keys.HIDE_SPECIAL],
+        "head": state[keys.HEAD],
+        "selected": state[keys.SELECTED_TOKEN],
+        "selected_side": state[keys.SELECTED_SIDE],
+    }
+    return {"file_url": file_url(blob), "file_id": identity, "view": view,
+            "script_runs": int(state.get(keys.SCRIPT_RUNS, 0)),
+            "ack": int(state.get(keys.GRAPH_ACK, 0))}
+
+
 def graph_value(name: str) -> Any:
-    """A value the graph component sent (state or trigger), or None."""
+    """A value the component sent (state or trigger), or None."""
     value = st.session_state.get(keys.GRAPH)
     return value.get(name) if isinstance(value, dict) else None
+
+
+def _acknowledge(state: MutableMapping[str, Any], event: Any) -> None:
+    seq = event.get("seq") if isinstance(event, dict) else None
+    if _valid_int(seq, 2**31) is not None:
+        state[keys.GRAPH_ACK] = max(seq, state.get(keys.GRAPH_ACK, 0))
+
+
+def apply_view_event(state: MutableMapping[str, Any], view: Any, num_layers: int,
+                     num_heads: int) -> None:
+    """Copy the valid values of a ``view`` event (:class:`ViewEvent`) into ``state``."""
+    if not isinstance(view, dict):
+        return
+    if _valid_int(view.get("layer"), num_layers) is not None:
+        state[keys.LAYER] = view["layer"]
+    heads = view.get("heads")
+    if isinstance(heads, list):
+        state[keys.HEADS] = sorted({h for h in heads if _valid_int(h, num_heads) is not None})
+    if view.get("combine") in COMBINE_MODES:
+        state[keys.COMBINE] = view["combine"]
+    if _valid_threshold(view.get("threshold")) is not None:
+        state[keys.THRESHOLD] = round(float(view["threshold"]), 4)
+    if isinstance(view.get("hide_special"), bool):
+        state[keys.HIDE_SPECIAL] = view["hide_special"]
+    head = view.get("head")
+    if head == MEAN_HEAD or _valid_int(head, num_heads) is not None:
+        state[keys.HEAD] = head
+    _acknowledge(state, view)
+
+
+def on_graph_view(num_layers: int, num_heads: int) -> None:
+    """The component's controls changed: keep what is valid (for the URL and other pages)."""
+    apply_view_event(st.session_state, graph_value("view"), num_layers, num_heads)
 
 
 def on_graph_selection() -> None:
@@ -58,26 +146,16 @@ def on_graph_selection() -> None:
     if not isinstance(selection, dict):
         return
     token = selection.get("token")
-    st.session_state[keys.SELECTED_TOKEN] = token if isinstance(token, int) else None
+    st.session_state[keys.SELECTED_TOKEN] = token if _valid_int(token, 2**16) is not None \
+        else None
     if selection.get("side") in ("left", "right"):
         st.session_state[keys.SELECTED_SIDE] = selection["side"]
-
-
-def on_graph_heads(num_heads: int) -> None:
-    value = graph_value("heads")
-    heads = value.get("heads") if isinstance(value, dict) else None
-    if isinstance(heads, list):
-        st.session_state[keys.HEADS] = sorted({h for h in heads
-                                               if _valid_int(h, num_heads) is not None})
-
-
-def set_heads(heads: list[int]) -> None:
-    st.session_state[keys.HEADS] = heads
+    _acknowledge(st.session_state, selection)
 
 
 def edit_mask(loaded: Loaded, analysis: Analysis, token_index: Any, unmask: bool) -> None:
-    """Mask (or unmask) a token of the analysed text; the text widget then shows the new text
-    and the page re-analyses it. A refusal is kept for the page to show."""
+    """Mask (or unmask) a token of the analysed text; the page then runs in full with the new
+    text. A refusal is kept for the page to show."""
     if _valid_int(token_index, analysis.num_tokens) is None:
         return
     record = st.session_state.get(keys.MASK_ORIGINALS)
@@ -92,6 +170,7 @@ def edit_mask(loaded: Loaded, analysis: Analysis, token_index: Any, unmask: bool
     st.session_state[keys.TEXT] = result.text
     st.session_state[keys.MASK_ORIGINALS] = {"text": result.text,
                                              "originals": dict(result.originals)}
+    st.session_state[keys.MASK_EDITED] = True
 
 
 def on_graph_mask(loaded: Loaded, analysis: Analysis, unmask: bool) -> None:

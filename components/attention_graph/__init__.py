@@ -1,21 +1,96 @@
-"""The exBERT-style attention graph as a Streamlit custom component (``st.components.v2``).
+"""The exBERT-style attention view as one Streamlit custom component (``st.components.v2``).
 
-Draws the payload of :func:`explorer.graph.graph_payload`: hover a token for its outgoing (left
-column) or incoming (right column) attention, click to freeze it (sent back as the
-``selection`` state), double-click to mask or unmask it (``mask`` / ``unmask`` triggers), click
-a head box to add or drop that head (``heads`` state). HTML, CSS and JS live next to this file.
+It receives the analysis once, as a file (:func:`explorer.graph.graph_file`) served by
+Streamlit's media file manager, and answers in the browser: layer, heads (boxes, All/None),
+combine, threshold, hide-special, the one-head/mean heatmap, hover and click-to-freeze. It tells
+Python what Python needs as component state: ``view`` (the controls, for the URL) and
+``selection`` (the frozen token); double-click sends the ``mask`` / ``unmask`` triggers.
+
+A rerun that does not change the file re-sends only :class:`GraphData` (a few hundred bytes);
+the JS re-reads nothing unless ``file_id`` or ``script_runs`` changed. HTML, CSS and JS live next
+to this file; ``graph.js`` documents the binary layout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import streamlit as st
 
 _HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "attention_explorer.attention_graph"
+FILE_MIMETYPE = "application/octet-stream"
+_FILE_COORDINATES = "attention_explorer.attention_graph.file"
+
+
+class TokenEntry(TypedDict, total=False):
+    """One token of :class:`GraphHeader`: label (plain text), special, mask, predictions."""
+
+    t: str
+    s: int
+    m: int
+    p: list[list[Any]]  # [[token text, probability], ...] for the tooltip
+
+
+class GraphHeader(TypedDict):
+    """The JSON header of the binary file (see ``graph.js`` for the arrays after it)."""
+
+    version: int
+    num_layers: int
+    num_heads: int
+    num_tokens: int
+    mass: float
+    max_keys: int
+    entries: int
+    tokens: list[TokenEntry]
+    special_label: str  # the model's special tokens, e.g. "[CLS], [SEP]" (plain text)
+    offsets: list[int]  # byte offsets of counts, keys, weights
+
+
+class GraphView(TypedDict):
+    """The controls' values; indices are 0-based here, 1-based on screen and in ``data-*``."""
+
+    layer: int
+    heads: list[int]
+    combine: Literal["mean", "max"]
+    threshold: float
+    hide_special: bool
+    head: int | Literal["mean"]  # the heatmap's head
+    selected: int | None
+    selected_side: Literal["left", "right"]
+
+
+class GraphData(TypedDict):
+    """What the component receives on every run (small: the analysis travels as a file)."""
+
+    file_url: str
+    file_id: str
+    view: GraphView
+    script_runs: int  # full page runs of this session: the JS applies ``view`` when it changes
+    ack: int  # the last ``seq`` Python received from the component
+
+
+class ViewEvent(TypedDict):
+    """State ``view`` sent by the component."""
+
+    layer: int
+    heads: list[int]
+    combine: str
+    threshold: float
+    hide_special: bool
+    head: int | str
+    seq: int
+
+
+class SelectionEvent(TypedDict):
+    """State ``selection`` sent by the component."""
+
+    token: int | None
+    side: str
+    seq: int
+
 
 _mount = st.components.v2.component(
     COMPONENT_NAME,
@@ -25,22 +100,30 @@ _mount = st.components.v2.component(
 )
 
 
+def file_url(blob: bytes) -> str:
+    """Serve ``blob`` from Streamlit's media file manager; return its URL. The same bytes give
+    the same URL; the file lives as long as the session shows it."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.instance().media_file_mgr.add(blob, FILE_MIMETYPE, _FILE_COORDINATES)
+
+
 def attention_graph(
-    payload: dict[str, Any],
+    data: GraphData,
     *,
     key: str,
+    on_view: Callable[[], None],
     on_selection: Callable[[], None],
-    on_heads: Callable[[], None],
     on_mask: Callable[[], None],
     on_unmask: Callable[[], None],
 ) -> Any:
-    """Mount the graph. The callbacks run before the next script run; they read the new values
-    from ``st.session_state[key]`` (``selection``, ``heads``, ``mask``, ``unmask``)."""
+    """Mount the view. The callbacks run before the next (fragment) run; they read the new values
+    from ``st.session_state[key]`` (``view``, ``selection``, ``mask``, ``unmask``)."""
     return _mount(
         key=key,
-        data=payload,
+        data=data,
+        on_view_change=on_view,
         on_selection_change=on_selection,
-        on_heads_change=on_heads,
         on_mask_change=on_mask,
         on_unmask_change=on_unmask,
     )

@@ -1,123 +1,296 @@
-// exBERT-style attention graph: two token columns joined by lines whose opacity is the weight.
-// Streamlit calls the default export again on every data change with the same parentElement,
-// so the view keeps its state on the root element. All user text is set with textContent.
+// exBERT-style attention graph, its controls and a one-head heatmap, answered in the browser.
+//
+// Contract with Python (typed in components/attention_graph/__init__.py as GraphData):
+//   data = { file_url, file_id, view, script_runs, ack }
+//   - file_url: the analysis packed by explorer.graph.graph_file, fetched ONCE per file_id:
+//       "AGP1" | uint32 LE header length | header JSON (GraphHeader) |
+//       counts uint16[layer][head][query] | keys uint16[entry] | weights uint16[entry]
+//     (offsets in header.offsets; row r = (layer*H + head)*n + query owns counts[r] entries,
+//     strongest key first; weight = value / 65535).
+//   - view (GraphView): layer, heads, combine, threshold, hide_special, head, selected,
+//     selected_side. Applied only when the file or script_runs changes (a full page run);
+//     between those, this component's own controls are the truth.
+//   - ack: the last `seq` Python has received (shown as data-ack, for tests and the benchmark).
+// Sent back: state "view" {…view, seq}, state "selection" {token, side, seq}, triggers
+// "mask" / "unmask" (token index). All user text is set with textContent, never as HTML.
 
 const ROW = 18;
 const CLICK_DELAY_MS = 260; // a double-click must not also count as two clicks
+const MAX_EDGES_PER_TOKEN = 32;
+const SUMMARY_TOP = 3;
 const HEAD_COLOURS = [
   "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a",
   "#637939", "#8c6d31", "#843c39", "#7b4173",
 ];
 const EDGE_COLOUR = "21, 101, 192";
-
-function decodeEdges(packed) {
-  const bytes = Uint8Array.from(atob(packed || ""), (c) => c.charCodeAt(0));
-  const view = new DataView(bytes.buffer);
-  const count = bytes.length / 6;
-  const query = new Uint16Array(count);
-  const key = new Uint16Array(count);
-  const weight = new Float32Array(count);
-  for (let e = 0; e < count; e++) {
-    query[e] = view.getUint16(6 * e, true);
-    key[e] = view.getUint16(6 * e + 2, true);
-    weight[e] = view.getUint16(6 * e + 4, true) / 65535;
-  }
-  return { query, key, weight, count };
-}
-
-function tokenLabel(data, index) {
-  const token = data.tokens.find((t) => t.i === index);
-  return token ? token.t : String(index);
-}
+const HEATMAP_MAX_PX = 440;
+const MEAN_HEAD = "mean";
+// Viewport top of the graph when a mask edit was asked for (module scope: survives a remount).
+let pendingAnchor = null;
+let setups = 0; // views built by this page (a remount builds a new one)
 
 function fmt(x) {
   return Number(x).toFixed(3).replace(/^0\./, ".");
 }
 
+// ---------------------------------------------------------------------------- the file
+function parseFile(buffer) {
+  const bytes = new Uint8Array(buffer);
+  const magic = String.fromCharCode(...bytes.subarray(0, 4));
+  if (magic !== "AGP1") throw new Error("not an attention-graph file");
+  const length = new DataView(buffer).getUint32(4, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+  const { num_layers: L, num_heads: H, num_tokens: n, entries, offsets } = header;
+  const counts = new Uint16Array(buffer, offsets[0], L * H * n);
+  const keys = new Uint16Array(buffer, offsets[1], entries);
+  const weights = new Uint16Array(buffer, offsets[2], entries);
+  const start = new Uint32Array(L * H * n + 1);
+  for (let r = 0; r < L * H * n; r++) start[r + 1] = start[r] + counts[r];
+  return { header, L, H, n, keys, weights, start, tokens: header.tokens };
+}
+
+function rowIndex(pack, layer, head, query) {
+  return (layer * pack.H + head) * pack.n + query;
+}
+
+// ------------------------------------------------------------------------- the maths
+// Combined rows of one layer: for every visible query, its keys strongest first. Same rule as
+// explorer.graph.combine_heads (mean or max) on AttentionPack.dense().
+function combineRows(pack, layer, heads, combine, visible) {
+  const { n } = pack;
+  const scratch = new Float32Array(n);
+  const touched = new Uint8Array(n);
+  const rows = new Array(n);
+  const list = [];
+  for (let q = 0; q < n; q++) {
+    if (!visible[q] || !heads.length) { rows[q] = null; continue; }
+    list.length = 0;
+    for (const h of heads) {
+      const r = rowIndex(pack, layer, h, q);
+      for (let e = pack.start[r]; e < pack.start[r + 1]; e++) {
+        const k = pack.keys[e];
+        if (!visible[k]) continue;
+        const w = pack.weights[e] / 65535;
+        if (!touched[k]) { touched[k] = 1; scratch[k] = 0; list.push(k); }
+        scratch[k] = combine === "max" ? Math.max(scratch[k], w) : scratch[k] + w;
+      }
+    }
+    const keys = Uint16Array.from(list);
+    const weights = new Float32Array(keys.length);
+    let mass = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const w = combine === "max" ? scratch[keys[i]] : scratch[keys[i]] / heads.length;
+      weights[i] = w; mass += w; touched[keys[i]] = 0;
+    }
+    const order = Array.from(keys.keys()).sort((a, b) => weights[b] - weights[a] || keys[a] - keys[b]);
+    rows[q] = {
+      keys: Uint16Array.from(order, (i) => keys[i]),
+      weights: Float32Array.from(order, (i) => weights[i]),
+      mass,
+    };
+  }
+  return rows;
+}
+
+// Strongest edges of each row until they hold `threshold` of its mass (explorer.graph.prune_edges).
+function pruneRows(rows, threshold) {
+  const query = [], key = [], weight = [];
+  let capped = 0;
+  rows.forEach((row, q) => {
+    if (!row || threshold <= 0) return;
+    let before = 0, kept = 0;
+    for (let i = 0; i < row.keys.length; i++) {
+      const w = row.weights[i];
+      if (!(before < threshold * row.mass - 1e-12) || w <= 0) break;
+      if (kept === MAX_EDGES_PER_TOKEN) { capped += 1; break; }
+      query.push(q); key.push(row.keys[i]); weight.push(w);
+      before += w; kept += 1;
+    }
+  });
+  let scale = 0;
+  for (const w of weight) scale = Math.max(scale, w);
+  return { query, key, weight, count: query.length, capped, scale: scale || 1 };
+}
+
+// ------------------------------------------------------------------------------ setup
 function setup(root) {
   const part = (name) => root.querySelector(`[data-role="${name}"]`);
   const view = {
     root,
-    info: part("info"),
+    layerSelect: part("layer"),
+    combineInputs: [...root.querySelectorAll('[data-role="combine"]')],
+    threshold: part("threshold"),
+    thresholdValue: part("threshold-value"),
+    hideSpecial: part("hide-special"),
+    hideSpecialLabel: part("hide-special-label"),
+    headsCount: part("heads-count"),
     heads: part("heads"),
+    info: part("info"),
     scroll: part("scroll"),
     graph: part("graph"),
     left: part("left"),
     right: part("right"),
     canvas: part("canvas"),
+    headSelect: part("head"),
+    heatmapTitle: part("heatmap-title"),
+    heatmap: part("heatmap"),
     tip: part("tip"),
+    state: null, // {layer, heads:[], combine, threshold, hideSpecial, head, frozen}
     focus: null, // {side, index} under the mouse
-    frozen: null, // {side, index} clicked
     clickTimer: null,
     sequence: 0,
+    draws: 0,
   };
-  const onEnter = (event) => {
-    const element = event.target.closest(".ag-tok");
-    if (!element) return;
-    view.focus = { side: element.dataset.side, index: Number(element.dataset.i) };
-    showTip(view, element, event);
-    draw(view);
-  };
-  const onLeave = (event) => {
-    const element = event.target.closest(".ag-tok");
-    if (!element) return;
-    view.focus = null;
-    view.tip.hidden = true;
-    draw(view);
-  };
-  const onClick = (event) => {
-    const element = event.target.closest(".ag-tok");
-    if (!element) return;
-    const side = element.dataset.side;
-    const index = Number(element.dataset.i);
-    clearTimeout(view.clickTimer);
-    view.clickTimer = setTimeout(() => {
-      const same = view.frozen && view.frozen.side === side && view.frozen.index === index;
-      view.frozen = same ? null : { side, index };
-      draw(view);
-      view.sequence += 1;
-      view.api.setStateValue("selection", {
-        token: same ? null : index,
-        side,
-        seq: view.sequence,
-      });
-    }, CLICK_DELAY_MS);
-  };
-  const onDoubleClick = (event) => {
-    const element = event.target.closest(".ag-tok");
-    if (!element) return;
-    clearTimeout(view.clickTimer);
-    const index = Number(element.dataset.i);
-    const event_name = element.classList.contains("ag-mask") ? "unmask" : "mask";
-    view.api.setTriggerValue(event_name, index);
-  };
-  for (const column of [view.left, view.right]) {
-    column.addEventListener("mouseover", onEnter);
-    column.addEventListener("mouseout", onLeave);
-    column.addEventListener("click", onClick);
-    column.addEventListener("dblclick", onDoubleClick);
+  view.layerSelect.addEventListener("change", () => {
+    change(view, { layer: Number(view.layerSelect.selectedOptions[0].dataset.index) });
+  });
+  view.headSelect.addEventListener("change", () => {
+    const raw = view.headSelect.selectedOptions[0].dataset.index;
+    change(view, { head: raw === MEAN_HEAD ? MEAN_HEAD : Number(raw) }, { graph: false });
+  });
+  for (const input of view.combineInputs) {
+    input.addEventListener("change", () => change(view, { combine: input.value }));
   }
+  view.threshold.addEventListener("input", () => {
+    change(view, { threshold: Number(view.threshold.value) }, { send: false });
+  });
+  view.threshold.addEventListener("change", () => sendView(view));
+  view.hideSpecial.addEventListener("change", () => {
+    const patch = { hideSpecial: view.hideSpecial.checked };
+    const frozen = view.state.frozen;
+    const unfreeze = patch.hideSpecial && frozen && view.pack.tokens[frozen.index].s;
+    if (unfreeze) setFrozen(view, null);
+    change(view, patch);
+    if (unfreeze) sendSelection(view);
+  });
+  part("all-heads").addEventListener("click", () => {
+    change(view, { heads: Array.from({ length: view.pack.H }, (_, h) => h) });
+  });
+  part("no-heads").addEventListener("click", () => change(view, { heads: [] }));
   view.heads.addEventListener("click", (event) => {
     const box = event.target.closest(".ag-head");
     if (!box) return;
     const head = Number(box.dataset.head);
-    const current = new Set(view.data.heads);
+    const current = new Set(view.state.heads);
     if (current.has(head)) current.delete(head);
     else current.add(head);
-    view.sequence += 1;
-    view.api.setStateValue("heads", {
-      heads: [...current].sort((a, b) => a - b),
-      seq: view.sequence,
-    });
+    change(view, { heads: [...current].sort((a, b) => a - b) });
   });
+
+  const tokenOf = (event) => event.target.closest(".ag-tok");
+  const onOver = (event) => {
+    const element = tokenOf(event);
+    if (!element) return;
+    view.focus = { side: element.dataset.side, index: Number(element.dataset.i) };
+    showTip(view, element);
+    drawGraph(view);
+  };
+  const onOut = (event) => {
+    const element = tokenOf(event);
+    if (!element || element.contains(event.relatedTarget)) return;
+    view.focus = null;
+    hideTip(view);
+    drawGraph(view);
+  };
+  // A click freezes (or unfreezes) at once; Python hears of it after CLICK_DELAY_MS unless a
+  // second click makes it a double-click (whose two clicks undo each other's freeze).
+  const onClick = (event) => {
+    const element = tokenOf(event);
+    if (!element) return;
+    hideTip(view);
+    const side = element.dataset.side;
+    const index = Number(element.dataset.i);
+    const frozen = view.state.frozen;
+    const same = frozen && frozen.side === side && frozen.index === index;
+    setFrozen(view, same ? null : { side, index });
+    drawHeads(view);
+    drawGraph(view);
+    clearTimeout(view.clickTimer);
+    view.clickTimer = setTimeout(() => sendSelection(view), CLICK_DELAY_MS);
+  };
+  const onDoubleClick = (event) => {
+    const element = tokenOf(event);
+    if (!element) return;
+    clearTimeout(view.clickTimer);
+    hideTip(view);
+    const index = Number(element.dataset.i);
+    // the new text may add or drop a table above: keep the graph where the cursor is
+    pendingAnchor = view.scroll.getBoundingClientRect().top;
+    view.api.setTriggerValue(element.classList.contains("ag-mask") ? "unmask" : "mask", index);
+  };
+  for (const column of [view.left, view.right]) {
+    column.addEventListener("mouseover", onOver);
+    column.addEventListener("mouseout", onOut);
+    column.addEventListener("click", onClick);
+    column.addEventListener("dblclick", onDoubleClick);
+  }
+  view.scroll.addEventListener("mouseleave", () => {
+    view.focus = null;
+    hideTip(view);
+    drawGraph(view);
+  });
+  view.scroll.addEventListener("scroll", () => {
+    hideTip(view);
+    if (view.scrollFrame || !view.paint) return;
+    view.scrollFrame = requestAnimationFrame(() => { view.scrollFrame = 0; paintEdges(view); });
+  }, { passive: true });
+  view.heatmap.addEventListener("mousemove", (event) => heatmapTip(view, event));
+  view.heatmap.addEventListener("mouseleave", () => hideTip(view));
   root.__attentionGraph = view;
+  setups += 1;
+  root.dataset.setups = String(setups);
   return view;
 }
 
-function showTip(view, element, event) {
+function setFrozen(view, frozen) {
+  view.state.frozen = frozen;
+}
+
+// A control changed: update the state, redraw what it touches now, tell Python after.
+function change(view, patch, { send = true, graph = true } = {}) {
+  Object.assign(view.state, patch);
+  syncControls(view);
+  if (graph) {
+    drawHeads(view);
+    drawGraph(view);
+  }
+  if ("layer" in patch || "head" in patch) drawHeatmap(view);
+  if (send) sendView(view);
+}
+
+function sendSelection(view) {
+  const frozen = view.state.frozen;
+  view.sequence += 1;
+  view.root.dataset.seq = String(view.sequence);
+  view.api.setStateValue("selection", {
+    token: frozen ? frozen.index : null, side: frozen ? frozen.side : "left", seq: view.sequence,
+  });
+}
+
+function sendView(view) {
+  const s = view.state;
+  view.sequence += 1;
+  view.root.dataset.seq = String(view.sequence);
+  view.api.setStateValue("view", {
+    layer: s.layer, heads: s.heads, combine: s.combine, threshold: s.threshold,
+    hide_special: s.hideSpecial, head: s.head, seq: view.sequence,
+  });
+}
+
+function hideTip(view) {
+  view.tip.hidden = true;
+  view.root.dataset.tip = "";
+}
+
+function placeTip(view, x, y) {
+  view.tip.style.left = `${Math.round(x)}px`;
+  view.tip.style.top = `${Math.round(y)}px`;
+}
+
+function showTip(view, element) {
   const index = Number(element.dataset.i);
-  const token = view.data.tokens.find((t) => t.i === index);
+  const token = view.pack.tokens[index];
   if (!token) return;
   const lines = [`token ${index}: ${token.t}`];
   if (token.p && token.p.length) {
@@ -127,82 +300,174 @@ function showTip(view, element, event) {
   lines.push(token.m ? "double-click: unmask" : "double-click: mask this token");
   view.tip.textContent = lines.join("\n");
   view.tip.hidden = false;
+  view.root.dataset.tip = String(index);
   const box = element.getBoundingClientRect();
-  view.tip.style.left = `${Math.round(box.right + 8)}px`;
-  view.tip.style.top = `${Math.round(box.top)}px`;
+  placeTip(view, box.right + 8, box.top);
 }
 
+function heatmapTip(view, event) {
+  const { n } = view.pack;
+  const box = view.heatmap.getBoundingClientRect();
+  const q = Math.floor(((event.clientY - box.top) / box.height) * n);
+  const k = Math.floor(((event.clientX - box.left) / box.width) * n);
+  if (q < 0 || k < 0 || q >= n || k >= n || !view.heatmapMatrix) { hideTip(view); return; }
+  const label = (i) => `#${i} ${view.pack.tokens[i].t}`;
+  view.tip.textContent = `query ${label(q)} → key ${label(k)}\nweight ${fmt(view.heatmapMatrix[q * n + k])}`;
+  view.tip.hidden = false;
+  view.root.dataset.tip = `heatmap:${q}:${k}`;
+  placeTip(view, event.clientX + 12, event.clientY + 12);
+}
+
+// ------------------------------------------------------------------ building the DOM
 function buildTokens(view) {
-  const { data } = view;
-  view.row = new Map();
-  data.tokens.forEach((token, row) => view.row.set(token.i, row));
+  const { tokens } = view.pack;
   for (const [column, side] of [[view.left, "left"], [view.right, "right"]]) {
     const fragment = document.createDocumentFragment();
-    for (const token of data.tokens) {
+    tokens.forEach((token, index) => {
       const element = document.createElement("div");
       element.className = "ag-tok";
       if (token.s) element.classList.add("ag-special");
       if (token.m) element.classList.add("ag-mask");
-      element.dataset.i = String(token.i);
+      element.dataset.i = String(index);
       element.dataset.side = side;
       element.textContent = token.t;
       fragment.appendChild(element);
-    }
+    });
     column.replaceChildren(fragment);
   }
-  view.leftByIndex = new Map([...view.left.children].map((e) => [Number(e.dataset.i), e]));
-  view.rightByIndex = new Map([...view.right.children].map((e) => [Number(e.dataset.i), e]));
+  view.leftTokens = [...view.left.children];
+  view.rightTokens = [...view.right.children];
 }
 
-function buildHeads(view) {
-  const { data } = view;
-  const selected = new Set(data.heads);
-  const summaries = new Map(data.summaries.map((s) => [s.head, s]));
+function buildSelects(view) {
+  const option = (text, index) => {
+    const element = document.createElement("option");
+    element.textContent = text;
+    element.value = text; // the visible label: one numbering, layer 1 is the first
+    element.dataset.index = String(index);
+    return element;
+  };
+  view.layerSelect.replaceChildren(
+    ...Array.from({ length: view.pack.L }, (_, l) => option(`layer ${l + 1}`, l)));
+  view.headSelect.replaceChildren(option("mean of all heads", MEAN_HEAD),
+    ...Array.from({ length: view.pack.H }, (_, h) => option(`head ${h + 1}`, h)));
   const fragment = document.createDocumentFragment();
-  for (let head = 0; head < data.num_heads; head++) {
+  view.headBoxes = [];
+  for (let head = 0; head < view.pack.H; head++) {
     const box = document.createElement("div");
-    box.className = "ag-head" + (selected.has(head) ? " ag-on" : "");
+    box.className = "ag-head";
     box.dataset.head = String(head);
     box.style.setProperty("--head-colour", HEAD_COLOURS[head % HEAD_COLOURS.length]);
-    box.title = selected.has(head) ? "click: leave this head out" : "click: add this head";
     const title = document.createElement("div");
     title.className = "ag-head-title";
     title.textContent = `head ${head + 1}`;
-    box.appendChild(title);
-    const summary = summaries.get(head);
-    if (summary) {
-      const describe = (pairs) => pairs.map(([i, w]) => `${tokenLabel(data, i)} ${fmt(w)}`).join(", ");
-      for (const [arrow, pairs] of [["→ ", summary.to], ["← ", summary.from]]) {
-        const line = document.createElement("div");
-        line.className = "ag-head-line";
-        line.textContent = arrow + describe(pairs);
-        box.appendChild(line);
-      }
-      box.dataset.to = String(summary.to.length ? summary.to[0][0] : "");
-    }
+    const to = document.createElement("div");
+    to.className = "ag-head-line";
+    const from = document.createElement("div");
+    from.className = "ag-head-line";
+    box.append(title, to, from);
     fragment.appendChild(box);
+    view.headBoxes.push({ box, to, from });
   }
   view.heads.replaceChildren(fragment);
 }
 
-function activeSelection(view) {
-  return view.focus || view.frozen;
+function syncControls(view) {
+  const s = view.state;
+  view.layerSelect.selectedIndex = s.layer;
+  view.headSelect.selectedIndex = s.head === MEAN_HEAD ? 0 : s.head + 1;
+  for (const input of view.combineInputs) input.checked = input.value === s.combine;
+  view.threshold.value = String(s.threshold);
+  view.thresholdValue.textContent = Number(s.threshold).toFixed(2);
+  view.hideSpecial.checked = s.hideSpecial;
+  const H = view.pack.H;
+  view.headsCount.textContent = s.heads.length === H ? `Heads: all ${H} of ${H}`
+    : `Heads: ${s.heads.length} of ${H}`;
+  for (const element of [...view.leftTokens, ...view.rightTokens]) {
+    element.classList.toggle("ag-hidden", s.hideSpecial && element.classList.contains("ag-special"));
+  }
+  const root = view.root.dataset;
+  root.layer = String(s.layer + 1);
+  root.heads = s.heads.map((h) => h + 1).join(",");
+  root.combine = s.combine;
+  root.threshold = String(s.threshold);
+  root.hideSpecial = String(s.hideSpecial);
+  root.head = s.head === MEAN_HEAD ? MEAN_HEAD : String(s.head + 1);
 }
 
-function draw(view) {
-  const { data, edges, canvas } = view;
-  const width = canvas.clientWidth || 300;
-  const height = data.tokens.length * ROW;
-  const ratio = window.devicePixelRatio || 1;
-  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
-    canvas.style.height = `${height}px`;
+// -------------------------------------------------------------------------- drawing
+function visibleMask(view) {
+  const { tokens } = view.pack;
+  return Uint8Array.from(tokens, (t) => (view.state.hideSpecial && t.s ? 0 : 1));
+}
+
+function rowsKey(view) {
+  const s = view.state;
+  return `${view.fileId}|${s.layer}|${s.heads.join(",")}|${s.combine}|${s.hideSpecial}`;
+}
+
+function currentEdges(view) {
+  const key = rowsKey(view);
+  if (view.rowsKey !== key || !view.cachedRows) {
+    const s = view.state;
+    view.cachedRows = combineRows(view.pack, s.layer, s.heads, s.combine, visibleMask(view));
+    view.rowsKey = key;
+    view.edgesKey = null;
   }
-  const context = canvas.getContext("2d");
-  context.setTransform(ratio, 0, 0, ratio, 0, 0);
-  context.clearRect(0, 0, width, height);
-  const active = activeSelection(view);
+  const edgesKey = `${key}|${view.state.threshold}`;
+  if (view.edgesKey !== edgesKey) {
+    view.edges = pruneRows(view.cachedRows, view.state.threshold);
+    view.edgesKey = edgesKey;
+  }
+  return view.edges;
+}
+
+function drawHeads(view) {
+  const s = view.state;
+  const selected = new Set(s.heads);
+  const frozen = s.frozen;
+  const pack = view.pack;
+  const visible = visibleMask(view);
+  const label = (i) => pack.tokens[i].t;
+  view.headBoxes.forEach(({ box, to, from }, head) => {
+    box.classList.toggle("ag-on", selected.has(head));
+    box.title = selected.has(head) ? "click: leave this head out" : "click: add this head";
+    if (!frozen) {
+      to.textContent = "→ click a token";
+      from.textContent = "← to see this head";
+      box.dataset.to = "";
+      return;
+    }
+    const t = frozen.index;
+    const r = rowIndex(pack, s.layer, head, t);
+    const towards = [];
+    for (let e = pack.start[r]; e < pack.start[r + 1] && towards.length < SUMMARY_TOP; e++) {
+      if (visible[pack.keys[e]]) towards.push([pack.keys[e], pack.weights[e] / 65535]);
+    }
+    const incoming = [];
+    for (let q = 0; q < pack.n; q++) {
+      if (!visible[q]) continue;
+      const row = rowIndex(pack, s.layer, head, q);
+      for (let e = pack.start[row]; e < pack.start[row + 1]; e++) {
+        if (pack.keys[e] === t) { incoming.push([q, pack.weights[e] / 65535]); break; }
+      }
+    }
+    incoming.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    const describe = (pairs) => pairs.map(([i, w]) => `${label(i)} ${fmt(w)}`).join(", ");
+    to.textContent = "→ " + describe(towards);
+    from.textContent = "← " + describe(incoming.slice(0, SUMMARY_TOP));
+    box.dataset.to = towards.length ? String(towards[0][0]) : "";
+  });
+}
+
+function drawGraph(view) {
+  const s = view.state;
+  const edges = currentEdges(view);
+  const visible = visibleMask(view);
+  const rowOf = new Int32Array(view.pack.n).fill(-1);
+  let rows = 0;
+  for (let i = 0; i < view.pack.n; i++) if (visible[i]) rowOf[i] = rows++;
+  const active = view.focus || s.frozen;
   for (const element of view.highlighted || []) {
     element.style.background = "";
     element.classList.remove("ag-focus", "ag-frozen");
@@ -212,57 +477,202 @@ function draw(view) {
   const buckets = Array.from({ length: 21 }, () => []);
   let drawn = 0;
   for (let e = 0; e < edges.count; e++) {
+    const level = edges.weight[e] / edges.scale;
     if (active) {
       const index = active.side === "left" ? edges.query[e] : edges.key[e];
       if (index !== active.index) continue;
-      const other = active.side === "left" ? view.rightByIndex.get(edges.key[e])
-        : view.leftByIndex.get(edges.query[e]);
-      if (other) {
-        other.style.background = `rgba(${EDGE_COLOUR}, ${0.15 + 0.6 * edges.weight[e]})`;
-        view.highlighted.push(other);
-      }
+      const other = active.side === "left" ? view.rightTokens[edges.key[e]]
+        : view.leftTokens[edges.query[e]];
+      other.style.background = `rgba(${EDGE_COLOUR}, ${0.15 + 0.6 * level})`;
+      view.highlighted.push(other);
     }
-    buckets[Math.round(edges.weight[e] * 20)].push(e);
+    buckets[Math.round(level * 20)].push(e);
     drawn += 1;
   }
-  context.lineWidth = 1.2;
-  buckets.forEach((bucket, level) => {
-    if (!bucket.length || level === 0) return;
-    context.strokeStyle = `rgba(${EDGE_COLOUR}, ${level / 20})`;
-    context.beginPath();
-    for (const e of bucket) {
-      const y1 = (view.row.get(edges.query[e]) + 0.5) * ROW;
-      const y2 = (view.row.get(edges.key[e]) + 0.5) * ROW;
-      context.moveTo(0, y1);
-      context.lineTo(width, y2);
-    }
-    context.stroke();
-  });
-  for (const [state, className] of [[view.frozen, "ag-frozen"], [view.focus, "ag-focus"]]) {
+  view.paint = { buckets, edges, rowOf, rows };
+  paintEdges(view);
+  for (const [state, className] of [[s.frozen, "ag-frozen"], [view.focus, "ag-focus"]]) {
     if (!state) continue;
-    const element = (state.side === "left" ? view.leftByIndex : view.rightByIndex).get(state.index);
+    const element = (state.side === "left" ? view.leftTokens : view.rightTokens)[state.index];
     if (element) {
       element.classList.add(className);
       view.highlighted.push(element);
     }
   }
-  view.root.dataset.edgesDrawn = String(drawn);
-  view.root.dataset.focus = view.focus ? `${view.focus.side}:${view.focus.index}` : "";
-  view.root.dataset.frozen = view.frozen ? `${view.frozen.side}:${view.frozen.index}` : "";
+  describe(view, edges);
+  const root = view.root.dataset;
+  root.edgesDrawn = String(drawn);
+  root.focus = view.focus ? `${view.focus.side}:${view.focus.index}` : "";
+  root.frozen = s.frozen ? `${s.frozen.side}:${s.frozen.index}` : "";
+  markDrawn(view);
 }
 
-function describe(view) {
-  const { data } = view;
-  const heads = data.heads.length === data.num_heads ? "all heads"
-    : data.heads.length ? `heads ${data.heads.map((h) => h + 1).join(", ")}` : "no heads";
-  let text = `Layer ${data.layer + 1}, ${heads} (${data.combine}); ${data.edge_count} edges ` +
-    `keep ${Math.round(data.threshold * 100)}% of each token's attention`;
-  if (data.capped_tokens) {
-    text += ` (at most ${data.max_edges_per_token} edges per token: ${data.capped_tokens} ` +
-      "tokens capped)";
+// The canvas covers only the visible part of the scroll area (it is sticky): a 500-token graph
+// is 9 000 px tall, and rasterising every line over all of it (no GPU) took most of a second.
+// Only lines that cross the visible band are stroked; scrolling repaints the band.
+function paintEdges(view) {
+  const { canvas, scroll } = view;
+  const { buckets, edges, rowOf, rows } = view.paint;
+  const graphHeight = rows * ROW;
+  view.graph.style.height = `${graphHeight}px`;
+  const width = canvas.clientWidth || 300;
+  const height = Math.max(1, Math.min(graphHeight, scroll.clientHeight || graphHeight));
+  const top = Math.max(0, Math.min(scroll.scrollTop, graphHeight - height));
+  canvas.style.top = `${top}px`;
+  const ratio = window.devicePixelRatio || 1;
+  if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    canvas.style.height = `${height}px`;
   }
+  const context = canvas.getContext("2d");
+  context.setTransform(ratio, 0, 0, ratio, 0, -top * ratio);
+  context.clearRect(0, top, width, height);
+  context.lineWidth = 1.2;
+  const bottom = top + height;
+  buckets.forEach((bucket, level) => {
+    if (!bucket.length || level === 0) return;
+    context.strokeStyle = `rgba(${EDGE_COLOUR}, ${level / 20})`;
+    context.beginPath();
+    for (const e of bucket) {
+      const y1 = (rowOf[edges.query[e]] + 0.5) * ROW;
+      const y2 = (rowOf[edges.key[e]] + 0.5) * ROW;
+      if ((y1 < top && y2 < top) || (y1 > bottom && y2 > bottom)) continue;
+      context.moveTo(0, y1);
+      context.lineTo(width, y2);
+    }
+    context.stroke();
+  });
+}
+
+function describe(view, edges) {
+  const s = view.state;
+  const H = view.pack.H;
+  const heads = s.heads.length === H ? "all heads"
+    : s.heads.length ? `heads ${s.heads.map((h) => h + 1).join(", ")}` : "no heads";
+  let text = `Layer ${s.layer + 1}, ${heads} (${s.combine}); ${edges.count} edges keep ` +
+    `${Math.round(s.threshold * 100)}% of each token's attention`;
+  if (edges.capped) text += ` (at most ${MAX_EDGES_PER_TOKEN} per token: ${edges.capped} capped)`;
   text += ". Hover a token to see its attention, click to freeze, double-click to mask.";
   view.info.textContent = text;
+  view.info.title = text;
+}
+
+function drawHeatmap(view) {
+  const { pack } = view;
+  const { n } = pack;
+  const s = view.state;
+  const heads = s.head === MEAN_HEAD ? Array.from({ length: pack.H }, (_, h) => h) : [s.head];
+  const matrix = new Float32Array(n * n);
+  for (const h of heads) {
+    for (let q = 0; q < n; q++) {
+      const r = rowIndex(pack, s.layer, h, q);
+      for (let e = pack.start[r]; e < pack.start[r + 1]; e++) {
+        matrix[q * n + pack.keys[e]] += pack.weights[e] / 65535 / heads.length;
+      }
+    }
+  }
+  let top = 1e-9;
+  for (let i = 0; i < matrix.length; i++) top = Math.max(top, matrix[i]);
+  const pixels = new ImageData(n, n);
+  for (let i = 0; i < matrix.length; i++) {
+    const v = matrix[i] / top; // white → dark blue
+    pixels.data[4 * i] = Math.round(247 - 239 * v);
+    pixels.data[4 * i + 1] = Math.round(251 - 203 * v);
+    pixels.data[4 * i + 2] = Math.round(255 - 148 * v);
+    pixels.data[4 * i + 3] = 255;
+  }
+  const size = Math.min(HEATMAP_MAX_PX, Math.max(160, n * 8));
+  const canvas = view.heatmap;
+  if (canvas.width !== n || canvas.height !== n) { canvas.width = n; canvas.height = n; }
+  canvas.style.width = `${size}px`;
+  canvas.style.height = `${size}px`;
+  canvas.getContext("2d").putImageData(pixels, 0, 0);
+  view.heatmapMatrix = matrix;
+  const title = `Layer ${s.layer + 1}, ` + (s.head === MEAN_HEAD ? "mean of all heads" : `head ${s.head + 1}`);
+  view.heatmapTitle.textContent = title;
+  view.root.dataset.heatmap = title;
+  markDrawn(view);
+}
+
+// Record when the change is on screen: the frame after the drawing (for tests and the benchmark).
+function markDrawn(view) {
+  view.draws += 1;
+  const draws = view.draws;
+  view.root.dataset.draws = String(draws);
+  requestAnimationFrame(() => setTimeout(() => {
+    if (view.draws !== draws) return;
+    view.root.dataset.paintedAt = String(performance.now());
+    view.root.dataset.painted = String(draws);
+  }, 0));
+}
+
+// -------------------------------------------------------------------- Python's view
+function applyView(view, pythonView) {
+  const { H, L, n } = view.pack;
+  const heads = (pythonView.heads || []).filter((h) => h >= 0 && h < H);
+  const selected = pythonView.selected;
+  view.state = {
+    layer: Math.min(Math.max(pythonView.layer | 0, 0), L - 1),
+    heads,
+    combine: pythonView.combine === "max" ? "max" : "mean",
+    threshold: Number(pythonView.threshold) || 0.7,
+    hideSpecial: Boolean(pythonView.hide_special),
+    head: pythonView.head === MEAN_HEAD || pythonView.head === null || pythonView.head === undefined
+      || pythonView.head >= H ? MEAN_HEAD : pythonView.head,
+    frozen: Number.isInteger(selected) && selected >= 0 && selected < n
+      ? { side: pythonView.selected_side === "right" ? "right" : "left", index: selected } : null,
+  };
+  if (view.state.frozen && view.state.hideSpecial && view.pack.tokens[selected].s) {
+    view.state.frozen = null;
+  }
+}
+
+function render(view) {
+  syncControls(view);
+  drawHeads(view);
+  drawGraph(view);
+  drawHeatmap(view);
+}
+
+function scrollParent(node) {
+  for (let at = node; at; at = at.parentElement || (at.getRootNode && at.getRootNode().host)) {
+    const style = getComputedStyle(at);
+    if (/(auto|scroll)/.test(style.overflowY) && at.scrollHeight > at.clientHeight) return at;
+  }
+  return document.scrollingElement;
+}
+
+// After a mask edit the page above may have grown (a new table): scroll by as much.
+function keepInPlace(view) {
+  if (pendingAnchor === null) return;
+  const delta = view.scroll.getBoundingClientRect().top - pendingAnchor;
+  pendingAnchor = null;
+  if (Math.abs(delta) >= 1) scrollParent(view.root.parentElement || view.root).scrollBy(0, delta);
+}
+
+async function load(view, data) {
+  const fileId = data.file_id;
+  view.loading = fileId;
+  const response = await fetch(data.file_url);
+  if (!response.ok) throw new Error(`attention file: HTTP ${response.status}`);
+  const buffer = await response.arrayBuffer();
+  if (view.loading !== fileId) return; // a newer file was asked for meanwhile
+  view.pack = parseFile(buffer);
+  view.fileId = fileId;
+  // the model's own names, e.g. "Hide [CLS], [SEP]" for BERT, "Hide <s>, </s>" for RoBERTa
+  view.hideSpecialLabel.textContent = `Hide ${view.pack.header.special_label || "special tokens"}`;
+  view.cachedRows = null;
+  view.rowsKey = null;
+  buildTokens(view);
+  buildSelects(view);
+  applyView(view, data.view);
+  view.scriptRuns = data.script_runs;
+  view.focus = null;
+  hideTip(view);
+  render(view);
+  keepInPlace(view);
+  view.root.dataset.loaded = fileId;
 }
 
 export default function (component) {
@@ -271,15 +681,21 @@ export default function (component) {
   if (!root || !data) return undefined;
   const view = root.__attentionGraph || setup(root);
   view.api = component;
-  view.data = data;
-  view.edges = decodeEdges(data.edges);
-  const side = data.selected_side === "right" ? "right" : "left";
-  view.frozen = data.selected === null || data.selected === undefined ? null
-    : { side, index: data.selected };
-  view.focus = null;
-  buildTokens(view);
-  buildHeads(view);
-  describe(view);
-  draw(view);
+  root.dataset.ack = String(data.ack);
+  root.dataset.scriptRuns = String(data.script_runs);
+  if (data.file_id !== view.fileId) {
+    if (view.loading !== data.file_id) {
+      load(view, data).catch((error) => {
+        view.loading = null;
+        view.info.textContent = `The attention view could not be loaded: ${error.message}`;
+      });
+    }
+  } else if (data.script_runs !== view.scriptRuns) {
+    // a full page run: Python's view wins (a shared link, a mask edit, another page)
+    view.scriptRuns = data.script_runs;
+    applyView(view, data.view);
+    render(view);
+  }
+  // a fragment rerun (same file, same page run): nothing to redo
   return undefined;
 }
