@@ -15,6 +15,7 @@ from explorer.metrics import hidden_state_norms
 from explorer.state import DEFAULT_TEXT
 from ui import keys
 from ui.analysis_view import analysis_with_notes
+from ui.attribution_view import attribution_section
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
@@ -70,6 +71,12 @@ for number, mask in enumerate(analysis.predictions if has_prediction_head(loaded
 if has_prediction_head(loaded):
     with st.expander("Download the tables and the analysis"):
         analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
+
+if st.toggle("Attribution beside attention: which tokens push a prediction",
+             key="show_attribution",
+             help="Gradient × input, integrated gradients and contrastive attribution of a "
+                  "candidate at a mask, and value-weighted attention (computed on request)."):
+    attribution_section(loaded, analysis)
 
 st.subheader("Tokens")
 labels = analysis.labels

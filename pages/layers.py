@@ -129,7 +129,7 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
     token_id, problem = (int(lens.top_ids[-1, 0]), None) if not word.strip() else \
         target_token_id(loaded, word)
     if token_id is None:
-        st.warning(escape_markdown(problem or ""), icon="✍️")
+        st.warning(escape_markdown(problem or ""), icon=":material/edit_note:")
         return
     shown = loaded.tokenizer.decode([token_id])
     st.plotly_chart(target_rank_chart(lens.rank_of(token_id), lens.probability_of(token_id),

@@ -22,12 +22,12 @@ def analysis_with_notes(loaded: Loaded, text: str, container: Any = st,
     try:
         analysis = cached_analysis(loaded, text, text_pair)
     except InputError as error:
-        container.warning(f"{prefix}{error}", icon="✍️")
+        container.warning(f"{prefix}{error}", icon=":material/edit_note:")
         return None
     for note in analysis.notes:
         container.info(f"{prefix}{note}")
     if analysis.truncated:
         subject = f"Input {name}" if name else "The text"
         container.warning(truncation_message(analysis, loaded.info.max_tokens, subject,
-                                             loaded.info.model_max_tokens), icon="✂️")
+                                             loaded.info.model_max_tokens), icon=":material/content_cut:")
     return analysis

@@ -52,7 +52,7 @@ def pair_texts(loaded: Loaded, text: str, second: str | None) -> tuple[str, str 
     try:
         return split_pair(text, loaded.tokenizer)
     except PairError as error:
-        st.warning(f"{error} Reading the text as one sentence.", icon="✍️")
+        st.warning(f"{error} Reading the text as one sentence.", icon=":material/edit_note:")
         return text, None
 
 

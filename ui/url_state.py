@@ -85,7 +85,7 @@ def sync_url_state(page: str, loaded: Loaded, fields: Sequence[str],
             if key not in rejected:  # corrected values are the ones the page will show
                 st.session_state[key] = values[key]
         for note in (*rejected.values(), *corrected.values()):
-            st.warning(escape_markdown(note), icon="🔗")
+            st.warning(escape_markdown(note), icon=":material/link:")
     st.session_state[_SYNC] = (page, limits, tuple(fields),
                                st.sidebar.empty() if show_link else None)
     return publish_url_state()
@@ -116,7 +116,7 @@ def settle_token(num_tokens: int, fallback: int | None = None, what: str = "the 
     if note is None:
         return
     st.session_state[keys.SELECTED_TOKEN] = fallback
-    st.warning(escape_markdown(note), icon="🔗")
+    st.warning(escape_markdown(note), icon=":material/link:")
     publish_url_state()
 
 
