@@ -28,6 +28,7 @@ def analysis_with_notes(loaded: Loaded, text: str, container: Any = st,
         container.info(f"{prefix}{note}")
     if analysis.truncated:
         subject = f"Input {name}" if name else "The text"
-        container.warning(truncation_message(analysis, loaded.info.max_tokens, subject,
-                                             loaded.info.model_max_tokens), icon=":material/content_cut:")
+        note = truncation_message(analysis, loaded.info.max_tokens, subject,
+                                  loaded.info.model_max_tokens)
+        container.warning(note, icon=":material/content_cut:")
     return analysis
