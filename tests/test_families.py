@@ -189,3 +189,46 @@ def test_pages_run_without_errors(family, page, monkeypatch):
         label = f"Hide {loaded.info.special_label}"
         shown = [t.label.replace("\\", "") for t in at.toggle]
         assert label in shown, shown
+
+
+CORPUS_LINES = ("The dog slept in the garden.", "A cat sat on the mat by the door.",
+                "The capital of France is Paris.", "We walked to the river bank at dawn.")
+
+
+def test_corpus_encode_and_search(family):
+    """The query's own token, indexed in the corpus, comes back first, by the score an
+    independent reference gives: the plain model's last hidden states, one sentence at a time,
+    compared by cosine similarity with numpy. Head outputs are indexed for every family too."""
+    from explorer.corpus import Corpus, IndexSettings, build_index, encode_query, search
+
+    _, dtype, loaded = family
+    corpus = Corpus(name="four lines", sentences=CORPUS_LINES)
+    index = build_index(loaded, corpus, IndexSettings(storage="flat", heads=True))
+    query_text = CORPUS_LINES[3]
+    query = encode_query(loaded, query_text)
+    token = len(query.labels) // 2  # a word piece in the middle of the sentence
+    top_layer = loaded.info.num_layers
+    matches = search(index, query, token, top_layer, k=3)
+    special = set(loaded.tokenizer.all_special_ids)
+    reference = []  # (score, sentence, position) of every indexed token, from the plain model
+    ids = torch.tensor(loaded.tokenizer(query_text)["input_ids"])[None, :]
+    with torch.no_grad():
+        wanted = loaded.model.base_model(input_ids=ids, output_hidden_states=True
+                                         ).hidden_states[-1][0, token].float().numpy()
+    for sentence_id, line in enumerate(CORPUS_LINES):
+        ids = torch.tensor(loaded.tokenizer(line)["input_ids"])[None, :]
+        with torch.no_grad():
+            hidden = loaded.model.base_model(input_ids=ids, output_hidden_states=True
+                                             ).hidden_states[-1][0].float().numpy()
+        for position, token_id in enumerate(ids[0].tolist()):
+            if token_id in special:
+                continue
+            vector = hidden[position]
+            score = float(vector @ wanted / (np.linalg.norm(vector) * np.linalg.norm(wanted)))
+            reference.append((score, sentence_id, position))
+    best = max(reference)
+    assert (matches[0].sentence_id, matches[0].position) == (3, token)
+    assert matches[0].score == pytest.approx(best[0], abs=ATOL[dtype] * 10 + 1e-4)
+    by_heads = search(index, query, token, top_layer, mode="heads",
+                      heads=list(range(loaded.info.num_heads)), k=1)
+    assert (by_heads[0].sentence_id, by_heads[0].position) == (3, token)
