@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.model_choice import model_sidebar
 from ui.shared_state import keep_shared_widget_state
 
-st.set_page_config(page_title="Attention explorer", page_icon=":material/manage_search:",
-                   layout="wide")
+# A local image, not a Material icon: Streamlit makes a Material page icon into a favicon link to
+# fonts.gstatic.com, which an offline or sandboxed browser cannot (and should not) reach.
+ICON = Path(__file__).resolve().parent / "ui" / "assets" / "icon.png"
+st.set_page_config(page_title="Attention explorer", page_icon=str(ICON), layout="wide")
 
 PAGES = [
     st.Page("pages/explorer.py", title="Explorer", icon=":material/manage_search:", default=True),
