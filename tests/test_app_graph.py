@@ -29,9 +29,10 @@ def expected_file(app_env, analysis) -> bytes:
     same ``file_id``, which is what the browser's copy is named by)."""
     from explorer.token_predictions import top_predictions_per_token
 
-    tooltips = top_predictions_per_token(load(str(app_env)), analysis, 5)
+    loaded = load(str(app_env))
+    tooltips = top_predictions_per_token(loaded, analysis, 5)
     return graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
-                      analysis.mask_positions, tooltips)
+                      analysis.mask_positions, tooltips, special_label="<s>, </s>")
 
 
 @pytest.fixture()
@@ -51,6 +52,7 @@ def test_view_gets_the_whole_analysis_once_as_a_small_file(app_env, expected):
     assert data["file_id"] == file_id(blob) and "/media/" in data["file_url"]
     header, pack = read_graph_file(blob)
     assert [t["t"] for t in header["tokens"]] == list(expected.labels)
+    assert header["special_label"] == "<s>, </s>"  # "Hide <s>, </s>": RoBERTa's own names
     reference = pack_attention(expected.attentions)  # every layer and head, pruned rows
     np.testing.assert_array_equal(pack.keys, reference.keys)
     np.testing.assert_array_equal(pack.counts, reference.counts)
@@ -81,8 +83,9 @@ def test_view_state_from_the_session_reaches_the_component_and_the_url(app_env):
     assert view == {"layer": 1, "heads": [1, 3], "combine": "max", "threshold": 0.4,
                     "hide_special": True, "head": 2, "selected": 2, "selected_side": "left"}
     params = {key: str(value) for key, value in at.query_params.items()}
-    assert params["layer"] == "1" and params["heads"] == "1,3" and params["token"] == "2"
-    assert params["threshold"] == "0.4" and params["head"] == "2"
+    # the URL counts layers and heads as the view shows them (from 1); tokens as the picker (0)
+    assert params["layer"] == "2" and params["heads"] == "2,4" and params["token"] == "2"
+    assert params["threshold"] == "0.4" and params["head"] == "3"
 
 
 def test_selected_token_is_shown_and_can_be_masked(app_env, expected):

@@ -258,7 +258,7 @@ def test_tampered_url_parameters_are_ignored_or_validated(app_env, tiny, monkeyp
     if "The text is empty" in shown:  # a link whose text is only control characters
         return
     assert "2 layers × 4 heads" in at.sidebar.caption[0].value  # the allowed tiny model
-    assert 0 <= int(at.selectbox(key=keys.LAYER).value) < tiny.info.num_layers
+    assert 0 <= int(at.session_state[keys.LAYER]) < tiny.info.num_layers
     assert 1 <= int(at.number_input(key=keys.TOP_K).value) <= 50
     check_explorer(at, tiny)
 
