@@ -173,7 +173,7 @@ def test_neuron_view_where_bertviz_has_the_family(family):
             NEURON_VIEW)
 
 
-@pytest.mark.parametrize("page", ["app.py", "pages/layers.py"])
+@pytest.mark.parametrize("page", ["app.py", "pages/layers.py", "pages/compare.py"])
 def test_pages_run_without_errors(family, page, monkeypatch):
     _model_type, dtype, loaded = family
     if dtype != "float32":
@@ -197,6 +197,12 @@ def test_pages_run_without_errors(family, page, monkeypatch):
         start = tokenizer.cls_token or tokenizer.bos_token
         end = tokenizer.sep_token or tokenizer.eos_token
         assert header["special_label"] == f"{start}, {end}", header["special_label"]
+        for view in ("head view", "model view"):  # bertviz's views of any family's attentions
+            at.button_group(key="bertviz_view").set_value(view).run()
+            assert not at.exception and not at.error, (view, at.exception)
+            frames = [f.proto.srcdoc for f in at.get("iframe")]
+            assert any("head_view" in f or "model_view" in f or "bertviz" in f.lower()
+                       for f in frames), view
 
 
 CORPUS_LINES = ("The dog slept in the garden.", "A cat sat on the mat by the door.",
