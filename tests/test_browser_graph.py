@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -54,6 +55,10 @@ def page(app: str):
             timeout=60_000)
         yield browser_page
         assert tried == [], f"offline page tried to reach {tried}"
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
 
 
 def graph(page):
@@ -127,8 +132,10 @@ def test_controls_redraw_in_the_browser_without_a_page_run(page, tiny):
     expect(view.locator("[data-role='heads-count']")).to_have_text("Heads: all 4 of 4")
     # Python heard every change (the fragment ran: the URL follows), the page never re-ran
     expect(view).to_have_attribute("data-ack", view.get_attribute("data-seq"))
-    page.wait_for_url(lambda url: "layer=1" in url and "threshold=0.4" in url and
-                      "head=2" in url, timeout=30_000)
+    # the URL numbers layers and heads from 1, as the view does: layer 2, head 3
+    page.wait_for_url(lambda url: _query(url).get("layer") == ["2"] and
+                      _query(url).get("threshold") == ["0.4"] and
+                      _query(url).get("head") == ["3"], timeout=30_000)
     assert view.get_attribute("data-script-runs") == runs
 
 

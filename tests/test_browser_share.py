@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from playwright.sync_api import expect
+
 from explorer.analysis import analyze
 from explorer.export import predictions_csv
 from explorer.model import load
@@ -56,8 +58,16 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         assert expected_a.predictions[0].predictions[0].sequence in cells
         # the browser URL still carries the state, and the copy-link box shows it
         assert parse_qs(urlsplit(page.url).query) == {k: [v] for k, v in to_query(state).items()}
-        link = page.locator("[data-testid='stSidebar'] [data-testid='stCode']").first
-        assert f"{url}/compare?" in link.inner_text()
+        # the link sits behind the sidebar's "Link to this view" button
+        page.locator("[data-testid='stSidebar']").get_by_role(
+            "button", name="Link to this view").click()
+        link = page.locator("[data-testid='stPopoverBody'] [data-testid='stCode']").first
+        link.wait_for(timeout=30_000)
+        shared = link.inner_text().strip()
+        assert shared.startswith(f"{url}/compare?"), shared
+        assert parse_qs(urlsplit(shared).query) == {k: [v] for k, v in to_query(state).items()}
+        page.keyboard.press("Escape")  # close the popover
+        expect(link).to_be_hidden()
 
         # a widget change is written back to the URL
         page.get_by_role("textbox", name="Input B").fill("They are a <mask>.")
