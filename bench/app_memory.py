@@ -28,7 +28,7 @@ def run(analyses: int = 20, tokens: int = 128, layers: int = 6, hidden: int = 76
     from explorer.analysis import analyze
     from explorer.memory import rss_bytes
     from explorer.model import load
-    from tests.browser import app_server, chromium_page
+    from tests.browser import TABLE, app_server, chromium_page, wait_for_cell
 
     with tempfile.TemporaryDirectory() as temp:
         folder = build_model(Path(temp) / "model", layers, hidden, heads, max_tokens, vocab)
@@ -40,13 +40,13 @@ def run(analyses: int = 20, tokens: int = 128, layers: int = 6, hidden: int = 76
         with app_server(folder, timeout_s=180) as server, chromium_page() as page:
             started = rss_bytes(server.pid)
             page.goto(server.url)
-            page.locator("[data-testid='stTable']").first.wait_for(timeout=_TEXT_TIMEOUT_MS)
+            page.locator(TABLE).first.wait_for(timeout=_TEXT_TIMEOUT_MS)
             after_load = rss_bytes(server.pid)
             box = page.get_by_role("textbox", name="Text")
             for text, sequence in zip(texts, expected):
                 box.fill(text)
                 box.press("Control+Enter")
-                page.get_by_text(sequence, exact=True).first.wait_for(timeout=_TEXT_TIMEOUT_MS)
+                wait_for_cell(page, sequence, timeout=_TEXT_TIMEOUT_MS)  # st.dataframe's grid
             after_analyses = rss_bytes(server.pid)
     return {"started_mib": started / MIB, "after_load_mib": after_load / MIB,
             "after_analyses_mib": after_analyses / MIB, "analyses": float(analyses),
