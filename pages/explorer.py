@@ -91,8 +91,6 @@ prepare_graph_state(analysis)
 def attention_section() -> None:
     """The attention view. Its controls are answered in the browser; what Python must know
     (the view for the URL, the selected token) reruns this fragment only, never the page."""
-    if st.session_state.pop(keys.MASK_EDITED, False):
-        st.rerun(scope="app")  # the text changed: predictions and every view follow
     data = graph_data(loaded, analysis, TOOLTIP_TOP_K)
     attention_graph(
         data, key=keys.GRAPH,

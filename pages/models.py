@@ -199,7 +199,7 @@ def head_to_head(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis,
     head_b = right.selectbox("Head of B", all_heads(loaded_b), key=keys.HEAD_B, index=None,
                              format_func=lambda lh: head_label(*lh),
                              placeholder="click the map or choose")
-    publish_models_state(defaults, show_link=False)
+    publish_models_state(defaults)
     if head_a is None or head_b is None:
         st.caption("Click a cell of the map (or choose a head of each model) to see both "
                    "heads' attention side by side.")

@@ -160,10 +160,6 @@ def test_the_graph_does_not_move_when_a_token_is_frozen_or_masked(page):
     assert abs(after["y"] - before["y"]) <= 1, (before, after)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open defect: a mask edit reruns the attention fragment, which calls "
-    "st.rerun(scope='app'); about one run in two the front end then throws 'Cannot set a node "
-    "at a delta path' and the page goes blank"))
 def test_double_click_masks_and_unmasks(page):
     box = page.get_by_role("textbox", name="Text")
     page.locator(".ag-left .ag-tok").nth(2).dblclick()  # "capital"

@@ -61,12 +61,13 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         # the link sits behind the sidebar's "Link to this view" button
         page.locator("[data-testid='stSidebar']").get_by_role(
             "button", name="Link to this view").click()
-        link = page.locator("[data-testid='stPopoverBody'] [data-testid='stCode']").first
+        link = page.locator("[data-testid='stSidebar']").get_by_role(
+            "textbox", name="Link to this view")
         link.wait_for(timeout=30_000)
-        shared = link.inner_text().strip()
+        shared = link.input_value()
         assert shared.startswith(f"{url}/compare?"), shared
         assert parse_qs(urlsplit(shared).query) == {k: [v] for k, v in to_query(state).items()}
-        page.keyboard.press("Escape")  # close the popover
+        page.keyboard.press("Escape")  # close the panel
         expect(link).to_be_hidden()
 
         # a widget change is written back to the URL

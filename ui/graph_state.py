@@ -170,7 +170,10 @@ def edit_mask(loaded: Loaded, analysis: Analysis, token_index: Any, unmask: bool
     st.session_state[keys.TEXT] = result.text
     st.session_state[keys.MASK_ORIGINALS] = {"text": result.text,
                                              "originals": dict(result.originals)}
-    st.session_state[keys.MASK_EDITED] = True
+    # The text changed: predictions and every view follow. Asked from the callback, Streamlit
+    # runs the whole page instead of the fragment (a fragment that itself asks for the app
+    # run leaves the browser with a half-replaced fragment: "Cannot set a node at a delta path").
+    st.rerun()
 
 
 def on_graph_mask(loaded: Loaded, analysis: Analysis, unmask: bool) -> None:

@@ -45,4 +45,3 @@ STATISTIC = "layers_statistic"  # the Layers page's head-grid statistic
 ABLATED = "layers_ablated_heads"  # the Layers page's switched-off heads, [(layer, head)]
 SCRIPT_RUNS = "script_runs"  # full runs of the explorer page in this session (fragment runs not)
 GRAPH_ACK = "attention_graph_ack"  # the last event number Python got from the attention view
-MASK_EDITED = "mask_edited"  # a mask edit changed the text: the page must run again in full

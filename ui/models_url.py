@@ -10,13 +10,13 @@ from collections.abc import Mapping
 
 import streamlit as st
 
+from components.share_link import share_link_button
 from explorer.models_state import MODELS_QUERY_KEYS, models_query, read_models_query
 from ui.cache import MAX_TOP_K
 from ui.markdown import escape_markdown
-from ui.url_state import ENTERED_PAGE, share_link
+from ui.url_state import ENTERED_PAGE
 
 PAGE = "models"
-_LINK_SLOT = "_models_link_slot"
 
 
 def restore_models_state() -> None:
@@ -34,19 +34,16 @@ def restore_models_state() -> None:
         st.warning(escape_markdown(note), icon=":material/link:")
 
 
-def publish_models_state(defaults: Mapping[str, object], show_link: bool = True) -> None:
-    """Write the page's current values (those not at their ``defaults``) to the URL and (not
-    from inside a fragment: ``show_link=False``) the sidebar's link."""
+def publish_models_state(defaults: Mapping[str, object]) -> None:
+    """Write the page's current values (those not at their ``defaults``) to the URL (the
+    sidebar's link button reads the live URL)."""
     values = {key: st.session_state.get(key) for key in MODELS_QUERY_KEYS}
     wanted = models_query(values, defaults)
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
-    slot = st.session_state.get(_LINK_SLOT)
-    if show_link and slot is not None:
-        with slot.container():
-            share_link(wanted)
 
 
 def link_slot() -> None:
-    """Reserve the sidebar place of the link for this run (call once, early)."""
-    st.session_state[_LINK_SLOT] = st.sidebar.empty()
+    """The sidebar's "Link to this view" button (call once per page run, early)."""
+    with st.sidebar:
+        share_link_button()

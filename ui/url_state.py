@@ -10,10 +10,10 @@ On every run the current widget values are written back to ``st.query_params``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlencode
 
 import streamlit as st
 
+from components.share_link import share_link_button
 from explorer.model import Loaded
 from explorer.state import (
     Limits,
@@ -29,7 +29,7 @@ from ui.cache import MAX_TOP_K, current_model
 from ui.markdown import escape_markdown
 
 ENTERED_PAGE = "_url_state_page"  # session key: the page whose URL state was read last
-_SYNC = "_url_state_sync"  # session key: this run's page, limits, fields and link placeholder
+_SYNC = "_url_state_sync"  # session key: this run's page, limits and fields
 
 EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, keys.LAYER, keys.HEAD, keys.HEADS,
                    keys.SELECTED_TOKEN, keys.THRESHOLD)
@@ -86,24 +86,25 @@ def sync_url_state(page: str, loaded: Loaded, fields: Sequence[str],
                 st.session_state[key] = values[key]
         for note in (*rejected.values(), *corrected.values()):
             st.warning(escape_markdown(note), icon=":material/link:")
-    st.session_state[_SYNC] = (page, limits, tuple(fields),
-                               st.sidebar.empty() if show_link else None)
+    st.session_state[_SYNC] = (page, limits, tuple(fields))
+    if show_link:
+        with st.sidebar:
+            share_link_button()
     return publish_url_state()
 
 
 def publish_url_state() -> ViewState:
-    """Write the current widget values to ``st.query_params`` and the sidebar link.
+    """Write the current widget values to ``st.query_params`` (the sidebar's link button reads
+    the live URL, so it never has to be re-drawn: a fragment must not write into the sidebar
+    outside it, or Streamlit's front end can fail when a full run follows).
 
     :func:`sync_url_state` calls it; call it again after changing a state key in the run.
     """
-    page, limits, fields, link_slot = st.session_state[_SYNC]
+    page, limits, fields = st.session_state[_SYNC]
     state, _ = from_session(_present(fields), limits, page)
     wanted = {key: value for key, value in to_query(state).items() if key in fields}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
-    if link_slot is not None:
-        with link_slot.container():
-            share_link(wanted)
     return state
 
 
@@ -118,16 +119,3 @@ def settle_token(num_tokens: int, fallback: int | None = None, what: str = "the 
     st.session_state[keys.SELECTED_TOKEN] = fallback
     st.warning(escape_markdown(note), icon=":material/link:")
     publish_url_state()
-
-
-def share_link(query: dict[str, str]) -> str:
-    """A small "Link to this view" button; it opens the link with its copy button (the link
-    itself can be 1 000+ characters long, so it is not spread over the sidebar); return it."""
-    base = st.context.url or ""
-    encoded = urlencode(query)
-    url = f"{base}?{encoded}" if encoded else base or "?"
-    with st.popover("Link to this view", icon=":material/link:"):
-        st.caption(f"{len(url):,} characters; the button at the right of the link copies it. "
-                   "Opening it restores this page's view.")
-        st.code(url, language=None, wrap_lines=True, height=120)
-    return url

@@ -528,7 +528,9 @@ function paintEdges(view) {
   const context = canvas.getContext("2d");
   context.setTransform(ratio, 0, 0, ratio, 0, -top * ratio);
   context.clearRect(0, top, width, height);
-  context.lineWidth = 1.2;
+  // One CSS pixel: at device-pixel ratio 1 Skia strokes it as a hairline, which rasterises in
+  // software (no GPU) about 8 times faster than 1.2 px (3 000 lines on 400 × 720: 229 → 25 ms).
+  context.lineWidth = 1;
   const bottom = top + height;
   buckets.forEach((bucket, level) => {
     if (!bucket.length || level === 0) return;
