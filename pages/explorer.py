@@ -38,53 +38,57 @@ count_script_run()  # full runs only: the attention view's controls never come b
 
 TOOLTIP_TOP_K = 5  # predictions per token in the graph's tooltips
 
-st.title("Attention explorer")
-st.caption(
-    "Type text with one or more `<mask>`; see what the model predicts and where each layer "
-    "and head looks."
-)
+# Everything above the attention view sits in one container, so the view keeps its place in
+# the page's element tree whatever the page shows above it (notes, a "Full sequences"
+# expander, attribution): a moved element would be mounted afresh on every new text.
+with st.container():
+    st.title("Attention explorer")
+    st.caption(
+        "Type text with one or more `<mask>`; see what the model predicts and where each layer "
+        "and head looks."
+    )
 
-loaded = page_model("explorer", EXPLORER_FIELDS)
-image_format_choice()
-info = loaded.info
+    loaded = page_model("explorer", EXPLORER_FIELDS)
+    image_format_choice()
+    info = loaded.info
 
-text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
-                    persist_state="session",  # other pages read and set it
-                    help=f"Put {info.mask_token} (or <mask>) where a word should be predicted.")
-top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K, value=5,
-                            key=keys.TOP_K))
+    text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
+                        persist_state="session",  # other pages read and set it
+                        help=f"Put {info.mask_token} (or <mask>) where a word should be predicted.")
+    top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K, value=5,
+                                key=keys.TOP_K))
 
-analysis = analysis_with_notes(loaded, text)
-if analysis is None:
-    st.stop()
+    analysis = analysis_with_notes(loaded, text)
+    if analysis is None:
+        st.stop()
 
-st.subheader("Predictions")
-if not has_prediction_head(loaded):
-    no_head_note()
-elif not analysis.predictions:
-    st.info(f"No {escape_markdown(info.mask_token)} in the text, so no prediction is made. "
-            "Attention and hidden states are shown below.")
-for number, mask in enumerate(analysis.predictions if has_prediction_head(loaded) else (),
-                              start=1):
-    st.markdown(f"**Mask {number}** (token {mask.position})")
-    predictions_table(mask, top_k, analysis.token_texts, key=f"predictions_{number}")
-if has_prediction_head(loaded):
-    with st.expander("Download the tables and the analysis"):
-        analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
+    st.subheader("Predictions")
+    if not has_prediction_head(loaded):
+        no_head_note()
+    elif not analysis.predictions:
+        st.info(f"No {escape_markdown(info.mask_token)} in the text, so no prediction is made. "
+                "Attention and hidden states are shown below.")
+    for number, mask in enumerate(analysis.predictions if has_prediction_head(loaded) else (),
+                                  start=1):
+        st.markdown(f"**Mask {number}** (token {mask.position})")
+        predictions_table(mask, top_k, analysis.token_texts, key=f"predictions_{number}")
+    if has_prediction_head(loaded):
+        with st.expander("Download the tables and the analysis"):
+            analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
 
-if st.toggle("Attribution beside attention: which tokens push a prediction",
-             key="show_attribution",
-             help="Gradient × input, integrated gradients and contrastive attribution of a "
-                  "candidate at a mask, and value-weighted attention (computed on request)."):
-    attribution_section(loaded, analysis)
+    if st.toggle("Attribution beside attention: which tokens push a prediction",
+                 key="show_attribution",
+                 help="Gradient × input, integrated gradients and contrastive attribution of a "
+                      "candidate at a mask, and value-weighted attention (computed on request)."):
+        attribution_section(loaded, analysis)
 
-st.subheader("Tokens")
-labels = analysis.labels
-token_chips(labels, analysis.special_mask.tolist(), analysis.mask_positions)
+    st.subheader("Tokens")
+    labels = analysis.labels
+    token_chips(labels, analysis.special_mask.tolist(), analysis.mask_positions)
 
-st.subheader("Attention")
-settle_token(analysis.num_tokens)  # a link's token past the end: a note, and the URL rewritten
-prepare_graph_state(analysis)
+    st.subheader("Attention")
+    settle_token(analysis.num_tokens)  # a link's token past the end: a note, and the URL rewritten
+    prepare_graph_state(analysis)
 
 
 @st.fragment
