@@ -227,16 +227,14 @@ def load_text(page, text: str) -> None:
 
 
 def settle(page) -> None:
-    """Wait until the page has been idle (no script running) for half a second."""
+    """Wait until no script has been running for half a second."""
+    page.evaluate("() => { window.__lastBusy = performance.now(); }")
     page.wait_for_function(
         """() => {
-          const busy = !!document.querySelector('[data-testid=stStatusWidget]');
-          if (busy || window.__idleSince === undefined) window.__idleSince = busy ? null
-            : performance.now();
-          if (window.__idleSince === null) { window.__idleSince = undefined; return false; }
-          return performance.now() - window.__idleSince > 500;
+          const now = performance.now();
+          if (document.querySelector('[data-testid=stStatusWidget]')) window.__lastBusy = now;
+          return now - window.__lastBusy > 500;
         }""", polling=100, timeout=_TIMEOUT_MS)
-    page.evaluate("() => { window.__idleSince = undefined; }")
 
 
 # words the bench texts never contain
