@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -206,8 +207,20 @@ def _check_folder(folder: Path, name: str) -> None:
         )
 
 
+_BUILD_LOCK = threading.Lock()
+"""One model is built at a time in this process: transformers builds a model's modules on the
+``meta`` device through process-wide patches, so two loads in two threads (two sessions, or the
+Models page's A and B) could each receive the other's empty tensors ("Cannot copy out of meta
+tensor")."""
+
+
 def _from_pretrained(source: str, local_only: bool) -> tuple[Any, Any, dict[str, Any]]:
     """Tokenizer, model and transformers' loading info (missing / unexpected keys)."""
+    with _BUILD_LOCK:
+        return _from_pretrained_unlocked(source, local_only)
+
+
+def _from_pretrained_unlocked(source: str, local_only: bool) -> tuple[Any, Any, dict[str, Any]]:
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     cache = _hub_cache_kwargs(source)

@@ -213,3 +213,32 @@ def test_pages_show_no_predictions_for_a_headless_model(monkeypatch, tmp_path):
         assert not at.exception, at.exception
         assert "no masked-LM prediction head" in _messages(at)
         assert len(prediction_tables(at)) == 0
+
+
+def test_models_loaded_in_parallel_threads_are_whole(tmp_path, tiny_model_dir):
+    """Two sessions (or the Models page's A and B) load at once: every load must give the same
+    weights as a load on its own (transformers builds modules on the meta device through
+    process-wide patches; unserialised, a thread received empty tensors)."""
+    import threading
+
+    from explorer.tiny import build_tiny_model_sharing_tokenizer
+
+    folders = [build_tiny_model_sharing_tokenizer(tmp_path / f"m{i}", tiny_model_dir,
+                                                  layers=2 + i % 2, seed=i) for i in range(4)]
+    alone = {str(f): analyze(load(str(f)), "A <mask> sat.").predictions[0].predictions[0]
+             for f in folders}
+    results: dict[str, object] = {}
+
+    def work(folder: Path) -> None:
+        try:
+            results[str(folder)] = analyze(load(str(folder)),
+                                           "A <mask> sat.").predictions[0].predictions[0]
+        except Exception as error:  # recorded: the assertion below says which
+            results[str(folder)] = error
+
+    threads = [threading.Thread(target=work, args=(f,)) for f in folders * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == alone
