@@ -16,6 +16,7 @@ from pathlib import Path
 import huggingface_hub.constants
 import numpy as np
 import pytest
+from tqdm import tqdm
 from transformers import pipeline
 
 import explorer.hub as hub
@@ -88,7 +89,8 @@ def test_download_snapshot_fetches_model_files_only_and_reports_every_byte(
     assert {total for _, total in reports} == {served}  # the total is known from the start
     assert reports[-1] == (served, served)
 
-    assert snapshot.is_relative_to(online.resolve() / "models--fake-org--tiny-roberta" / "snapshots")
+    repo_folder = online.resolve() / "models--fake-org--tiny-roberta"
+    assert snapshot.is_relative_to(repo_folder / "snapshots")
     assert {p.name for p in snapshot.iterdir()} == wanted
     for name in wanted:
         assert (snapshot / name).read_bytes() == (fake_repo / name).read_bytes()
@@ -137,17 +139,22 @@ def test_the_app_shows_the_download_progress_then_the_explorer(fake_repo: Path,
 
 def test_setup_script_downloads_into_the_cache_with_a_progress_bar(fake_repo: Path,
                                                                   tmp_path: Path):
-    """The set-up script (its install steps skipped) in a terminal: a pseudo-terminal, because
-    huggingface_hub draws its progress bars only on one."""
+    """The set-up script (its install steps skipped) in a terminal: a pseudo-terminal 100
+    columns wide, because huggingface_hub draws its progress bars only on a terminal (and tqdm
+    draws nothing on one 0 columns wide)."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
     env = {k: v for k, v in os.environ.items()
            if k not in ("HF_HUB_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_OFFLINE")}
     env.update(EXPLORER_SETUP_SKIP_INSTALL="1", EXPLORER_SETUP_MODEL=REPO_ID,
-               HF_HOME=str(tmp_path / "hf"), TERM="dumb", COLUMNS="100")
+               HF_HOME=str(tmp_path / "hf"))
     with fake_hub({REPO_ID: fake_repo}, bytes_per_second=400_000) as server:
         env["HF_ENDPOINT"] = server.url
         controller, terminal = pty.openpty()
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
         try:
             process = subprocess.Popen(["bash", "scripts/setup-app.sh"], cwd=ROOT, env=env,
                                        stdin=subprocess.DEVNULL, stdout=terminal,
@@ -158,9 +165,16 @@ def test_setup_script_downloads_into_the_cache_with_a_progress_bar(fake_repo: Pa
         finally:
             os.close(controller)
         fetched = server.fetched_files(REPO_ID)
-    assert f"Downloaded {REPO_ID} into the Hugging Face cache." in output
-    assert "100%" in output and "Fetching" in output, output  # tqdm's bars, drawn
-    assert sorted(fetched) == sorted(model_files(fake_repo))
+    # The closing line comes last, on a line of its own (not drawn over by the bars at exit).
+    assert re.split(r"[\r\n]+", output.strip())[-1] == \
+        f"Downloaded {REPO_ID} into the Hugging Face cache."
+    bars = [line for line in re.split(r"[\r\n]+", output) if "%|" in line]  # tqdm's bars
+    wanted = model_files(fake_repo)
+    size = tqdm.format_sizeof(sum((fake_repo / name).stat().st_size for name in wanted), "B")
+    assert any(line.startswith(f"Fetching {len(wanted)} files: 100%") for line in bars), output
+    assert any(line.startswith("Reconstruct") and "100%" in line and line.count(size) == 2
+               for line in bars), output  # every byte, as "188kB / 188kB"
+    assert sorted(fetched) == sorted(wanted)
     cached = {m.name: m for m in hub_cache_models(tmp_path / "hf" / "hub")}
     assert cached[REPO_ID].has_lm_head
     assert cached[REPO_ID].size_bytes == (fake_repo / "model.safetensors").stat().st_size
