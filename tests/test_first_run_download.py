@@ -195,3 +195,37 @@ def _read_all(controller: int) -> str:
             break
         chunks.append(chunk)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_from_many_download_threads_is_reported_in_order():
+    """snapshot_download's files arrive on up to 8 threads, all counting into one bar; a slow
+    listener (here: one that yields its thread before it records) must still see the bytes
+    grow, never shrink, and end at the total."""
+    import threading
+    import time
+
+    reports: list[tuple[int, int]] = []
+
+    def slow_listener(done: int, total: int) -> None:
+        time.sleep(0.0005)  # another thread runs here: the race this guards against
+        reports.append((done, total))
+
+    chunks_per_thread, threads, chunk = 40, 8, 1000
+    total = chunks_per_thread * threads * chunk
+    bar = hub._reporting_tqdm(slow_listener, total)(desc="Reconstructing", total=0, unit="B")
+    others = hub._reporting_tqdm(slow_listener, total)(desc="Fetching 8 files", total=8)
+
+    def download_one_file() -> None:
+        for _ in range(chunks_per_thread):
+            bar.update(chunk)
+        others.update(1)  # the file count is not bytes: never reported
+
+    workers = [threading.Thread(target=download_one_file) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    done = [d for d, _ in reports]
+    assert len(reports) == chunks_per_thread * threads
+    assert done == sorted(done) and done[-1] == total
+    assert {t for _, t in reports} == {total}
