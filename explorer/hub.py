@@ -126,15 +126,15 @@ def download_snapshot(repo_id: str, on_progress: Callable[[int, int], None] | No
     it, huggingface_hub draws its usual progress bar on the terminal."""
     from huggingface_hub import snapshot_download
 
-    patterns = list(MODEL_FILE_PATTERNS)
+    # The endpoint read now, as hub_status() probes it (huggingface_hub reads it once, at import)
+    where = {"allow_patterns": list(MODEL_FILE_PATTERNS), "cache_dir": cache_dir,
+             "endpoint": hub_endpoint()}
     if on_progress is None:
-        return snapshot_download(repo_id, allow_patterns=patterns, cache_dir=cache_dir)
-    planned = snapshot_download(repo_id, allow_patterns=patterns, cache_dir=cache_dir,
-                                dry_run=True)
+        return snapshot_download(repo_id, **where)
+    planned = snapshot_download(repo_id, dry_run=True, **where)
     total = sum(int(getattr(f, "file_size", 0) or 0) for f in planned
                 if getattr(f, "will_download", True))
-    return snapshot_download(repo_id, allow_patterns=patterns, cache_dir=cache_dir,
-                             tqdm_class=_reporting_tqdm(on_progress, total))
+    return snapshot_download(repo_id, tqdm_class=_reporting_tqdm(on_progress, total), **where)
 
 
 def _reporting_tqdm(on_progress: Callable[[int, int], None], total: int) -> type:
@@ -143,6 +143,8 @@ def _reporting_tqdm(on_progress: Callable[[int, int], None], total: int) -> type
 
     from tqdm.auto import tqdm
 
+    reporting = threading.Lock()  # files arrive on several threads: count and report in order
+
     class ReportingTqdm(tqdm):  # type: ignore[misc, valid-type]
         def __init__(self, *args: object, **kwargs: object) -> None:
             self._reports = str(kwargs.get("desc", "")).startswith("Reconstructing")
@@ -150,8 +152,10 @@ def _reporting_tqdm(on_progress: Callable[[int, int], None], total: int) -> type
             super().__init__(*args, **kwargs)
 
         def update(self, n: float | None = 1) -> bool | None:
-            shown = super().update(n)
-            if self._reports:
+            if not self._reports:
+                return super().update(n)
+            with reporting:
+                shown = super().update(n)
                 on_progress(int(self.n), max(total, int(self.total or 0)))
             return shown
 

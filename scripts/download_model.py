@@ -13,6 +13,7 @@ set-up or build still succeeds; ``--strict`` makes that an error.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import shutil
 import sys
@@ -45,6 +46,8 @@ def download(model_id: str, folder: Path | None) -> bool:
         return False
     try:
         snapshot = hub.download_snapshot(model_id)
+        gc.collect()  # huggingface_hub's byte bars sit in a reference cycle: close them now,
+        # so that they are drawn complete before the lines below, not over them at exit
     except Exception as error:  # unknown id, no safetensors weights, network dropped ...
         print(f"Could not download {model_id}: {type(error).__name__}: {error}".splitlines()[0],
               file=sys.stderr)
