@@ -178,10 +178,6 @@ def test_double_click_masks_and_unmasks(page):
     ("model view", "svg rect"),  # one thumbnail per layer and head
     ("neuron view", "svg text:visible:has-text('capital')"),
 ])
-@pytest.mark.xfail(strict=False, reason=(
-    "flaky on the 2-core machine: one of bertviz's d3 views (a different one each run) does "
-    "not draw in its iframe within 60 s; the offline embedding is checked by test_app_graph "
-    "and the views of every family by test_families"))
 def test_bertviz_views_render_offline(page, view, selector):
     page.get_by_text(view, exact=True).click()
     frame = page.frame_locator("iframe").first
