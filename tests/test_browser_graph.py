@@ -160,6 +160,21 @@ def test_the_graph_does_not_move_when_a_token_is_frozen_or_masked(page):
     assert abs(after["y"] - before["y"]) <= 1, (before, after)
 
 
+def test_a_new_text_redraws_the_mounted_graph(page):
+    """A new text that adds elements above the view (a long text: a "Full sequences" expander)
+    loads the new analysis into the same graph: it is not mounted afresh."""
+    assert graph(page).get_attribute("data-setups") == "1"
+    loaded = graph(page).get_attribute("data-loaded")
+    long_text = " ".join(["The cat sat on the mat while the dog slept."] * 3) + " A <mask>."
+    box = page.get_by_role("textbox", name="Text")
+    box.fill(long_text)
+    box.press("Control+Enter")
+    page.get_by_text("Full sequences").wait_for(timeout=60_000)
+    expect(graph(page)).not_to_have_attribute("data-loaded", loaded or "", timeout=60_000)
+    expect(page.locator(".ag-left .ag-tok").last).to_have_text("</s>")
+    assert graph(page).get_attribute("data-setups") == "1"
+
+
 def test_double_click_masks_and_unmasks(page):
     box = page.get_by_role("textbox", name="Text")
     page.locator(".ag-left .ag-tok").nth(2).dblclick()  # "capital"
