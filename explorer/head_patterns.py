@@ -21,6 +21,7 @@ its Figure 6); :func:`head_map` places the heads in 2-D by classical multidimens
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -37,6 +38,20 @@ STATISTICS = ("to_start", "to_end", "to_punctuation", "to_self", "to_previous", 
 """The per-head statistics, in display order; all but ``entropy`` are shares in [0, 1]."""
 
 
+def statistic_labels(start_token: str = "<s>", end_token: str = "</s>") -> dict[str, str]:
+    """What the pages call each statistic, the special tokens named as the model names them
+    (:attr:`~explorer.model.ModelInfo.start_token` / ``end_token``)."""
+    return {
+        "to_start": f"to {start_token}",
+        "to_end": f"to {end_token}",
+        "to_punctuation": "to punctuation",
+        "to_self": "to self",
+        "to_previous": "to previous token",
+        "to_next": "to next token",
+        "entropy": "entropy (bits)",
+    }
+
+
 def is_punctuation(text: str) -> bool:
     """Whether a token's text (leading ``Ġ``/space/``##`` ignored) is only punctuation."""
     stripped = text.replace("Ġ", " ").strip()
@@ -45,13 +60,35 @@ def is_punctuation(text: str) -> bool:
     return bool(stripped) and all(unicodedata.category(ch).startswith("P") for ch in stripped)
 
 
-def token_kinds(loaded: Loaded, token_ids: Sequence[int]) -> dict[str, np.ndarray]:
+def boundary_token_ids(loaded: Loaded) -> tuple[set[int], set[int]]:
+    """Ids of the start token (``<s>`` / ``[CLS]``) and of the end and separator tokens
+    (``</s>`` / ``[SEP]``): the names the model's entry of the architecture table gives
+    (:attr:`~explorer.model.ModelInfo.start_token` / ``end_token``, the tokenizer's own names
+    first), and the tokenizer's ``bos`` / ``eos`` where it has them."""
+    tokenizer = loaded.tokenizer
+    unknown = tokenizer.unk_token_id
+
+    def ids(*names: object) -> set[int]:
+        found = set()
+        for name in names:
+            if isinstance(name, str) and name:
+                token_id = tokenizer.convert_tokens_to_ids(name)
+                if isinstance(token_id, int) and token_id != unknown:
+                    found.add(token_id)
+        return found
+
+    start = ids(loaded.info.start_token, tokenizer.cls_token, tokenizer.bos_token)
+    end = ids(loaded.info.end_token, tokenizer.sep_token, tokenizer.eos_token) - start
+    return start, end
+
+
+def token_kinds(loaded: Loaded, token_ids: Sequence[int],
+                boundaries: tuple[set[int], set[int]] | None = None) -> dict[str, np.ndarray]:
     """Bool masks over tokens: ``start`` (``<s>``/``[CLS]``), ``end`` (``</s>``/``[SEP]``),
-    ``punctuation``."""
+    ``punctuation`` (never a special token); ``boundaries``: :func:`boundary_token_ids`."""
     tokenizer = loaded.tokenizer
     ids = np.asarray(token_ids)
-    start_ids = {i for i in (tokenizer.cls_token_id, tokenizer.bos_token_id) if i is not None}
-    end_ids = {i for i in (tokenizer.sep_token_id, tokenizer.eos_token_id) if i is not None}
+    start_ids, end_ids = boundaries or boundary_token_ids(loaded)
     special = set(tokenizer.all_special_ids)
     pieces = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
     return {
@@ -104,6 +141,23 @@ class HeadPatterns:
         """``{name: values[layer, head]}`` in :data:`STATISTICS` order."""
         return {name: getattr(self, name) for name in STATISTICS}
 
+    @property
+    def mean_tokens(self) -> float:
+        """Mean sentence length in tokens (special tokens included)."""
+        return self.tokens / max(1, self.sentences)
+
+    def scale(self, name: str) -> tuple[float, float]:
+        """The fixed colour range of statistic ``name``: 0–1 for a share, 0–log2(n) bits for
+        the entropy with n the mean sentence length (no head's mean entropy can exceed it:
+        the mean of log2(nᵢ) is at most log2 of the mean nᵢ)."""
+        if name == "entropy":
+            return 0.0, math.log2(max(self.mean_tokens, 2.0))
+        return 0.0, 1.0
+
+    def memory_bytes(self) -> int:
+        """Bytes held, for cache budgets."""
+        return int(sum(np.asarray(v).nbytes for v in vars(self).values()) + 200)
+
     def save(self, path: str | Path) -> None:
         """Write every array (and the counts) with ``np.savez``."""
         np.savez(path, **{k: np.asarray(v) for k, v in asdict(self).items()})
@@ -134,6 +188,11 @@ def head_map(divergence: np.ndarray) -> np.ndarray:
     return coordinates
 
 
+ATTENTION_VALUES_PER_BATCH = 32_000_000
+"""Bound on one batch's attention weights (float32, about 128 MB; the model holds them once
+more while it runs): batches of long sentences hold fewer sentences."""
+
+
 def head_patterns(
     loaded: Loaded,
     sentences: Sequence[str],
@@ -142,20 +201,41 @@ def head_patterns(
     batch_size: int = 16,
     progress: ProgressCallback | None = None,
 ) -> HeadPatterns:
-    """Average each head's attention habits over ``sentences`` (see the module docstring).
-
-    Streams: one batch of attentions in memory at a time. ``progress(done, total)`` after each
-    batch.
-    """
+    """Average each head's attention habits over ``sentences`` (see the module docstring),
+    tokenised with special tokens and cut to the model's limit by the tokenizer."""
     sentences = [s for s in sentences if s.strip()]
     if not sentences:
         raise ValueError("There are no sentences to summarise.")
-    id_lists = encode_sentences(loaded, sentences)
+    return patterns_of_ids(loaded, encode_sentences(loaded, sentences), with_map=with_map,
+                           batch_size=batch_size, progress=progress)
+
+
+def patterns_of_ids(
+    loaded: Loaded,
+    id_lists: Sequence[Sequence[int]],
+    *,
+    with_map: bool = True,
+    batch_size: int = 16,
+    progress: ProgressCallback | None = None,
+) -> HeadPatterns:
+    """:func:`head_patterns` of sentences already tokenised (special tokens included).
+
+    Streams: one batch of attentions in memory at a time (at most
+    :data:`ATTENTION_VALUES_PER_BATCH` weights). ``progress(done, total)`` after each batch.
+    Only the encoder runs, so models without a masked-LM head work too.
+    """
+    id_lists = [list(ids) for ids in id_lists if len(ids)]
+    if not id_lists:
+        raise ValueError("There are no sentences to summarise.")
+    boundaries = boundary_token_ids(loaded)
+    heads = loaded.info.num_layers * loaded.info.num_heads
     totals: dict[str, np.ndarray] = {}
     divergence_sum = None
     for _, sentence in iterate_passes(loaded, id_lists, batch_size=batch_size,
-                                      progress=progress):
-        sums = sentence_sums(sentence.attentions, token_kinds(loaded, sentence.token_ids))
+                                      progress=progress,
+                                      max_square_tokens=ATTENTION_VALUES_PER_BATCH // heads):
+        sums = sentence_sums(sentence.attentions,
+                             token_kinds(loaded, sentence.token_ids, boundaries))
         for name, value in sums.items():
             totals[name] = totals.get(name, 0) + value
         if with_map:
@@ -163,15 +243,15 @@ def head_patterns(
             weighted = head_divergence(attentions, attentions) * attentions.shape[-1]
             divergence_sum = weighted if divergence_sum is None else divergence_sum + weighted
     queries, pairs = float(totals.pop("queries")), float(totals.pop("pairs"))
-    averages = {name: totals[name] / (pairs if name in ("to_previous", "to_next") else queries)
+    # one-token sentences have no neighbours: their sums are 0, so is the share
+    averages = {name: totals[name] / max(1.0, pairs if name in ("to_previous", "to_next")
+                                         else queries)
                 for name in STATISTICS}
-    if pairs == 0:
-        averages["to_previous"] = averages["to_next"] = np.zeros_like(averages["to_self"])
     divergence = (np.zeros((0, 0)) if divergence_sum is None else divergence_sum / queries)
     return HeadPatterns(
         **averages,
         divergence=divergence,
         map_xy=head_map(divergence) if with_map else np.zeros((0, 2)),
-        sentences=len(sentences),
+        sentences=len(id_lists),
         tokens=int(queries),
     )

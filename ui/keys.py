@@ -46,3 +46,6 @@ ABLATED = "layers_ablated_heads"  # the Layers page's switched-off heads, [(laye
 SCRIPT_RUNS = "script_runs"  # full runs of the explorer page in this session (fragment runs not)
 GRAPH_ACK = "attention_graph_ack"  # the last event number Python got from the attention view
 MASK_EDITED = "mask_edited"  # a mask edit changed the text: the page must run again in full
+# Head patterns page (corpus-wide head statistics)
+PATTERNS_SOURCE = "patterns_source"  # "bundled" or "upload"
+PATTERNS_UPLOAD = "patterns_upload"  # the file uploader
