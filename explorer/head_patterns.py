@@ -116,6 +116,7 @@ def sentence_sums(attentions: np.ndarray, kinds: dict[str, np.ndarray]) -> dict[
         "entropy": entropy.sum(axis=-1),
         "queries": np.asarray(n),
         "pairs": np.asarray(n - 1),
+        "squares": np.asarray(n * n),
     }
 
 
@@ -136,6 +137,7 @@ class HeadPatterns:
     map_xy: np.ndarray
     sentences: int
     tokens: int
+    square_tokens: int = 0  # sum over sentences of (tokens in it)²
 
     def statistics(self) -> dict[str, np.ndarray]:
         """``{name: values[layer, head]}`` in :data:`STATISTICS` order."""
@@ -143,15 +145,25 @@ class HeadPatterns:
 
     @property
     def mean_tokens(self) -> float:
-        """Mean sentence length in tokens (special tokens included)."""
+        """Mean sentence length in tokens (special tokens included), each sentence once."""
         return self.tokens / max(1, self.sentences)
+
+    @property
+    def token_mean_tokens(self) -> float:
+        """Mean sentence length with each sentence weighted by its tokens, as every statistic
+        here is (each token counts once): the mean length of the sentence a token is in,
+        ``Σ nᵢ² / Σ nᵢ``; at least :attr:`mean_tokens`, equal when all lengths are equal."""
+        if not self.square_tokens:  # saved before the squares were kept
+            return self.mean_tokens
+        return self.square_tokens / max(1, self.tokens)
 
     def scale(self, name: str) -> tuple[float, float]:
         """The fixed colour range of statistic ``name``: 0–1 for a share, 0–log2(n) bits for
-        the entropy with n the mean sentence length (no head's mean entropy can exceed it:
-        the mean of log2(nᵢ) is at most log2 of the mean nᵢ)."""
+        the entropy with n = :attr:`token_mean_tokens`. No head's mean entropy exceeds it: a
+        row of a sentence of nᵢ tokens has at most log2(nᵢ) bits, and the token-weighted mean
+        of log2(nᵢ) is at most log2 of the token-weighted mean nᵢ (Jensen)."""
         if name == "entropy":
-            return 0.0, math.log2(max(self.mean_tokens, 2.0))
+            return 0.0, math.log2(max(self.token_mean_tokens, 2.0))
         return 0.0, 1.0
 
     def memory_bytes(self) -> int:
@@ -166,8 +178,9 @@ class HeadPatterns:
     def load(cls, path: str | Path) -> HeadPatterns:
         with np.load(path) as stored:
             values = {name: stored[name] for name in stored.files}
-        values["sentences"] = int(values["sentences"])
-        values["tokens"] = int(values["tokens"])
+        for count in ("sentences", "tokens", "square_tokens"):
+            if count in values:
+                values[count] = int(values[count])
         return cls(**values)
 
 
@@ -243,6 +256,7 @@ def patterns_of_ids(
             weighted = head_divergence(attentions, attentions) * attentions.shape[-1]
             divergence_sum = weighted if divergence_sum is None else divergence_sum + weighted
     queries, pairs = float(totals.pop("queries")), float(totals.pop("pairs"))
+    squares = int(totals.pop("squares"))
     # one-token sentences have no neighbours: their sums are 0, so is the share
     averages = {name: totals[name] / max(1.0, pairs if name in ("to_previous", "to_next")
                                          else queries)
@@ -254,4 +268,5 @@ def patterns_of_ids(
         map_xy=head_map(divergence) if with_map else np.zeros((0, 2)),
         sentences=len(id_lists),
         tokens=int(queries),
+        square_tokens=squares,
     )

@@ -83,11 +83,12 @@ labels = statistic_labels(info.start_token, info.end_token)
 entropy_low, entropy_high = patterns.scale("entropy")
 st.subheader("Each head's habits")
 st.caption(
-    "Colours use FIXED scales, so a weak habit looks weak: 0–1 for the shares of attention, "
+    "Colours use fixed scales, so a weak habit looks weak: 0–1 for the shares of attention, "
     f"and 0–log2(n) = 0–{entropy_high:.2f} bits for the entropy, where n = "
-    f"{patterns.mean_tokens:.1f} is the mean line length in tokens (the entropy of uniform "
-    "attention over n tokens). Hover a cell for its exact value. Previous / next count the "
-    "query tokens that have such a neighbour."
+    f"{patterns.token_mean_tokens:.1f} tokens is the mean line length, each line weighted by "
+    "its tokens as the statistics are (log2(n) is the entropy of uniform attention over n "
+    "tokens; no head's mean entropy can exceed it). Hover a cell for its exact value. Previous "
+    "and next count the tokens that have such a neighbour."
 )
 columns = st.columns(GRID_COLUMNS)
 for number, name in enumerate(STATISTICS):

@@ -104,5 +104,29 @@ def test_patterns_save_and_load(patterns, tmp_path):
     patterns.save(path)
     loaded = HeadPatterns.load(path)
     assert loaded.tokens == patterns.tokens and loaded.sentences == patterns.sentences
+    assert loaded.square_tokens == patterns.square_tokens > 0
     for name in (*STATISTICS, "divergence", "map_xy"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(patterns, name))
+
+
+def test_entropy_scale_bounds_every_head(tiny, patterns):
+    lengths = [len(tiny.tokenizer(s)["input_ids"]) for s in SENTENCES]
+    weighted = sum(n * n for n in lengths) / sum(lengths)  # the sentence a token is in
+    assert patterns.mean_tokens == pytest.approx(sum(lengths) / 3)
+    low, high = patterns.scale("entropy")
+    assert low == 0.0 and high == pytest.approx(math.log2(weighted))
+    assert np.all(patterns.entropy <= high)
+    assert all(patterns.scale(name) == (0.0, 1.0) for name in STATISTICS if name != "entropy")
+    # uniform attention in every row reaches the token-weighted mean of log2(n), which the
+    # plain mean length would not bound
+    reached = sum(n * math.log2(n) for n in lengths) / sum(lengths)
+    assert math.log2(sum(lengths) / 3) < reached <= high
+
+
+def test_batches_of_long_sentences_hold_fewer_sentences():
+    from explorer.attention_passes import length_batches
+
+    lengths = [10, 100, 10, 10, 100]
+    assert length_batches(lengths, 16, max_square_tokens=2 * 100**2) == [[1, 4], [0, 2, 3]]
+    assert length_batches(lengths, 2) == [[1, 4], [0, 2], [3]]
+    assert length_batches([300], 16, max_square_tokens=10) == [[0]]  # one sentence: a batch
