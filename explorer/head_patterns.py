@@ -10,7 +10,8 @@ sentence** (each token weighs the same, as in the paper):
   punctuation (Unicode category P*, e.g. ``,`` ``.`` ``Ġ.``), each in [0, 1];
 - ``to_self``; ``to_previous`` / ``to_next``: to the neighbouring token, averaged over the query
   tokens that have one;
-- ``entropy``: the attention row's entropy in bits (0 … log2(tokens)).
+- ``entropy``: the attention row's entropy in bits (0 … log2(tokens)); its fixed colour scale
+  is 0 … log2(n) with n the token-weighted mean sentence length (:meth:`HeadPatterns.scale`).
 
 ``divergence[head, head]`` (heads numbered ``layer · heads + head``) is the Jensen–Shannon
 divergence of two heads' attention rows averaged over the same tokens (the paper's distance for
@@ -21,6 +22,8 @@ its Figure 6); :func:`head_map` places the heads in 2-D by classical multidimens
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import unicodedata
 from collections.abc import Sequence
@@ -165,6 +168,20 @@ class HeadPatterns:
         if name == "entropy":
             return 0.0, math.log2(max(self.token_mean_tokens, 2.0))
         return 0.0, 1.0
+
+    def csv(self, labels: dict[str, str] | None = None) -> str:
+        """One row per head: ``layer,head`` (1-based, as the pages show them) and every
+        statistic (columns named by ``labels``, default the statistic names)."""
+        labels = labels or {name: name for name in STATISTICS}
+        layers, heads = self.to_self.shape
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["layer", "head", *(labels[name] for name in STATISTICS)])
+        for layer in range(layers):
+            for head in range(heads):
+                writer.writerow([layer + 1, head + 1, *(
+                    f"{float(getattr(self, name)[layer, head]):.6f}" for name in STATISTICS)])
+        return buffer.getvalue()
 
     def memory_bytes(self) -> int:
         """Bytes held, for cache budgets."""

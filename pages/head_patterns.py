@@ -80,6 +80,9 @@ for note in result.notes:
     st.info(note)  # written by explorer.corpus, no user text
 
 labels = statistic_labels(info.start_token, info.end_token)
+st.download_button("Per-head statistics (CSV)", lambda: patterns.csv(labels),
+                   file_name="head-patterns.csv", mime="text/csv", key="patterns_csv",
+                   on_click="ignore", icon=":material/table:")
 entropy_low, entropy_high = patterns.scale("entropy")
 st.subheader("Each head's habits")
 st.caption(

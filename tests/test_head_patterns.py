@@ -130,3 +130,16 @@ def test_batches_of_long_sentences_hold_fewer_sentences():
     assert length_batches(lengths, 16, max_square_tokens=2 * 100**2) == [[1, 4], [0, 2, 3]]
     assert length_batches(lengths, 2) == [[1, 4], [0, 2], [3]]
     assert length_batches([300], 16, max_square_tokens=10) == [[0]]  # one sentence: a batch
+
+
+def test_csv_has_one_row_per_head_numbered_from_one(tiny, patterns):
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(patterns.csv())))
+    assert len(rows) == tiny.info.num_layers * tiny.info.num_heads
+    assert (rows[0]["layer"], rows[0]["head"]) == ("1", "1")
+    last = rows[-1]
+    assert (last["layer"], last["head"]) == (str(tiny.info.num_layers), str(tiny.info.num_heads))
+    for name in STATISTICS:
+        assert float(last[name]) == pytest.approx(getattr(patterns, name)[-1, -1], abs=1e-6)

@@ -152,7 +152,8 @@ def test_statistics_equal_a_direct_computation_on_three_sentences(computed, dire
     for name, values in expected.items():
         drawn = grid(shown, name)
         np.testing.assert_allclose(array(drawn["z"]), values, atol=1e-5, err_msg=name)
-        assert drawn["x"] == [1, 2, 3, 4] and drawn["y"] == [1, 2]  # heads, layers from 1
+        assert array(drawn["x"]).tolist() == [1, 2, 3, 4]  # heads and layers from 1
+        assert array(drawn["y"]).tolist() == [1, 2]
     assert np.all(expected["to_punctuation"] > 0)  # the punctuation was there to be found
     assert any(f"3 lines, {sum(lengths)} tokens" in c.value for c in at.caption)
 
@@ -190,7 +191,7 @@ def test_map_of_heads_by_jensen_shannon_distance(computed, direct):
     assert names == [f"layer {layer} head {head}" for layer in (1, 2) for head in (1, 2, 3, 4)]
     first = traces[0]["text"][1]  # layer 1 head 2
     assert f"to self: {expected['to_self'][0, 1]:.3f}" in first
-    xy = np.array([[x, y] for t in traces for x, y in zip(t["x"], t["y"])])
+    xy = np.concatenate([np.stack([array(t["x"]), array(t["y"])], axis=1) for t in traces])
     drawn = ((xy[:, None] - xy[None]) ** 2).sum(axis=-1)
     reference = head_map(divergence)  # classical MDS (tested on its own) of scipy's JS
     wanted = ((reference[:, None] - reference[None]) ** 2).sum(axis=-1)
