@@ -101,8 +101,8 @@ def grid(shown: dict[str, dict], name: str) -> dict:
 
 
 def open_page() -> AppTest:
+    """The page opened directly (no Explorer analysis runs first)."""
     at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
     return at.switch_page(PAGE).run()
 
 
@@ -127,9 +127,10 @@ def env(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def computed(env: Path, tiny_model_dir: Path):
     """The page after uploading the three sentences and clicking "Compute", and the forward
     passes counted before and during the click."""
+    at = open_page()
     loaded = _load_model(str(tiny_model_dir))  # the object the app's runs use
     with count_forwards(loaded) as before:
-        at = upload(open_page(), *FILE)
+        at = upload(at, *FILE)
     assert not at.exception, at.exception
     assert "has no head statistics for this model yet" in messages(at)
     with count_forwards(loaded) as during:
@@ -205,8 +206,9 @@ def test_second_computation_reads_the_disk_cache(computed, env, tiny_model_dir):
     assert folder in [entry for entry, _, _ in cache_entries(env)]  # an entry like an index's
     assert (folder / "patterns.npz").is_file()
     analysis_cache.clear()  # a restarted server: nothing in memory
+    fresh = open_page()
     with count_forwards(loaded) as again:
-        fresh = upload(open_page(), *FILE)
+        fresh = upload(fresh, *FILE)
     assert not fresh.exception, fresh.exception
     assert not again.any, again
     assert "has no head statistics" not in messages(fresh)
