@@ -240,7 +240,7 @@ def test_upload_limits_and_hostile_names(env, monkeypatch):
     assert "has no head statistics for this model yet" in messages(at)  # the bundled corpus
     at = upload(at, "bad.txt", "ok\n\u00e9t\u00e9".encode("latin-1"))
     assert not at.exception and "not UTF-8 text: line 2" in messages(at)
-    at = upload(at, "long.txt", FILE[1])
+    at = upload(at, "long.txt", b"We sat on the bank of the river.\n" * 3)  # ~3 x 10 tokens
     assert not at.exception
     assert "the head statistics read at most 12 tokens" in messages(at)
     assert not [b for b in at.button if b.key == "patterns_compute"]
