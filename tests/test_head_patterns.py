@@ -143,3 +143,16 @@ def test_csv_has_one_row_per_head_numbered_from_one(tiny, patterns):
     assert (last["layer"], last["head"]) == (str(tiny.info.num_layers), str(tiny.info.num_heads))
     for name in STATISTICS:
         assert float(last[name]) == pytest.approx(getattr(patterns, name)[-1, -1], abs=1e-6)
+
+
+def test_divergence_sums_equal_scipy_over_every_pair():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 3, 5, 5)) * 3
+    attentions = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    attentions[0, 0, 2] = np.eye(5)[1]  # a one-hot row: zeros inside the logarithms
+    from explorer.head_patterns import divergence_sums
+
+    rows = attentions.reshape(6, 5, 5)
+    expected = np.array([[sum(jensenshannon(rows[a, q], rows[b, q], base=2) ** 2
+                              for q in range(5)) for b in range(6)] for a in range(6)])
+    np.testing.assert_allclose(divergence_sums(attentions), expected, atol=1e-12)
