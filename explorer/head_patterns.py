@@ -251,7 +251,9 @@ def head_map(divergence: np.ndarray) -> np.ndarray:
 
 ATTENTION_VALUES_PER_BATCH = 32_000_000
 """Bound on one batch's attention weights (float32, about 128 MB; the model holds them once
-more while it runs): batches of long sentences hold fewer sentences."""
+more while it runs): batches of long sentences hold fewer sentences. Up to 64 short sentences
+share a batch: per-call overhead dominates small batches (MiniLM over 192 bundled lines, same
+run: 64 per batch 3.9–4.3 s, 16 per batch 7.2–7.5 s)."""
 
 
 def head_patterns(
@@ -259,7 +261,7 @@ def head_patterns(
     sentences: Sequence[str],
     *,
     with_map: bool = True,
-    batch_size: int = 16,
+    batch_size: int = 64,
     progress: ProgressCallback | None = None,
 ) -> HeadPatterns:
     """Average each head's attention habits over ``sentences`` (see the module docstring),
@@ -276,7 +278,7 @@ def patterns_of_ids(
     id_lists: Sequence[Sequence[int]],
     *,
     with_map: bool = True,
-    batch_size: int = 16,
+    batch_size: int = 64,
     progress: ProgressCallback | None = None,
 ) -> HeadPatterns:
     """:func:`head_patterns` of sentences already tokenised (special tokens included).
