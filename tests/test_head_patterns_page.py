@@ -268,3 +268,19 @@ def test_a_model_without_a_masked_lm_head(tmp_path, monkeypatch, env):
     punctuation = shown["to punctuation, mean over the corpus"]["data"][0]
     np.testing.assert_allclose(array(punctuation["z"]), expected["to_punctuation"], atol=1e-5)
 
+
+
+def test_an_encoder_only_checkpoint_hits_the_disk_cache_after_a_reload(tmp_path):
+    """transformers draws the missing masked-LM head at random on every load; the weights'
+    fingerprint leaves it out, so a restarted server finds the statistics on disk."""
+    folder = build_headless_bert(tmp_path / "encoder")
+    first, second = load(str(folder)), load(str(folder))
+    assert not first.info.has_lm_head
+    assert first.info.fingerprint == second.info.fingerprint
+    corpus = read_corpus(b"the cat sat on the mat.\n", name="one.txt")
+    computed = patterns_or_compute(first, corpus, root=tmp_path / "cache")
+    again = patterns_or_compute(second, corpus, root=tmp_path / "cache")
+    assert not computed.from_cache and again.from_cache
+    # a real change of the encoder's weights still gives a new fingerprint
+    changed = build_headless_bert(tmp_path / "other", seed=1)
+    assert load(str(changed)).info.fingerprint != first.info.fingerprint
