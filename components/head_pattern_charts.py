@@ -18,6 +18,15 @@ def scale_label(low: float, high: float, unit: str = "") -> str:
     return f"{low:g}–{high:.3g}{' ' + unit if unit else ''}"
 
 
+def head_ticks(heads: int) -> list[int]:
+    """Head numbers to label: every head up to 8; else 1 and every second (every fourth above
+    16), so that the labels of a narrow grid (two per row at 1024 px) never overlap or turn."""
+    if heads <= 8:
+        return list(range(1, heads + 1))
+    step = 2 if heads <= 16 else 4
+    return [1, *range(step, heads + 1, step)]
+
+
 def statistic_grid(values: np.ndarray, title: str, colour_title: str, zmin: float,
                    zmax: float, unit: str = "") -> go.Figure:
     """``values[layer, head]`` as a heatmap whose colours sit on the FIXED scale ``zmin``–
@@ -35,8 +44,8 @@ def statistic_grid(values: np.ndarray, title: str, colour_title: str, zmin: floa
     ))
     figure.update_layout(
         title={"text": html.escape(title)},  # "to <s>" would be read as an HTML tag
-        xaxis={"title": {"text": "head"}, "tickmode": "array", "tickvals": list(head_numbers),
-               "constrain": "domain"},
+        xaxis={"title": {"text": "head"}, "tickmode": "array", "tickvals": head_ticks(heads),
+               "tickangle": 0},
         yaxis={"title": {"text": "layer"}, "tickmode": "array",
                "tickvals": list(layer_numbers), "autorange": "reversed"},
         height=150 + 26 * layers, margin=_MARGIN,

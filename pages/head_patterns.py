@@ -84,7 +84,7 @@ st.download_button("Per-head statistics (CSV)", lambda: patterns.csv(labels),
                    file_name="head-patterns.csv", mime="text/csv", key="patterns_csv",
                    on_click="ignore", icon=":material/table:")
 entropy_low, entropy_high = patterns.scale("entropy")
-st.subheader("Each head's habits")
+st.subheader("Each head's habits, mean over the corpus")
 st.caption(
     "Colours use fixed scales, so a weak habit looks weak: 0–1 for the shares of attention, "
     f"and 0–log2(n) = 0–{entropy_high:.2f} bits for the entropy, where n = "
@@ -100,8 +100,7 @@ for number, name in enumerate(STATISTICS):
     label = labels[name]
     colour_title = "entropy" if name == "entropy" else "share"
     columns[number % GRID_COLUMNS].plotly_chart(
-        statistic_grid(getattr(patterns, name), f"{label}, mean over the corpus",
-                       colour_title, low, high, unit),
+        statistic_grid(getattr(patterns, name), label, colour_title, low, high, unit),
         key=f"patterns_grid_{name}", config=chart_config(f"head-patterns-{name}"),
     )
 

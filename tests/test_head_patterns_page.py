@@ -97,7 +97,7 @@ def figures(at: AppTest) -> dict[str, dict]:
 
 
 def grid(shown: dict[str, dict], name: str) -> dict:
-    return shown[f"{TITLES[name]}, mean over the corpus"]["data"][0]
+    return shown[TITLES[name]]["data"][0]
 
 
 def open_page() -> AppTest:
@@ -261,11 +261,11 @@ def test_a_model_without_a_masked_lm_head(tmp_path, monkeypatch, env):
     assert not at.exception, at.exception
     expected, _, _ = direct_statistics(loaded, sentences)  # [CLS] first, [SEP] last
     shown = figures(at)
-    to_cls = shown["to [CLS], mean over the corpus"]["data"][0]
+    to_cls = shown["to [CLS]"]["data"][0]
     np.testing.assert_allclose(array(to_cls["z"]), expected["to_start"], atol=1e-5)
-    to_sep = shown["to [SEP], mean over the corpus"]["data"][0]
+    to_sep = shown["to [SEP]"]["data"][0]
     np.testing.assert_allclose(array(to_sep["z"]), expected["to_end"], atol=1e-5)
-    punctuation = shown["to punctuation, mean over the corpus"]["data"][0]
+    punctuation = shown["to punctuation"]["data"][0]
     np.testing.assert_allclose(array(punctuation["z"]), expected["to_punctuation"], atol=1e-5)
 
 
@@ -284,3 +284,13 @@ def test_an_encoder_only_checkpoint_hits_the_disk_cache_after_a_reload(tmp_path)
     # a real change of the encoder's weights still gives a new fingerprint
     changed = build_headless_bert(tmp_path / "other", seed=1)
     assert load(str(changed)).info.fingerprint != first.info.fingerprint
+
+
+def test_grids_of_many_heads_label_fewer_heads_and_keep_them_level():
+    from components.head_pattern_charts import head_ticks, statistic_grid
+
+    assert head_ticks(4) == [1, 2, 3, 4]
+    assert head_ticks(12) == [1, 2, 4, 6, 8, 10, 12]
+    assert head_ticks(32) == [1, 4, 8, 12, 16, 20, 24, 28, 32]
+    figure = statistic_grid(np.zeros((6, 12)), "to <s>", "share", 0.0, 1.0)
+    assert figure.layout.xaxis.tickangle == 0 and figure.layout.title.text == "to &lt;s&gt;"
