@@ -184,7 +184,7 @@ def test_colour_scales_are_fixed_and_labelled(computed, direct):
 def test_map_of_heads_by_jensen_shannon_distance(computed, direct):
     at, _, _ = computed
     expected, divergence, _ = direct
-    (spec,) = [s for title, s in figures(at).items() if title.startswith("Heads placed")]
+    (spec,) = [s for title, s in figures(at).items() if title.startswith("Heads by Jensen–Shannon")]
     traces = spec["data"]
     assert [t["name"] for t in traces] == ["layer 1", "layer 2"]
     assert len({json.dumps(t["marker"]["color"]) for t in traces}) == 2  # one colour per layer
