@@ -20,6 +20,7 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/models.py", title="Models", icon=":material/difference:"),
     st.Page("pages/corpus.py", title="Corpus search", icon=":material/library_books:"),
+    st.Page("pages/head_patterns.py", title="Head patterns", icon=":material/grid_view:"),
     st.Page("pages/guide.py", title="Guide", icon=":material/menu_book:"),
 ]
 

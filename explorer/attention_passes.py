@@ -39,11 +39,24 @@ def encode_sentences(loaded: Loaded, sentences: Sequence[str]) -> list[list[int]
     return [list(ids) for ids in encoded["input_ids"]]
 
 
-def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+def length_batches(lengths: Sequence[int], batch_size: int,
+                   max_square_tokens: int | None = None) -> list[list[int]]:
     """Sentence indices in batches of at most ``batch_size``, longest first, so that sentences
-    of similar length are padded together."""
+    of similar length are padded together. With ``max_square_tokens``, a batch also holds at
+    most that many ``sentences × width²`` (the size of one head's padded attention), so that
+    batches of long sentences stay small (a single sentence always makes a batch)."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    if max_square_tokens is None:
+        return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    for index in order:
+        current = batches[-1] if batches else None
+        if current is not None and len(current) < batch_size and \
+                (len(current) + 1) * lengths[current[0]] ** 2 <= max_square_tokens:
+            current.append(index)
+        else:
+            batches.append([index])
+    return batches
 
 
 @torch.inference_mode()
@@ -86,13 +99,15 @@ def iterate_passes(
     batch_size: int = 16,
     hidden: bool = False,
     progress: ProgressCallback | None = None,
+    max_square_tokens: int | None = None,
 ) -> Iterator[tuple[int, SentencePass]]:
-    """``(sentence index, pass)`` for every sentence, batched by length (not in input order)."""
+    """``(sentence index, pass)`` for every sentence, batched by length (not in input order);
+    ``max_square_tokens`` bounds a batch's attention size (:func:`length_batches`)."""
     total = len(id_lists)
     done = 0
     if progress:
         progress(0, total)
-    for batch in length_batches([len(ids) for ids in id_lists], batch_size):
+    for batch in length_batches([len(ids) for ids in id_lists], batch_size, max_square_tokens):
         passes = forward_sentences(loaded, [id_lists[i] for i in batch], hidden=hidden)
         yield from zip(batch, passes)
         done += len(batch)

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -412,7 +413,8 @@ def _finish(name: str, label: str, tokenizer: Any, model: Any,
     check_finite_probe(name, label, tokenizer, model)
     info = replace(
         _describe(name, label, tokenizer, model),
-        fingerprint=weights_fingerprint(tokenizer, model),
+        fingerprint=weights_fingerprint(tokenizer, model, (loading_info or {}).get(
+            "missing_keys", ())),
         has_lm_head=lm_head_loaded(model, loading_info),
     )
     return Loaded(tokenizer=tokenizer, model=model, info=info)
@@ -536,13 +538,19 @@ def _in_memory_weights_kwargs() -> dict[str, Any]:
     return {"disable_mmap": True, "output_loading_info": True}
 
 
-def weights_fingerprint(tokenizer: Any, model: Any) -> str:
+def weights_fingerprint(tokenizer: Any, model: Any, initialised: Collection[str] = ()) -> str:
     """A hash of the weights in memory (names, shapes, dtypes, bytes) and of the tokenizer:
-    two loads of the same files share it; any change to either gives a new one."""
+    two loads of the same files share it; any change to either gives a new one. Weights the
+    checkpoint lacked (``initialised``: transformers drew them at random, e.g. the masked-LM head
+    of an encoder-only checkpoint) are left out, or every load would get a new fingerprint and
+    no disk cache (corpus indices, head statistics) would ever be hit again."""
     import torch
 
     digest = hashlib.sha256()  # OpenSSL's, with CPU support: ~1 GB/s
+    skipped = set(initialised)
     for key, tensor in sorted(model.state_dict().items()):
+        if key in skipped:
+            continue
         data = tensor.detach().cpu().contiguous()
         digest.update(f"{key}:{tuple(data.shape)}:{data.dtype};".encode())
         digest.update(data.reshape(-1).view(torch.uint8).numpy())

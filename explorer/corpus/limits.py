@@ -46,13 +46,15 @@ def disk_cache_bytes() -> int:
 
 
 def size_problem(tokens: int, estimated_bytes: int, *, bundled: bool,
-                 max_tokens: int | None = None, max_index_bytes: int | None = None) -> str:
+                 max_tokens: int | None = None, max_index_bytes: int | None = None,
+                 reader: str = "the corpus search indexes") -> str:
     """Why a corpus of ``tokens`` tokens needing ``estimated_bytes`` cannot be indexed ("" if it
-    can). Uploads are held to the token limit; every index to the memory limit."""
+    can). Uploads are held to the token limit; every index to the memory limit. ``reader``
+    says who is bounded ("the head statistics read")."""
     max_tokens = max_upload_tokens() if max_tokens is None else max_tokens
     if not bundled and tokens > max_tokens:
-        return (f"The file has {tokens:,} tokens for this model; the corpus search indexes at "
-                f"most {max_tokens:,} tokens of an uploaded file. Upload a shorter file.")
+        return (f"The file has {tokens:,} tokens for this model; {reader} at most "
+                f"{max_tokens:,} tokens of an uploaded file. Upload a shorter file.")
     if max_index_bytes is not None and estimated_bytes > max_index_bytes:
         return (f"The index of this corpus would take {estimated_bytes / MIB:,.0f} MiB of "
                 f"memory; this server keeps at most {max_index_bytes / MIB:,.0f} MiB. Choose "
