@@ -12,16 +12,14 @@ from explorer.analysis import analyze
 from explorer.graph import file_id, graph_file, pack_attention, read_graph_file
 from explorer.model import load
 from tests.tables import prediction_tables
-from tests.test_app_pages import messages, run_app
+from tests.test_app_pages import graph_element, messages, run_app
 from ui import keys
 
 TEXT = "The capital of France is <mask>."
 
 
 def graph_data(at) -> dict:
-    (element,) = at.get("bidi_component")
-    assert element.proto.component_name == "attention_explorer.attention_graph"
-    return json.loads(element.proto.json)
+    return json.loads(graph_element(at).proto.json)
 
 
 def expected_file(app_env, analysis) -> bytes:

@@ -51,11 +51,18 @@ def test_top_k_and_several_masks(app_env):
     assert all(len(t.value) == 7 for t in prediction_tables(at))
 
 
+def graph_element(at):
+    """The attention view's component element (the sidebar's link button is another one)."""
+    (element,) = [e for e in at.get("bidi_component")
+                  if e.proto.component_name == "attention_explorer.attention_graph"]
+    return element
+
+
 def test_layer_and_head_selection_rerender_without_error(app_env):
     at = run_app(layer=1, head=3)  # as the Layers page or a link sets them
     assert not at.exception
     import json
-    (graph,) = at.get("bidi_component")  # the attention view draws that layer's heatmap
+    graph = graph_element(at)  # the attention view draws that layer's heatmap
     view = json.loads(graph.proto.json)["view"]
     assert (view["layer"], view["head"]) == (1, 3)
 

@@ -17,6 +17,7 @@ from explorer.lens import logit_lens
 from explorer.model import load
 from tests.conftest import ROOT
 from tests.tables import prediction_tables
+from tests.test_app_pages import graph_element
 
 APP = str(ROOT / "app.py")
 PAGE = "pages/layers.py"
@@ -112,7 +113,7 @@ def test_open_head_goes_to_the_explorer_with_that_head(app_env):
     at.switch_page("pages/explorer.py").run()
     assert not at.exception
     assert at.title[0].value != "Layers & heads"
-    (graph,) = at.get("bidi_component")  # the attention view opens on that layer and head
+    graph = graph_element(at)  # the attention view opens on that layer and head
     view = json.loads(graph.proto.json)["view"]
     assert (view["layer"], view["head"]) == (1, 2)
 
