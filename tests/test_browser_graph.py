@@ -181,7 +181,9 @@ def test_double_click_masks_and_unmasks(page):
     expect(box).to_have_value("The <mask> of France is <mask>.", timeout=30_000)
     page.locator(TABLE).nth(1).wait_for(state="attached", timeout=30_000)
     assert page.locator(TABLE).count() == 2
-    assert "ag-mask" in page.locator(".ag-left .ag-tok").nth(2).get_attribute("class")
+    # the graph loads the new analysis after the tables are drawn: wait for it
+    expect(page.locator(".ag-left .ag-tok").nth(2)).to_have_class(re.compile("ag-mask"),
+                                                                  timeout=30_000)
     page.locator(".ag-left .ag-tok").nth(2).dblclick()
     expect(box).to_have_value(TEXT, timeout=30_000)
     assert box.input_value() == TEXT
