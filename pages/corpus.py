@@ -20,6 +20,7 @@ from explorer.corpus import (
     search,
     size_problem,
 )
+from explorer.state import DEFAULT_CORPUS_QUERY
 from ui import keys
 from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_index_bytes
 from ui.entry import ensure_app_entry
@@ -29,7 +30,7 @@ from ui.url_state import CORPUS_FIELDS, page_model
 
 ensure_app_entry()
 
-DEFAULT_QUERY = "We sat on the bank of the river."
+DEFAULT_QUERY = DEFAULT_CORPUS_QUERY  # the link leaves it out
 STORAGE_LABELS = {
     "fp16": "float16 (half the size of exact)",
     "sq8": "8-bit (a quarter of exact)",

@@ -16,7 +16,6 @@ from ui.markdown import escape_markdown
 from ui.url_state import ENTERED_PAGE, share_link
 
 PAGE = "models"
-_LINK_SLOT = "_models_link_slot"
 
 
 def restore_models_state() -> None:
@@ -35,18 +34,16 @@ def restore_models_state() -> None:
 
 
 def publish_models_state(defaults: Mapping[str, object], show_link: bool = True) -> None:
-    """Write the page's current values (those not at their ``defaults``) to the URL and (not
-    from inside a fragment: ``show_link=False``) the sidebar's link."""
+    """Write the page's current values (those not at their ``defaults``) to the URL (the
+    sidebar's button copies the address; ``show_link`` is kept for the callers)."""
     values = {key: st.session_state.get(key) for key in MODELS_QUERY_KEYS}
     wanted = models_query(values, defaults)
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
-    slot = st.session_state.get(_LINK_SLOT)
-    if show_link and slot is not None:
-        with slot.container():
-            share_link(wanted)
 
 
 def link_slot() -> None:
-    """Reserve the sidebar place of the link for this run (call once, early)."""
-    st.session_state[_LINK_SLOT] = st.sidebar.empty()
+    """The sidebar's "Copy link" button (call once per run, early; it copies the page's
+    address, so later changes need no redraw)."""
+    with st.sidebar:
+        share_link()

@@ -10,10 +10,10 @@ On every run the current widget values are written back to ``st.query_params``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlencode
 
 import streamlit as st
 
+from components.copy_link import copy_link_button
 from explorer.model import Loaded
 from explorer.state import (
     Limits,
@@ -31,13 +31,22 @@ from ui.markdown import escape_markdown
 ENTERED_PAGE = "_url_state_page"  # session key: the page whose URL state was read last
 _SYNC = "_url_state_sync"  # session key: this run's page, limits, fields and link placeholder
 
-EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, keys.LAYER, keys.HEAD, keys.HEADS,
-                   keys.SELECTED_TOKEN, keys.THRESHOLD)
+GRAPH_VIEW_FIELDS = (keys.LAYER, keys.HEAD, keys.HEADS, keys.SELECTED_TOKEN, keys.THRESHOLD,
+                     keys.COMBINE, keys.HIDE_SPECIAL)
+"""What the attention view's controls hold (ui/graph_state.py copies its events into these
+session keys). A new control: its session key here, and its parameter in explorer/state.py."""
+EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, *GRAPH_VIEW_FIELDS, keys.BERTVIZ_VIEW)
 LAYERS_FIELDS = (keys.TEXT, keys.SELECTED_TOKEN, keys.TEXT_PAIR, keys.WORDS, keys.LAYERS_TAB,
                  keys.STATISTIC, keys.ABLATED)
-CORPUS_FIELDS = (keys.TEXT, keys.SELECTED_TOKEN)
+CORPUS_FIELDS = (keys.CORPUS_QUERY, keys.CORPUS_TOKEN, keys.CORPUS_LAYER, keys.CORPUS_MODE,
+                 keys.CORPUS_HEADS)
 COMPARE_FIELDS = (keys.TEXT_A, keys.TEXT_B, keys.TOP_K, keys.LAYER, keys.HEAD,
                   keys.SELECTED_TOKEN, keys.WORDS)
+APP_FIELDS = (keys.MODEL,)
+"""Fields of the whole app (the sidebar's model): every page's link carries them; they are
+restored once per session, before the sidebar is drawn (:func:`restore_app_state`)."""
+_APP_STATE_READ = "_url_app_state_read"  # session key: the link's model was read
+_ANY_MODEL = Limits(num_layers=1, num_heads=1, max_tokens=1)  # the model needs no limits
 
 def limits_for(loaded: Loaded) -> Limits:
     info = loaded.info
@@ -84,27 +93,49 @@ def sync_url_state(page: str, loaded: Loaded, fields: Sequence[str],
         for key in params:  # only what the link sets: the page's widget defaults stay in force
             if key not in rejected:  # corrected values are the ones the page will show
                 st.session_state[key] = values[key]
+        if keys.CORPUS_QUERY in params and keys.CORPUS_QUERY not in rejected:
+            # the link's query, not the Explorer's text, is what the Corpus page searches
+            st.session_state[keys.CORPUS_QUERY_FROM] = str(st.session_state.get(keys.TEXT) or "")
         for note in (*rejected.values(), *corrected.values()):
             st.warning(escape_markdown(note), icon=":material/link:")
-    st.session_state[_SYNC] = (page, limits, tuple(fields),
-                               st.sidebar.empty() if show_link else None)
-    return publish_url_state()
+    st.session_state[_SYNC] = (page, limits, tuple(fields))
+    state = publish_url_state()
+    if show_link:
+        with st.sidebar:
+            share_link()
+    return state
 
 
 def publish_url_state() -> ViewState:
-    """Write the current widget values to ``st.query_params`` and the sidebar link.
+    """Write the current widget values to ``st.query_params`` (the sidebar's button copies the
+    address, so it never needs redrawing: this works from a fragment too).
 
     :func:`sync_url_state` calls it; call it again after changing a state key in the run.
     """
-    page, limits, fields, link_slot = st.session_state[_SYNC]
-    state, _ = from_session(_present(fields), limits, page)
-    wanted = {key: value for key, value in to_query(state).items() if key in fields}
+    page, limits, fields = st.session_state[_SYNC]
+    linked = (*APP_FIELDS, *fields)
+    state, _ = from_session(_present(linked), limits, page)
+    wanted = {key: value for key, value in to_query(state).items() if key in linked}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
-    if link_slot is not None:
-        with link_slot.container():
-            share_link(wanted)
     return state
+
+
+def restore_app_state() -> None:
+    """Once per session, before the sidebar's model field is drawn: the link's model, when this
+    server may load it (explorer.model's allow-list and public-mode rules); otherwise a note
+    (the name shown as text) and the default model."""
+    if st.session_state.get(_APP_STATE_READ):
+        return
+    st.session_state[_APP_STATE_READ] = True
+    params = {key: st.query_params.get_all(key) for key in APP_FIELDS if key in st.query_params}
+    if not params:
+        return
+    state, rejected, _ = read_query(params, _ANY_MODEL)
+    for note in rejected.values():
+        st.warning(escape_markdown(note), icon=":material/link:")
+    if keys.MODEL not in rejected:
+        st.session_state[keys.MODEL] = session_values(state)[keys.MODEL]
 
 
 def settle_token(num_tokens: int, fallback: int | None = None, what: str = "the text") -> None:
@@ -120,14 +151,7 @@ def settle_token(num_tokens: int, fallback: int | None = None, what: str = "the 
     publish_url_state()
 
 
-def share_link(query: dict[str, str]) -> str:
-    """A small "Link to this view" button; it opens the link with its copy button (the link
-    itself can be 1 000+ characters long, so it is not spread over the sidebar); return it."""
-    base = st.context.url or ""
-    encoded = urlencode(query)
-    url = f"{base}?{encoded}" if encoded else base or "?"
-    with st.popover("Link to this view", icon=":material/link:"):
-        st.caption(f"{len(url):,} characters; the button at the right of the link copies it. "
-                   "Opening it restores this page's view.")
-        st.code(url, language=None, wrap_lines=True, height=120)
-    return url
+def share_link() -> None:
+    """The short "Copy link to this view" button: it copies the page's address, which holds the
+    whole view (the link itself can be 1 000+ characters long, so it is not shown)."""
+    copy_link_button()
