@@ -19,7 +19,7 @@ TEXT = "The capital of France is <mask>."
 
 
 def graph_data(at) -> dict:
-    (element,) = at.get("bidi_component")
+    (element,) = at.main.get("bidi_component")  # the sidebar holds the copy-link button
     assert element.proto.component_name == "attention_explorer.attention_graph"
     return json.loads(element.proto.json)
 

@@ -55,7 +55,7 @@ def test_layer_and_head_selection_rerender_without_error(app_env):
     at = run_app(layer=1, head=3)  # as the Layers page or a link sets them
     assert not at.exception
     import json
-    (graph,) = at.get("bidi_component")  # the attention view draws that layer's heatmap
+    (graph,) = at.main.get("bidi_component")  # the attention view draws that layer's heatmap
     view = json.loads(graph.proto.json)["view"]
     assert (view["layer"], view["head"]) == (1, 3)
 

@@ -112,7 +112,7 @@ def test_open_head_goes_to_the_explorer_with_that_head(app_env):
     at.switch_page("pages/explorer.py").run()
     assert not at.exception
     assert at.title[0].value != "Layers & heads"
-    (graph,) = at.get("bidi_component")  # the attention view opens on that layer and head
+    (graph,) = at.main.get("bidi_component")  # the attention view opens on that layer and head
     view = json.loads(graph.proto.json)["view"]
     assert (view["layer"], view["head"]) == (1, 2)
 

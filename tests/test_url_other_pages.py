@@ -17,7 +17,6 @@ def test_layers_url_round_trip(app_env, tiny):
     assert at.text_area(key="text").value == state.text
     assert at.selectbox(key="token").value == 3
     assert at.query_params["text"] == state.text and at.query_params["token"] == "3"
-    assert "text=A+%3Cmask%3E" in at.sidebar.code[0].value
 
 
 def test_corpus_url_restores_the_query_text(app_env, tiny, tmp_path, monkeypatch):
