@@ -26,7 +26,7 @@ from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_inde
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
 from ui.markdown import escape_markdown
-from ui.url_state import CORPUS_FIELDS, page_model
+from ui.url_state import CORPUS_FIELDS, page_model, publish_url_state
 
 ensure_app_entry()
 
@@ -183,6 +183,7 @@ if mode == "heads":
         st.warning("Select at least one head.")
         st.stop()
 k = int(st.number_input("Matches", min_value=1, max_value=100, value=10, key=keys.CORPUS_K))
+publish_url_state()  # the token, layer and heads the page settled on are in the link
 
 matches = search(index, query, token, layer, mode, heads, k)
 

@@ -29,6 +29,7 @@ from explorer.state import (
 from explorer.tiny import build_tiny_model
 from tests.conftest import ROOT
 from ui import keys
+from ui.graph_state import apply_view_event
 from ui.url_state import COMPARE_FIELDS, CORPUS_FIELDS, EXPLORER_FIELDS, LAYERS_FIELDS
 
 APP = str(ROOT / "app.py")
@@ -112,15 +113,12 @@ def test_the_graphs_controls_reach_the_link(app_env):
     """What the attention view reports (its view event, as the browser sends it) is in the URL:
     combine and hide-special too."""
     at = open_link({})
-    at.session_state[keys.GRAPH] = {"view": {"layer": 1, "heads": [0, 2], "combine": "max",
-                                             "threshold": 0.35, "hide_special": True,
-                                             "head": 3, "seq": 1}}
-    from ui.graph_state import apply_view_event
-    values = dict(at.session_state.filtered_state)
-    apply_view_event(values, at.session_state[keys.GRAPH]["view"], LAYERS, HEADS)
-    for key in (keys.LAYER, keys.HEADS, keys.COMBINE, keys.THRESHOLD, keys.HIDE_SPECIAL,
-                keys.HEAD):
-        at.session_state[key] = values[key]
+    event = {"layer": 1, "heads": [0, 2], "combine": "max", "threshold": 0.35,
+             "hide_special": True, "head": 3, "seq": 1}
+    values: dict[str, object] = {}
+    apply_view_event(values, event, LAYERS, HEADS)  # what the page's callback does
+    for key, value in values.items():
+        at.session_state[key] = value
     at.run()
     assert not at.exception, at.exception
     assert shown_query(at) == {"layer": "2", "heads": "1,3", "combine": "max",
