@@ -29,7 +29,7 @@ from ui.cache import MAX_TOP_K, current_model
 from ui.markdown import escape_markdown
 
 ENTERED_PAGE = "_url_state_page"  # session key: the page whose URL state was read last
-_SYNC = "_url_state_sync"  # session key: this run's page, limits, fields and link placeholder
+_SYNC = "_url_state_sync"  # session key: this run's page, limits and fields
 
 GRAPH_VIEW_FIELDS = (keys.LAYER, keys.HEAD, keys.HEADS, keys.SELECTED_TOKEN, keys.THRESHOLD,
                      keys.COMBINE, keys.HIDE_SPECIAL)
@@ -47,6 +47,7 @@ APP_FIELDS = (keys.MODEL,)
 restored once per session, before the sidebar is drawn (:func:`restore_app_state`)."""
 _APP_STATE_READ = "_url_app_state_read"  # session key: the link's model was read
 _ANY_MODEL = Limits(num_layers=1, num_heads=1, max_tokens=1)  # the model needs no limits
+
 
 def limits_for(loaded: Loaded) -> Limits:
     info = loaded.info
