@@ -265,10 +265,10 @@ def test_no_head_selected_is_its_own_link():
 
 
 def test_the_link_counts_as_the_pages_do():
-    state = ViewState(layer=0, head=0, heads=(0, 11), token=0, corpus_layer=1,
+    state = ViewState(layer=2, head=0, heads=(0, 11), token=0, corpus_layer=1,
                       corpus_token=0, corpus_heads=(2,), layers_ablated_heads=((0, 0),))
     query = to_query(state)
-    assert (query["layer"], query["head"], query["heads"], query["token"]) == ("1", "1",
+    assert (query["layer"], query["head"], query["heads"], query["token"]) == ("3", "1",
                                                                                "1,12", "0")
     # the Corpus page's layer picker: 0 = "embeddings", 1 = "layer 1"; its heads "head 3"
     assert (query["corpus_layer"], query["corpus_token"], query["corpus_heads"]) == ("1", "0",
