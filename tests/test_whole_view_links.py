@@ -57,6 +57,11 @@ def notes(at: AppTest) -> str:
     return "\n".join(re.sub(r"\\(.)", r"\1", str(w.value)) for w in at.warning)
 
 
+def model_line(at: AppTest) -> str:
+    """The sidebar's line about the loaded model."""
+    return next(c.value for c in at.sidebar.caption if "layers ×" in c.value)
+
+
 def graph_view(at: AppTest) -> dict:
     (graph,) = [e for e in at.main.get("bidi_component")
                 if e.proto.component_name == "attention_explorer.attention_graph"]
@@ -153,8 +158,9 @@ def test_a_layers_link_opens_the_same_view(app_env, tiny, data):
         assert at.selectbox(key=keys.STATISTIC).value == state.layers_statistic
     assert at.multiselect(key=keys.ABLATED).value == list(state.layers_ablated_heads)
     expected = page_only(state, LAYERS_FIELDS)
-    if not state.layers_statistic:  # the page shows its first statistic, and says so
+    if not state.layers_statistic:  # the page shows its first statistic and tab, and says so
         expected[keys.STATISTIC] = str(at.selectbox(key=keys.STATISTIC).value)
+    expected[keys.LAYERS_TAB] = state.layers_tab or "lens"
     assert shown_query(at) == expected
 
 
@@ -257,7 +263,7 @@ def test_a_link_carries_the_model(app_env, other_model):
     at = open_link(query)
     assert not at.exception, at.exception
     assert not at.warning, notes(at)
-    assert "3 layers × 2 heads" in at.sidebar.caption[0].value
+    assert "3 layers × 2 heads" in model_line(at)
     assert at.sidebar.text_input(key=keys.MODEL).value == str(other_model)
     assert (graph_view(at)["layer"], graph_view(at)["head"]) == (2, 1)
     assert shown_query(at) == query
@@ -275,12 +281,12 @@ def test_a_server_that_refuses_the_linked_model_says_so_and_shows_the_default(
     assert not at.exception, at.exception
     assert "this server does not load that model" in notes(at)
     assert any("\\[evil\\]" in w.proto.body for w in at.warning)  # the name, as text
-    assert "2 layers × 4 heads" in at.sidebar.caption[0].value  # the default model
+    assert "2 layers × 4 heads" in model_line(at)  # the default model
     assert graph_view(at)["layer"] == 1  # the rest of the link still counts
     assert "model_name" not in shown_query(at)
     at = open_link({"model_name": str(other_model)})  # a real folder, not on the list
     assert "this server does not load that model" in notes(at)
-    assert "2 layers × 4 heads" in at.sidebar.caption[0].value
+    assert "2 layers × 4 heads" in model_line(at)
 
 
 def test_every_page_has_a_short_copy_link_button(app_env):
