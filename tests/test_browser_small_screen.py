@@ -87,8 +87,10 @@ def check_page(page, what: str) -> None:
     page.wait_for_function(  # every chart drawn
         "() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every("
         "c => c.querySelector('svg.main-svg'))", timeout=60_000)
-    assert page.evaluate(CUT_BUTTONS) == [], what
-    assert page.evaluate(CLIPPED_LABELS) == [], what
+    cut = page.evaluate(CUT_BUTTONS)
+    assert not cut, f"{what}: cut button labels: " + " | ".join(cut)
+    clipped = page.evaluate(CLIPPED_LABELS)
+    assert not clipped, f"{what}: " + " | ".join(clipped)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +117,7 @@ def test_layers_at_1024_every_tab(page, app):
     page.goto(f"{app}/layers")
     page.get_by_role("heading", name="Layers & heads").wait_for(timeout=60_000)
     for tab in ("Per-layer predictions", "Hidden states", "Attention summaries",
-                "Head ablation"):
+                "Head ablation", "Attribution"):
         page.get_by_role("tab", name=tab).click()
         expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
         check_page(page, f"Layers: {tab}")
