@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from components.margins import wrap_title
+from components.margins import HALF_WIDTH_CHARS, wrap_title
 
 
 def _token_axis(labels: Sequence[str]) -> dict:
@@ -83,7 +83,7 @@ def hidden_norms_chart(norms: np.ndarray, labels: Sequence[str]) -> go.Figure:
         height=320 + 12 * norms.shape[0],
         margin={"l": 50, "r": 20, "t": 50, "b": 100},
     )
-    return wrap_title(figure)
+    return wrap_title(figure, HALF_WIDTH_CHARS)  # drawn in one of two columns
 
 
 def mean_norm_chart(norms: np.ndarray) -> go.Figure:
@@ -100,4 +100,4 @@ def mean_norm_chart(norms: np.ndarray) -> go.Figure:
         height=300,
         margin={"l": 40, "r": 20, "t": 50, "b": 40},
     )
-    return wrap_title(figure)
+    return wrap_title(figure, HALF_WIDTH_CHARS)  # drawn in one of two columns

@@ -15,7 +15,8 @@ TITLE_PX = 36  # an axis title and its gaps to the ticks and the edge
 MAX_LABEL_CHARS = 24  # longer labels are cut with "…" on axes (hover shows them whole)
 MIN_PLOT_PX = 160  # the plot area a heatmap keeps at least, whatever its margins
 TITLE_FONT_PX = 15
-TITLE_LINE_CHARS = 38  # a title line that fits a half-width column at 1024 px (about 300 px)
+TITLE_LINE_CHARS = 56  # a title line that fits the page's width at 1024 px (about 600 px)
+HALF_WIDTH_CHARS = 36  # … and half of it (a chart in one of two columns, about 270 px)
 TITLE_LINE_PX = 20
 
 
