@@ -156,3 +156,23 @@ def test_a_corpus_link_restores_query_token_layer_mode_and_heads(tiny_model_dir,
         assert query_of(link) == {key: [value] for key, value in to_query(state).items()}
     assert tried == [], f"the pages tried to reach {tried}"
 
+
+
+def test_without_a_clipboard_the_link_is_shown_selected(tiny_model_dir):
+    """A plain-http server that is not this machine gets no clipboard API: the button then shows
+    the link in a read-only field, selected, to copy by hand."""
+    tried: list[str] = []
+    with running_app(tiny_model_dir) as url, chromium() as browser:
+        page = fresh_page(browser, url, tried)
+        page.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: {"
+                             "writeText: () => Promise.reject(new Error('no clipboard'))}})")
+        page.goto(f"{url}/?layer=2&combine=max")
+        expect(graph(page)).to_have_attribute("data-layer", "2", timeout=60_000)
+        page.locator("[data-testid='stSidebar']").get_by_role(
+            "button", name="Copy link to this view").click()
+        field = page.get_by_role("textbox", name="Link to this view")
+        expect(field).to_be_visible()
+        expect(field).to_have_value(page.url)
+        assert query_of(field.input_value()) == {"layer": ["2"], "combine": ["max"]}
+        assert field.evaluate("f => f.selectionEnd - f.selectionStart") == len(page.url)
+    assert tried == []
