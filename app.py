@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui.model_choice import model_sidebar
 from ui.shared_state import keep_shared_widget_state
+from ui.url_state import restore_app_state
 
 # A local image, not a Material icon: Streamlit makes a Material page icon into a favicon link to
 # fonts.gstatic.com, which an offline or sandboxed browser cannot (and should not) reach.
@@ -25,6 +26,7 @@ PAGES = [
 ]
 
 keep_shared_widget_state()
+restore_app_state()  # a link's model, before the sidebar draws the model field
 navigation = st.navigation(PAGES)
 model_sidebar()
 navigation.run()

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from components.margins import HALF_WIDTH_CHARS, wrap_title
+
 
 def _token_axis(labels: Sequence[str]) -> dict:
     # Numeric positions with text ticks: repeated tokens ("the", "the") stay separate.
@@ -55,7 +57,7 @@ def attention_heatmap(
         height=size + 80,
         margin={"l": 130, "r": 20, "t": 50, "b": 120},
     )
-    return figure
+    return wrap_title(figure)
 
 
 def hidden_norms_chart(norms: np.ndarray, labels: Sequence[str]) -> go.Figure:
@@ -81,7 +83,7 @@ def hidden_norms_chart(norms: np.ndarray, labels: Sequence[str]) -> go.Figure:
         height=320 + 12 * norms.shape[0],
         margin={"l": 50, "r": 20, "t": 50, "b": 100},
     )
-    return figure
+    return wrap_title(figure, HALF_WIDTH_CHARS)  # drawn in one of two columns
 
 
 def mean_norm_chart(norms: np.ndarray) -> go.Figure:
@@ -98,4 +100,4 @@ def mean_norm_chart(norms: np.ndarray) -> go.Figure:
         height=300,
         margin={"l": 40, "r": 20, "t": 50, "b": 40},
     )
-    return figure
+    return wrap_title(figure, HALF_WIDTH_CHARS)  # drawn in one of two columns

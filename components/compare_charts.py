@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.charts import _token_axis
-from components.margins import fit_margins
+from components.margins import HALF_WIDTH_CHARS, fit_margins, wrap_title
 
 _MARGIN = {"l": 40, "r": 20, "t": 50, "b": 40}
 
@@ -76,7 +76,7 @@ def head_grid_heatmap(values: np.ndarray, title: str, value_name: str,
         height=200 + 30 * layers,
         margin=_MARGIN,
     )
-    return figure
+    return wrap_title(figure, HALF_WIDTH_CHARS)  # drawn in one of two columns
 
 
 def prediction_change_chart(tokens: Sequence[str], probabilities_a: Sequence[float],
@@ -96,7 +96,7 @@ def prediction_change_chart(tokens: Sequence[str], probabilities_a: Sequence[flo
         yaxis={"title": {"text": "probability"}},
         height=360, margin=_MARGIN,
     )
-    return figure
+    return fit_margins(figure, tokens, ["0.0000"])  # rotated tokens below, p to the left
 
 
 def attention_row_chart(weights: np.ndarray, labels: Sequence[str], title: str) -> go.Figure:
@@ -111,4 +111,5 @@ def attention_row_chart(weights: np.ndarray, labels: Sequence[str], title: str) 
         yaxis={"title": {"text": "attention weight"}, "range": [0, 1]},
         height=300, margin=_MARGIN,
     )
-    return figure
+    # rotated tokens below, weights to the left; drawn in one of two columns
+    return wrap_title(fit_margins(figure, labels, ["0.0"]), HALF_WIDTH_CHARS)

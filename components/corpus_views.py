@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from components.margins import wrap_title
+
 _CONTEXT_STYLE = "font-family:monospace;font-size:0.95em;line-height:1.6;"
 _MARK_STYLE = "background:#ffd180;color:#111;padding:0 3px;border-radius:3px;font-weight:600;"
 
@@ -50,4 +52,4 @@ def matched_tokens_histogram(tokens: Sequence[str], title: str) -> go.Figure:
         height=320,
         margin={"l": 40, "r": 20, "t": 50, "b": 40},
     )
-    return figure
+    return wrap_title(figure)

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.charts import _token_axis
-from components.margins import fit_margins
+from components.margins import fit_margins, wrap_title
 
 _MARGIN = {"l": 40, "r": 20, "t": 50, "b": 40}
 
@@ -48,7 +48,7 @@ def lens_chart(top_probs: np.ndarray, top_tokens: Sequence[Sequence[str]]) -> go
         yaxis={**_layer_axis(layers), "autorange": "reversed"},
         height=200 + 36 * layers, margin=_MARGIN,
     )
-    return figure
+    return wrap_title(figure)
 
 
 _RANK_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000]
@@ -77,7 +77,7 @@ def target_rank_chart(ranks: np.ndarray, probs: np.ndarray, target: str) -> go.F
                 "range": [0, 1]},
         height=320, margin={**_MARGIN, "r": 60}, legend={"orientation": "h", "y": -0.25},
     )
-    return figure
+    return wrap_title(figure)
 
 
 def layer_token_heatmap(
@@ -147,7 +147,7 @@ def projection_scatter(coords: np.ndarray, labels: Sequence[str], explained: np.
         yaxis={"title": {"text": f"PC2 ({explained[1]:.0%} of variance)"}},
         height=480, margin=_MARGIN, legend={"title": {"text": "layer"}},
     )
-    return figure
+    return wrap_title(figure)
 
 
 def statistic_range(name: str, num_tokens: int) -> tuple[float, float]:
@@ -186,7 +186,7 @@ def head_grid(values: np.ndarray, title: str, colour_title: str,
         yaxis={"title": {"text": "layer"}, "dtick": 1, "range": [layers + 0.6, 0.4]},
         height=140 + 44 * layers, margin=_MARGIN, clickmode="event+select", dragmode=False,
     )
-    return figure
+    return wrap_title(figure)
 
 
 def segment_strip(labels: Sequence[str], segment: np.ndarray) -> go.Figure:

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.layer_charts import layer_names
+from components.margins import wrap_title
 
 _MARGIN = {"l": 70, "r": 20, "t": 50, "b": 60}
 
@@ -50,7 +51,7 @@ def head_pair_grid(similarity: np.ndarray, layers_a: int, heads_a: int, layers_b
         height=int(min(1400, 160 + count_a * (size + 1))), margin=_MARGIN,
         clickmode="event+select", dragmode=False,
     )
-    return figure
+    return wrap_title(figure)
 
 
 def head_pair_click(event: object, count_a: int, count_b: int) -> tuple[int, int] | None:
@@ -85,4 +86,4 @@ def cka_heatmap(cka: np.ndarray, title: str) -> go.Figure:
                "title": {"text": "model A layer"}, "autorange": "reversed"},
         height=200 + 30 * rows, margin=_MARGIN,
     )
-    return figure
+    return wrap_title(figure)

@@ -5,36 +5,52 @@ user; it never raises. :func:`to_query` writes only the values that differ from 
 ``from_query(to_query(state)) == (state, [])`` for every valid state. Parameter names are the
 session-state keys of ``ui/keys.py`` (a test checks they agree). Layer, head and token indices are
 0-based in the state; the URL numbers them as the pages do: ``layer=1`` / ``head=1`` are the
-first layer and head (``L1H1`` in ablated heads), ``token=0`` is the first token ("0: <s>").
+first layer and head (``L1H1`` in ablated heads), ``token=0`` is the first token ("0: <s>"),
+``corpus_layer=0`` is the embeddings and ``corpus_layer=1`` the output of layer 1.
 The page itself is carried by the URL path, not by a parameter.
+
+A new field is one :class:`ViewState` attribute and one :data:`PARAMS` entry (e.g.
+``"graph_words": flag()`` for a switch, ``choice(("a", "b"))`` for a fixed set of values);
+the page then lists its session key in its ``*_FIELDS`` tuple (``ui/url_state.py``).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 from urllib.parse import urlencode
 
 from explorer.analysis import MAX_TEXT_CHARS
-from explorer.graph import DEFAULT_THRESHOLD
+from explorer.graph import COMBINE_MODES, DEFAULT_THRESHOLD
+from explorer.model import (
+    ModelLoadError,
+    check_allowed,
+    check_model_name,
+    check_public_folder,
+    default_model_name,
+)
 
 DEFAULT_TEXT = "The capital of France is <mask>."
 DEFAULT_TEXT_A = "The man worked as a <mask>."
 DEFAULT_TEXT_B = "The woman worked as a <mask>."
+DEFAULT_CORPUS_QUERY = "We sat on the bank of the river."
 DEFAULT_TOP_K = 5
 MEAN_HEAD = "mean"  # the URL / session value of "mean of all heads"
+NO_HEADS = "none"  # the URL value of an empty head selection
 
-TEXT_KEYS = ("text", "text_a", "text_b", "text_pair")
+TEXT_KEYS = ("text", "text_a", "text_b", "text_pair", "corpus_query")
 LAYERS_TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
-               "attention": "Attention summaries", "ablation": "Head ablation"}
+               "attention": "Attention summaries", "ablation": "Head ablation",
+               "attribution": "Attribution"}
 """The Layers page's tabs: URL value → tab label."""
+BERTVIZ_VIEWS = {"head": "head view", "model": "model view", "neuron": "neuron view"}
+"""The Explorer's bertviz views: URL value → the view's name (components/bertviz_views.py)."""
+BERTVIZ_OFF = "off"  # the bertviz control's value when no view is shown
+CORPUS_MODES = ("embedding", "heads")
 MAX_STATISTIC_CHARS = 40
-QUERY_KEYS = ("text", "text_a", "text_b", "top_k", "layer", "head", "heads", "token",
-              "threshold", "words", "text_pair", "layers_tab", "layers_statistic",
-              "layers_ablated_heads")
-"""Every parameter :func:`from_query` reads; anything else in a URL is ignored."""
 
 THRESHOLD_MIN = 0.05
 THRESHOLD_MAX = 1.0
@@ -61,23 +77,33 @@ class Limits:
 @dataclass(frozen=True)
 class ViewState:
     """Everything a shared link restores. ``head is None`` means the mean of all heads;
-    ``heads == ()`` means the page's default selection; ``token is None`` means no selection."""
+    ``heads is None`` means the page's default selection (``()``: no head); ``token is None``
+    means no selection; ``model_name == ""`` is the server's default model."""
 
     page: str = "explorer"
+    model_name: str = ""  # hub id or folder; "" = the server's default (explorer.model)
     text: str = DEFAULT_TEXT
     text_a: str = DEFAULT_TEXT_A
     text_b: str = DEFAULT_TEXT_B
     top_k: int = DEFAULT_TOP_K
     layer: int = 0
     head: int | None = None
-    heads: tuple[int, ...] = ()
+    heads: tuple[int, ...] | None = None
     token: int | None = None
     threshold: float = DEFAULT_THRESHOLD
+    combine: str = COMBINE_MODES[0]  # how the graph combines its heads
+    hide_special: bool = False  # the graph hides <s>, </s>
+    bertviz_view: str = ""  # a BERTVIZ_VIEWS key; "" = no bertviz view
     words: bool = False  # "Words, not pieces" (Layers, Compare)
     text_pair: str = ""  # the Layers page's second text of a sentence pair
     layers_tab: str = ""  # the Layers page's open tab (a LAYERS_TABS key); "" = the first
     layers_statistic: str = ""  # the head grid's statistic by name; "" = the first
     layers_ablated_heads: tuple[tuple[int, int], ...] = ()  # switched-off (layer, head)
+    corpus_query: str = DEFAULT_CORPUS_QUERY  # the Corpus page's query text
+    corpus_token: int | None = None  # its query token; None = the page's first choice
+    corpus_layer: int | None = None  # 0 = embeddings, l = layer l; None = the last layer
+    corpus_mode: str = CORPUS_MODES[0]  # search by embedding or by heads' output
+    corpus_heads: tuple[int, ...] | None = None  # heads compared; None = the page's default
 
 
 DEFAULT_STATE = ViewState()
@@ -93,6 +119,10 @@ class _Corrected(ValueError):
     def __init__(self, value: object, why: str) -> None:
         super().__init__(why)
         self.value = value
+
+
+SKIP = object()
+"""What a :attr:`Param.from_widget` returns for a widget value that is the page's default."""
 
 
 def snap_threshold(value: float) -> float:
@@ -151,6 +181,8 @@ def _parse_head(value: object, limits: Limits) -> int | None:
 
 
 def _parse_heads(value: object, limits: Limits) -> tuple[int, ...]:
+    """Heads numbered from 1, comma-separated (or repeated); ``none`` (or nothing) is an empty
+    selection."""
     parts = value if isinstance(value, list | tuple) else [value]
     heads: set[int] = set()
     for part in parts:
@@ -158,6 +190,8 @@ def _parse_heads(value: object, limits: Limits) -> tuple[int, ...]:
             raise _Invalid("it is not text")
         if len(part) > 20 * max(1, limits.num_heads):
             raise _Invalid("it is too long")
+        if part.strip() == NO_HEADS:
+            continue
         for item in part.split(","):
             if item.strip():
                 heads.add(_index(item, limits.num_heads, "each head must be", first=1))
@@ -177,20 +211,6 @@ def _parse_threshold(value: object, limits: Limits) -> float:
             why = f"the threshold moves in steps of {THRESHOLD_STEP:g}"
         raise _Corrected(shown, why)
     return shown
-
-
-def _parse_words(value: object, limits: Limits) -> bool:
-    stripped = _single(value).strip().lower()
-    if stripped not in ("0", "1", "true", "false"):
-        raise _Invalid("words must be 1 (words) or 0 (pieces)")
-    return stripped in ("1", "true")
-
-
-def _parse_tab(value: object, limits: Limits) -> str:
-    stripped = _single(value).strip()
-    if stripped not in LAYERS_TABS:
-        raise _Invalid("the tab must be one of " + ", ".join(LAYERS_TABS))
-    return stripped
 
 
 def _parse_statistic(value: object, limits: Limits) -> str:
@@ -220,24 +240,216 @@ def _parse_ablated(value: object, limits: Limits) -> tuple[tuple[int, int], ...]
     return tuple(sorted(heads))
 
 
-_PARSERS = {
-    "text": _parse_text,
-    "text_a": _parse_text,
-    "text_b": _parse_text,
-    "top_k": _parse_top_k,
-    "layer": lambda value, limits: _index(_single(value), limits.num_layers, "layer must be",
-                                          first=1),
-    "head": _parse_head,
-    "heads": _parse_heads,
-    "token": lambda value, limits: _index(_single(value), limits.max_tokens, "token must be"),
-    "threshold": _parse_threshold,
-    "words": _parse_words,
-    "text_pair": _parse_text,
-    "layers_tab": _parse_tab,
-    "layers_statistic": _parse_statistic,
-    "layers_ablated_heads": _parse_ablated,
+def _parse_model(value: object, limits: Limits) -> str:
+    """A model name this server may load (the rules of :func:`explorer.model.load`: a sane name,
+    the allow-list, public mode's folders); "" for the server's default model."""
+    name = _single(value).strip()
+    try:
+        check_model_name(name)
+    except ModelLoadError as error:
+        raise _Invalid("it is not a model name") from error
+    try:
+        check_allowed(name)
+        check_public_folder(name)
+    except (ModelLoadError, OSError, ValueError) as error:
+        raise _Invalid("this server does not load that model") from error
+    return "" if name == default_model_name() else name
+
+
+# --- encoders: state value -> URL text (a bad widget value is written as is, so the parser
+# rejects it) -------------------------------------------------------------------------------
+
+def _encode_one_based(value: object) -> str:
+    """0-based indices (one, or a list) as the pages number them; anything else as written
+    (so that a bad widget value is still rejected by the parser)."""
+    if value is None:
+        return MEAN_HEAD
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value + 1)
+    if isinstance(value, list | tuple):
+        return ",".join(_encode_one_based(item) for item in value)
+    return str(value)
+
+
+def _encode_heads(value: object) -> str:
+    if isinstance(value, list | tuple) and not value:
+        return NO_HEADS
+    return _encode_one_based(value)
+
+
+def _encode_flag(value: object) -> str:
+    return "1" if value is True else "0" if value is False else str(value)
+
+
+def _encode_token(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _encode_ablated(value: object) -> str:  # numbered as the page shows them: L1H1 is the first
+    try:
+        return ",".join(f"L{layer + 1}H{head + 1}" for layer, head in value)  # type: ignore
+    except (TypeError, ValueError):
+        return str(value)
+
+
+# --- widget values -> state-like values (SKIP: the page's default) -----------------------------
+
+def _as_is(value: object, limits: Limits) -> object:
+    return SKIP if isinstance(value, bool) else value  # a bool is never a valid value here
+
+
+def _optional(value: object, limits: Limits) -> object:
+    return SKIP if value is None else _as_is(value, limits)
+
+
+def _threshold_widget(value: object, limits: Limits) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return _as_is(value, limits)
+
+
+def _flag_widget(value: object, limits: Limits) -> object:
+    return bool(value)
+
+
+def _heads_widget(value: object, limits: Limits) -> object:
+    """Every head selected is the page's default selection: not in the link."""
+    if value is None:
+        return SKIP
+    if isinstance(value, list | tuple):
+        value = tuple(value)
+        if value == tuple(range(limits.num_heads)):
+            return SKIP
+    return _as_is(value, limits)
+
+
+def _labelled_widget(labels: Mapping[str, str]) -> Callable[[object, Limits], object]:
+    """A widget that holds a label (a tab's, a view's name): its URL value, or SKIP."""
+    def convert(value: object, limits: Limits) -> object:
+        slug = next((slug for slug, label in labels.items() if label == value), None)
+        return SKIP if slug is None else slug
+    return convert
+
+
+def _non_empty(value: object, limits: Limits) -> object:
+    return SKIP if value in ("", None) else _as_is(value, limits)
+
+
+def _ablated_widget(value: object, limits: Limits) -> object:
+    if isinstance(value, list | tuple):
+        try:
+            return tuple(sorted((int(lh[0]), int(lh[1])) for lh in value))
+        except (TypeError, ValueError, IndexError):
+            return SKIP
+    return _as_is(value, limits)
+
+
+def _model_widget(value: object, limits: Limits) -> object:
+    if not isinstance(value, str) or value.strip() == default_model_name():
+        return SKIP
+    return value.strip()
+
+
+def _corpus_layer_widget(value: object, limits: Limits) -> object:
+    """The last layer is the page's default."""
+    return SKIP if value is None or value == limits.num_layers else _as_is(value, limits)
+
+
+def _identity(value: object) -> object:
+    return value
+
+
+@dataclass(frozen=True)
+class Param:
+    """One URL parameter: how its text is read (``parse`` raises :class:`_Invalid` or
+    :class:`_Corrected`), written (``encode``), and how it maps to and from the widget value
+    that the page keeps under the same session key."""
+
+    parse: Callable[[object, Limits], Any]
+    encode: Callable[[object], str] = str
+    to_widget: Callable[[object], object] = _identity
+    from_widget: Callable[[object, Limits], object] = _as_is
+
+
+def flag() -> Param:
+    """A switch: ``1`` (on) or ``0`` (off)."""
+    def parse(value: object, limits: Limits) -> bool:
+        stripped = _single(value).strip().lower()
+        if stripped not in ("0", "1", "true", "false"):
+            raise _Invalid("it must be 1 (on) or 0 (off)")
+        return stripped in ("1", "true")
+    return Param(parse, _encode_flag, from_widget=_flag_widget)
+
+
+def choice(options: tuple[str, ...] | Mapping[str, str],
+           labels: Mapping[str, str] | None = None) -> Param:
+    """One of ``options`` (URL values). With ``labels`` (URL value → what the widget holds), the
+    widget holds the label and the URL the short value."""
+    allowed = tuple(options)
+
+    def parse(value: object, limits: Limits) -> str:
+        stripped = _single(value).strip()
+        if stripped not in allowed:
+            raise _Invalid("it must be one of " + ", ".join(allowed))
+        return stripped
+
+    if labels is None:
+        return Param(parse)
+    return Param(parse, to_widget=lambda slug: labels.get(slug, ""),  # type: ignore[arg-type]
+                 from_widget=_labelled_widget(labels))
+
+
+def _layer(value: object, limits: Limits) -> int:
+    return _index(_single(value), limits.num_layers, "layer must be", first=1)
+
+
+def _token(value: object, limits: Limits) -> int:
+    return _index(_single(value), limits.max_tokens, "token must be")
+
+
+def _corpus_layer(value: object, limits: Limits) -> int:
+    return _index(_single(value), limits.num_layers + 1,
+                  "the layer (0: the embeddings) must be")
+
+
+def _list_or_none(value: object) -> object:
+    return None if value is None else list(value)  # type: ignore[call-overload]
+
+
+PARAMS: dict[str, Param] = {
+    "model_name": Param(_parse_model, from_widget=_model_widget,
+                        to_widget=lambda name: name or default_model_name()),
+    "text": Param(_parse_text),
+    "text_a": Param(_parse_text),
+    "text_b": Param(_parse_text),
+    "top_k": Param(_parse_top_k),
+    "layer": Param(_layer, _encode_one_based),
+    "head": Param(_parse_head, _encode_one_based,
+                  to_widget=lambda head: MEAN_HEAD if head is None else head),
+    "heads": Param(_parse_heads, _encode_heads, _list_or_none, _heads_widget),
+    "token": Param(_token, _encode_token, from_widget=_optional),
+    "threshold": Param(_parse_threshold, lambda value: f"{float(value):g}"  # type: ignore
+                       if isinstance(value, int | float) else str(value),
+                       from_widget=_threshold_widget),
+    "combine": choice(COMBINE_MODES),
+    "hide_special": flag(),
+    "bertviz_view": Param(choice(BERTVIZ_VIEWS).parse,
+                          to_widget=lambda slug: BERTVIZ_VIEWS.get(slug, BERTVIZ_OFF),
+                          from_widget=_labelled_widget(BERTVIZ_VIEWS)),
+    "words": flag(),
+    "text_pair": Param(_parse_text),
+    "layers_tab": choice(LAYERS_TABS, LAYERS_TABS),
+    "layers_statistic": Param(_parse_statistic, from_widget=_non_empty),
+    "layers_ablated_heads": Param(_parse_ablated, _encode_ablated, list, _ablated_widget),
+    "corpus_query": Param(_parse_text),
+    "corpus_token": Param(_token, _encode_token, from_widget=_optional),
+    "corpus_layer": Param(_corpus_layer, _encode_token, from_widget=_corpus_layer_widget),
+    "corpus_mode": choice(CORPUS_MODES),
+    "corpus_heads": Param(_parse_heads, _encode_heads, _list_or_none, _heads_widget),
 }
-assert tuple(_PARSERS) == QUERY_KEYS
+"""Every parameter :func:`from_query` reads, by name; anything else in a URL is ignored."""
+QUERY_KEYS = tuple(PARAMS)
+assert set(QUERY_KEYS) == {f.name for f in fields(ViewState)} - {"page"}, "one Param per field"
 
 
 def from_query(
@@ -260,6 +472,15 @@ def parse_query(
     return state, {**rejected, **corrected}
 
 
+def _shown_default(key: str) -> str:
+    if key == "model_name":
+        return f" ({default_model_name()})"
+    default = getattr(DEFAULT_STATE, key)
+    if key in TEXT_KEYS or (default is None and key not in ("head", "token")):
+        return ""  # the page's own choice
+    return f" ({_encode(key, default) or 'none'})"
+
+
 def read_query(
     params: Mapping[str, object], limits: Limits, page: str = DEFAULT_STATE.page
 ) -> tuple[ViewState, dict[str, str], dict[str, str]]:
@@ -268,22 +489,20 @@ def read_query(
     values: dict[str, object] = {"page": page}
     rejected: dict[str, str] = {}
     corrected: dict[str, str] = {}
-    for key, parse in _PARSERS.items():
+    for key, param in PARAMS.items():
         if key not in params:
             continue
         raw = params[key]
         try:
-            values[key] = parse(raw, limits)
+            values[key] = param.parse(raw, limits)
         except _Corrected as change:
             values[key] = change.value
             corrected[key] = (f"Changed the link's {key}={_shown(raw)} to "
                               f"{_encode(key, change.value)}: {change}.")
         except _Invalid as why:
-            default = getattr(DEFAULT_STATE, key)
-            shown_default = "" if key in TEXT_KEYS else f" ({_encode(key, default) or 'none'})"
             rejected[key] = (f"Ignored the link's {key}={_shown(raw)}: {why}. Using the "
-                             f"default{shown_default}.")
-    return ViewState(**values), rejected, corrected
+                             f"default{_shown_default(key)}.")
+    return ViewState(**values), rejected, corrected  # type: ignore[arg-type]
 
 
 def token_past_the_end(token: object, num_tokens: int, what: str = "the text") -> str | None:
@@ -298,30 +517,7 @@ def token_past_the_end(token: object, num_tokens: int, what: str = "the text") -
 
 
 def _encode(key: str, value: object) -> str:
-    # layers and heads as the pages number them: layer=1 is the first layer (index 0)
-    if key in ("layer", "head", "heads"):
-        return _encode_one_based(value)
-    if key == "token":
-        return "" if value is None else str(value)
-    if key == "threshold":
-        return f"{float(value):g}"  # type: ignore[arg-type]
-    if key == "words":
-        return "1" if value else "0"
-    if key == "layers_ablated_heads":  # numbered as the page shows them: L1H1 is the first
-        return ",".join(f"L{layer + 1}H{head + 1}" for layer, head in value)  # type: ignore
-    return str(value)
-
-
-def _encode_one_based(value: object) -> str:
-    """0-based indices (one, or a list) as the pages number them; anything else as written
-    (so that a bad widget value is still rejected by the parser)."""
-    if value is None:
-        return MEAN_HEAD
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value + 1)
-    if isinstance(value, list | tuple):
-        return ",".join(_encode_one_based(item) for item in value)
-    return str(value)
+    return PARAMS[key].encode(value)
 
 
 def to_query(state: ViewState) -> dict[str, str]:
@@ -339,13 +535,9 @@ def query_string(state: ViewState) -> str:
 
 
 def session_values(state: ViewState) -> dict[str, object]:
-    """The state as widget values: ``head`` is ``"mean"`` or an int, ``heads`` a list."""
-    values: dict[str, object] = {key: getattr(state, key) for key in QUERY_KEYS}
-    values["head"] = MEAN_HEAD if state.head is None else state.head
-    values["heads"] = list(state.heads)
-    values["layers_tab"] = LAYERS_TABS.get(state.layers_tab, "")
-    values["layers_ablated_heads"] = list(state.layers_ablated_heads)
-    return values
+    """The state as widget values: ``head`` is ``"mean"`` or an int, ``heads`` a list (None:
+    the page's default), tabs and views by their labels."""
+    return {key: param.to_widget(getattr(state, key)) for key, param in PARAMS.items()}
 
 
 def from_session(
@@ -354,32 +546,13 @@ def from_session(
     """The state from widget values (as :func:`session_values` gives them), validated.
 
     Keys missing from ``values`` keep their defaults; a selection of every head is the
-    default selection (``heads == ()``), so it stays out of the link.
+    default selection (``heads is None``), so it stays out of the link.
     """
     params: dict[str, str] = {}
-    for key in QUERY_KEYS:
-        if key not in values or (key == "token" and values[key] is None):
+    for key, param in PARAMS.items():
+        if key not in values:
             continue
-        value = values[key]
-        if key == "heads" and isinstance(value, list | tuple):
-            value = tuple(value)
-            if value == tuple(range(limits.num_heads)):
-                continue  # every head is the page's default selection: () in the state
-        if key == "threshold" and isinstance(value, int | float) and not isinstance(value, bool):
-            value = float(value)
-        if key == "words":
-            value = bool(value)
-        elif isinstance(value, bool):
-            continue  # never a valid widget value here
-        if key == "layers_tab":  # the widget holds the tab's label
-            value = next((slug for slug, label in LAYERS_TABS.items() if label == value), "")
-        if key == "layers_ablated_heads" and isinstance(value, list | tuple):
-            try:
-                value = tuple(sorted((int(lh[0]), int(lh[1])) for lh in value))
-            except (TypeError, ValueError, IndexError):
-                continue
-        if key in ("layers_tab", "layers_statistic") and value in ("", None):
-            continue
-        params[key] = _encode(key, value)
+        value = param.from_widget(values[key], limits)
+        if value is not SKIP:
+            params[key] = param.encode(value)
     return from_query(params, limits, page)
-

@@ -148,14 +148,17 @@ token = token_column.selectbox(
     f"{i}: {analysis_a.labels[i]} / {analysis_b.labels[i]}")
 
 head_name = "mean of all heads" if head is None else f"head {head + 1}"
+# A above B, each as wide as the page: side by side, a heatmap's token labels and colour bar
+# left it a strip of plot on a 1024 px screen
+for name, analysis in sides:
+    st.plotly_chart(
+        fit_margins(attention_heatmap(attention_map(analysis, layer, head), analysis.labels,
+                                      f"{name}: layer {layer + 1}, {head_name}"),
+                    analysis.labels, analysis.labels,
+                    plot_height=min(760, 160 + 18 * analysis.num_tokens)),
+        key=f"attention_{name}", config=chart_config(f"attention-{name}"))
 for (name, analysis), column in side_columns():
     with column:
-        st.plotly_chart(
-            fit_margins(attention_heatmap(attention_map(analysis, layer, head), analysis.labels,
-                                          f"{name}: layer {layer + 1}, {head_name}"),
-                        analysis.labels, analysis.labels,
-                        plot_height=min(760, 160 + 18 * analysis.num_tokens)),
-            key=f"attention_{name}", config=chart_config(f"attention-{name}"))
         if token is not None:
             row = attention_map(analysis, layer, head)[token]
             st.plotly_chart(

@@ -15,17 +15,18 @@ from explorer.corpus import (
     search,
     size_problem,
 )
+from explorer.state import DEFAULT_CORPUS_QUERY
 from ui import keys
 from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_index_bytes
 from ui.corpus_source import choose_corpus, upload_limits
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
 from ui.markdown import escape_markdown
-from ui.url_state import CORPUS_FIELDS, page_model
+from ui.url_state import CORPUS_FIELDS, page_model, publish_url_state
 
 ensure_app_entry()
 
-DEFAULT_QUERY = "We sat on the bank of the river."
+DEFAULT_QUERY = DEFAULT_CORPUS_QUERY  # the link leaves it out
 STORAGE_LABELS = {
     "fp16": "float16 (half the size of exact)",
     "sq8": "8-bit (a quarter of exact)",
@@ -158,6 +159,7 @@ if mode == "heads":
         st.warning("Select at least one head.")
         st.stop()
 k = int(st.number_input("Matches", min_value=1, max_value=100, value=10, key=keys.CORPUS_K))
+publish_url_state()  # the token, layer and heads the page settled on are in the link
 
 matches = search(index, query, token, layer, mode, heads, k)
 

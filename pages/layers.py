@@ -325,3 +325,4 @@ with ablation_tab:
     ablation_section(loaded, token_analysis)
 with attribution_tab:
     attribution_section(loaded, token_analysis)
+publish_url_state()  # the tab and statistic the page shows are in the link

@@ -58,17 +58,16 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         assert expected_a.predictions[0].predictions[0].sequence in cells
         # the browser URL still carries the state, and the copy-link box shows it
         assert parse_qs(urlsplit(page.url).query) == {k: [v] for k, v in to_query(state).items()}
-        # the link sits behind the sidebar's "Link to this view" button
-        page.locator("[data-testid='stSidebar']").get_by_role(
-            "button", name="Link to this view").click()
-        link = page.locator("[data-testid='stSidebar']").get_by_role(
-            "textbox", name="Link to this view")
-        link.wait_for(timeout=30_000)
-        shared = link.input_value()
+        # the sidebar's short "Copy link to this view" button copies the address, i.e. the state
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+        copy = page.locator("[data-testid='stSidebar']").get_by_role(
+            "button", name="Copy link to this view")
+        copy.click()
+        expect(page.locator("[data-testid='copy-link']")).not_to_have_attribute(
+            "data-copied", "", timeout=30_000)
+        shared = page.evaluate("navigator.clipboard.readText()")
         assert shared.startswith(f"{url}/compare?"), shared
         assert parse_qs(urlsplit(shared).query) == {k: [v] for k, v in to_query(state).items()}
-        page.keyboard.press("Escape")  # close the panel
-        expect(link).to_be_hidden()
 
         # a widget change is written back to the URL
         page.get_by_role("textbox", name="Input B").fill("They are a <mask>.")
@@ -102,7 +101,7 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         assert svg_path.read_text()[:200].lstrip().startswith("<svg")
 
         # the prediction-change bar chart (token labels on its axis) exports too
-        bars = page.locator("[data-testid='stPlotlyChart']").filter(has_text="under A and under B")
+        bars = page.locator("[data-testid='stPlotlyChart']").filter(has_text="probability under A")
         bars.first.scroll_into_view_if_needed()
         bars.first.hover()
         bar_svg = _download(page, bars.first.locator(".modebar-btn[data-title^='Download plot']"))

@@ -34,7 +34,7 @@ def figures(at: AppTest) -> dict[str, dict]:
     result = {}
     for chart in at.get("plotly_chart"):
         figure = json.loads(chart.proto.spec)
-        result[figure["layout"]["title"]["text"]] = figure
+        result[figure["layout"]["title"]["text"].replace("<br>", " ")] = figure  # as read
     return result
 
 
@@ -159,8 +159,10 @@ def test_compare_url_round_trip(app_env, tiny):
     assert at.selectbox(key="token").value == 1
     assert all(len(t.value) == 7 for t in prediction_tables(at))
     assert {"A: layer 2, head 1", "B: layer 2, head 1"} <= set(figures(at))
-    # the app writes the same state back (the sidebar's link button copies the live URL)
+    # the app writes the same state back, and the share link carries it
     assert at.query_params == query
+    (button,) = at.sidebar.get("bidi_component")  # "Copy link" copies the page's address
+    assert button.proto.component_name == "attention_explorer.copy_link"
 
 
 def test_explorer_url_round_trip(app_env, tiny):

@@ -32,7 +32,8 @@ def run_layers(**session: object) -> AppTest:
 
 
 def titles(at: AppTest) -> list[str]:
-    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ")
+            for c in at.get("plotly_chart")]  # as read: a wrapped title's lines joined
 
 
 def messages(at: AppTest) -> str:

@@ -55,7 +55,7 @@ def figures(at: AppTest) -> dict[str, dict]:
     result = {}
     for chart in at.get("plotly_chart"):
         figure = json.loads(chart.proto.spec)
-        result[figure["layout"]["title"]["text"]] = figure
+        result[figure["layout"]["title"]["text"].replace("<br>", " ")] = figure  # as read
     return result
 
 

@@ -32,7 +32,7 @@ def figures(at: AppTest) -> dict[str, dict]:
     shown = {}
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
-        shown[spec["layout"].get("title", {}).get("text", "")] = spec
+        shown[spec["layout"].get("title", {}).get("text", "").replace("<br>", " ")] = spec
     return shown
 
 

@@ -21,21 +21,23 @@ def test_layers_url_round_trip(app_env, tiny):
 
 def test_corpus_url_restores_the_query_text(app_env, tiny, tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
-    state = ViewState(page="corpus", text="The bank of the river.")
+    state = ViewState(page="corpus", corpus_query="The bank of the river.")
     at = open_app(to_query(state), "pages/corpus.py")
     assert not at.exception and not at.warning
     assert at.title[0].value == "Corpus search"
-    assert at.query_params["text"] == state.text
+    assert at.query_params["corpus_query"] == state.corpus_query
 
 
 @pytest.mark.parametrize("page", ["pages/layers.py", "pages/corpus.py"])
 def test_tampered_parameters_fall_back_with_a_note(app_env, page, tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
-    at = open_app({"token": "-7", "text": "x" * 30_000}, page)
+    corpus = page == "pages/corpus.py"
+    at = open_app({"corpus_token" if corpus else "token": "-7",
+                   "corpus_query" if corpus else "text": "x" * 30_000}, page)
     assert not at.exception
     notes = " ".join(str(w.value) for w in at.warning)
     assert "Ignored the link" in notes
     if page == "pages/layers.py":  # the page selects the mask: the link says so
         assert at.query_params["token"] == str(at.selectbox(key="token").value)
     else:
-        assert "token" not in at.query_params
+        assert "corpus_token" not in at.query_params and "corpus_query" not in at.query_params

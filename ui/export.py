@@ -40,8 +40,10 @@ def file_stem(text: str, fallback: str = "analysis") -> str:
 
 
 def analysis_downloads(analysis: Analysis, top_k: int, name: str, key: str) -> None:
-    """Three buttons: top-k CSV, analysis JSON, analysis NPZ for one analysis."""
-    columns = st.columns(3)
+    """Three buttons: top-k CSV, analysis JSON, analysis NPZ for one analysis (in a row that
+    wraps, so a narrow column never cuts their labels)."""
+    row = st.container(horizontal=True, wrap=True)
+    columns = (row, row, row)
     columns[0].download_button(
         "Top-k (CSV)", lambda: predictions_csv(analysis, top_k), file_name=f"{name}-top{top_k}.csv",
         mime="text/csv", key=f"{key}_csv", on_click="ignore",

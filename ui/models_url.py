@@ -10,11 +10,10 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from components.share_link import share_link_button
 from explorer.models_state import MODELS_QUERY_KEYS, models_query, read_models_query
 from ui.cache import MAX_TOP_K
 from ui.markdown import escape_markdown
-from ui.url_state import ENTERED_PAGE
+from ui.url_state import ENTERED_PAGE, share_link
 
 PAGE = "models"
 
@@ -34,9 +33,9 @@ def restore_models_state() -> None:
         st.warning(escape_markdown(note), icon=":material/link:")
 
 
-def publish_models_state(defaults: Mapping[str, object]) -> None:
+def publish_models_state(defaults: Mapping[str, object], show_link: bool = True) -> None:
     """Write the page's current values (those not at their ``defaults``) to the URL (the
-    sidebar's link button reads the live URL)."""
+    sidebar's button copies the address; ``show_link`` is kept for the callers)."""
     values = {key: st.session_state.get(key) for key in MODELS_QUERY_KEYS}
     wanted = models_query(values, defaults)
     if st.query_params.to_dict() != wanted:
@@ -44,6 +43,7 @@ def publish_models_state(defaults: Mapping[str, object]) -> None:
 
 
 def link_slot() -> None:
-    """The sidebar's "Link to this view" button (call once per page run, early)."""
+    """The sidebar's "Copy link" button (call once per run, early; it copies the page's
+    address, so later changes need no redraw)."""
     with st.sidebar:
-        share_link_button()
+        share_link()
