@@ -123,6 +123,7 @@ def test_value_norm_rows_are_shares_and_the_graph_prunes_them_like_weights(case)
     header, _ = read_graph_file(blob)
     assert header["value"]["entries"] == int(pack.keys.shape[0])
     assert header["value_note"] == ""
+    assert all(offset % 4 == 0 for offset in [*header["offsets"], *header["value"]["offsets"]])
 
 
 def test_value_norm_shares_of_a_row_without_mass_stay_zero():
