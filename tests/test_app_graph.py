@@ -220,11 +220,14 @@ def test_graph_tooltips_get_a_computed_attribution_from_the_cache(app_env, expec
 
 def test_graph_never_computes_an_attribution(app_env, monkeypatch):
     import explorer.attribution
+    import ui.attribution_view
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("the graph computed an attribution")
 
-    monkeypatch.setattr(explorer.attribution, "attribute", refuse)
+    for module in (explorer.attribution, ui.attribution_view):
+        monkeypatch.setattr(module, "attribute", refuse)
+    # the last shown result points at a key the cache does not hold (evicted, or never there)
     key = ("attribution", "not-held", TEXT, 6, 1, None, "gradient_x_input", None, None)
     at = run_app(**{keys.SHOWN_ATTRIBUTION: {"key": key, "label": "x"}})
     assert not at.exception
