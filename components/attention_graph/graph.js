@@ -895,7 +895,7 @@ function drawHeatmap(view) {
     pixels.data[4 * i + 2] = Math.round(255 - 148 * v);
     pixels.data[4 * i + 3] = 255;
   }
-  const size = Math.min(HEATMAP_MAX_PX, Math.max(160, n * 8));
+  const size = Math.min(HEATMAP_MAX_PX, Math.max(160, pack.n * 8)); // tokens: words keep the size
   const canvas = view.heatmap;
   if (canvas.width !== n || canvas.height !== n) { canvas.width = n; canvas.height = n; }
   canvas.style.width = `${size}px`;
