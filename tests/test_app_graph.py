@@ -164,7 +164,7 @@ def test_view_events_keep_only_valid_values():
     assert state[keys.GRAPH_WEIGHTING] == "value_norm" and state[keys.GRAPH_WORDS] is True
     apply_view_event(state, {"layer": 5, "threshold": 0.01, "head": "mean", "seq": 2}, 2, 4)
     assert state[keys.LAYER] == 1 and state[keys.THRESHOLD] == 0.3
-    assert state[keys.HEAD] == "mean" and state[keys.GRAPH_ACK] == 4  # acks never go back
+    assert state[keys.HEAD] == "mean" and state[keys.GRAPH_ACK] == 5  # acks never go back
     apply_view_event(state, "not a dict", 2, 4)
     assert state[keys.LAYER] == 1
 
