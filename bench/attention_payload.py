@@ -4,11 +4,12 @@ Both are measured in the same run, on the same input, with a distilroberta-shape
 (6 layers, 768 hidden, 12 heads, random weights; built in a temp folder, no download). Our
 payload: the file the attention view fetches once per text (:func:`explorer.graph.graph_file`:
 every layer and head, each attention row's strongest keys up to 99 % of its mass, at most 16,
-uint16 weights) plus tooltips with 5 predictions per token, the "weights × value norm" shares
-packed by the same rule, and the word map of the "words, not pieces" switch; every rerun after
-that sends only a few hundred bytes. The "weights only" column is the same file without the two
-switches' data (what the file held before them), measured in the same run. bertviz: ``head_view(...,
-html_action="return")`` as a user would call it, every layer and head (without the require.js,
+uint16 weights) plus tooltips with 5 predictions per token, the "weights × value norm" data
+(float32 value norms and row totals, 8 bytes per attention row) and the word map of the
+"words, not pieces" switch; every rerun after that sends only a few hundred bytes. The "weights
+only" column is the same file without the two switches' data (what the file held before them),
+measured in the same run. bertviz: ``head_view(..., html_action="return")`` as a user would
+call it, every layer and head (without the require.js,
 d3 and jQuery it fetches from a CDN on top).
 
 Random weights spread attention almost evenly, so the 16-keys-per-row cap decides; a trained
@@ -30,8 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from explorer.analysis import Analysis, analyze
-from explorer.attribution import value_weighted_attention
-from explorer.graph import WordMap, graph_file, value_norm_shares
+from explorer.attribution import value_vector_norms
+from explorer.graph import WordMap, graph_file
 from explorer.model import Loaded, load
 from explorer.tiny import build_tiny_model
 from explorer.token_predictions import top_predictions_per_token
@@ -73,8 +74,7 @@ def our_payload_bytes(loaded: Loaded, analysis: Analysis, switches: bool = True
     extra = {}
     if switches:
         words = words_of(loaded.tokenizer, analysis)
-        extra = {"value_shares": value_norm_shares(value_weighted_attention(
-                     loaded, analysis.attentions, analysis.hidden_states)),
+        extra = {"value_norms": value_vector_norms(loaded, analysis.hidden_states),
                  "words": WordMap(words.word_of_token, words.labels, words.special)}
     blob = graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
                       analysis.mask_positions, top_predictions_per_token(loaded, analysis, 5),

@@ -10,9 +10,11 @@ browser with). The binary layout is documented in ``components/attention_graph/g
 
 Two switches travel in the same file, so they too are answered in the browser:
 
-- **weights × value norm** (Kobayashi et al. 2020): a second pack of :func:`value_norm_shares`
-  (each row of ``‖α_qk f_h(x_k)‖`` divided by its sum: every key's *share* of what the head moves
-  into the query), packed by the same rule as the weights;
+- **weights × value norm** (Kobayashi et al. 2020): ``norms[layer, head, key]`` = ``‖f_h(x_key)‖``
+  and each row's total ``Σ_k α_qk ‖f_h(x_k)‖`` (float32, ``layers × heads × n`` each: a few % of
+  the file); the browser draws every packed key's *share* of what the head moves into the query,
+  ``α_qk ‖f_h(x_k)‖ / total`` (:func:`value_norm_shares`; its Python twin on the packed rows is
+  :func:`packed_value_shares`);
 - **words, not pieces** (Clark et al. 2019): which word each token belongs to, and the words'
   labels; the browser merges rows as :func:`explorer.words.merge_attention` does (attention *to*
   a word: sum over its pieces; *from* a word: mean over its pieces) — the Python reference is
@@ -234,6 +236,22 @@ def value_norm_shares(weighted: np.ndarray) -> np.ndarray:
     return np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
 
 
+def value_row_totals(attentions: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """``totals[layer, head, query]`` = ``Σ_key attentions[layer, head, query, key] ·
+    norms[layer, head, key]``: the denominator of :func:`value_norm_shares`."""
+    return np.einsum("lhqk,lhk->lhq", np.asarray(attentions, dtype=np.float64),
+                     np.asarray(norms, dtype=np.float64)).astype(np.float32)
+
+
+def packed_value_shares(pack: AttentionPack, norms: np.ndarray, totals: np.ndarray
+                        ) -> np.ndarray:
+    """``shares[layer, head, query, key]`` as the browser draws them: each packed weight times
+    its key's value norm over the row's full total (keys the pack dropped stay 0)."""
+    shares = pack.dense().astype(np.float64) * np.asarray(norms, dtype=np.float64)[:, :, None, :]
+    totals = np.asarray(totals, dtype=np.float64)[..., None]
+    return np.divide(shares, totals, out=np.zeros_like(shares), where=totals > 0)
+
+
 @dataclass(frozen=True)
 class WordMap:
     """Words for the graph's word view: ``word_of_token[token]``, ``labels[word]`` (plain text),
@@ -263,7 +281,7 @@ def graph_file(
     mass: float = PACK_MASS,
     special_label: str = "",
     max_keys: int = PACK_MAX_KEYS,
-    value_shares: np.ndarray | None = None,
+    value_norms: np.ndarray | None = None,
     value_note: str = "",
     words: WordMap | None = None,
 ) -> bytes:
@@ -272,11 +290,12 @@ def graph_file(
     ``AGP1`` · uint32 header length · header JSON (UTF-8, :class:`GraphHeader` of
     ``components/attention_graph``) padded to 4 bytes · ``counts`` · ``keys`` · ``weights``
     (little-endian uint16 arrays of :class:`AttentionPack`, each padded to 4 bytes; the header's
-    ``offsets`` give their byte offsets) · the same three arrays for ``value_shares``
-    (:func:`value_norm_shares`, ``[layer, head, query, key]``) when given (``header["value"]``:
-    their ``entries`` and ``offsets``; else None and ``value_note`` says why). ``words`` adds
-    ``header["words"]`` for the word view. Labels are plain text: the component sets them with
-    ``textContent``.
+    ``offsets`` give their byte offsets) · with ``value_norms[layer, head, key]`` =
+    ``‖f_h(x_key)‖`` (:func:`explorer.attribution.value_vector_norms`): ``norms`` and
+    ``totals[layer, head, query]`` (:func:`value_row_totals`), little-endian float32, at
+    ``header["value"]["offsets"]`` (else ``header["value"]`` is None and ``value_note`` says
+    why). ``words`` adds ``header["words"]`` for the word view. Labels are plain text: the
+    component sets them with ``textContent``.
     """
     pack = pack_attention(attentions, mass, max_keys)
     num_layers, num_heads, n = pack.shape
@@ -293,12 +312,12 @@ def graph_file(
                           token_predictions[index]]
         tokens.append(entry)
     arrays = _pack_arrays(pack)
-    value_pack = None
-    if value_shares is not None:
-        if np.shape(value_shares) != np.shape(attentions):
-            raise ValueError("value_shares must have the shape of attentions")
-        value_pack = pack_attention(value_shares, mass, max_keys)
-        arrays += _pack_arrays(value_pack)
+    has_value = value_norms is not None
+    if has_value:
+        if np.shape(value_norms) != (num_layers, num_heads, n):
+            raise ValueError("value_norms must be [layer, head, key]")
+        arrays += [np.asarray(value_norms, dtype="<f4").tobytes(),
+                   value_row_totals(attentions, value_norms).astype("<f4").tobytes()]
     word_header = None
     if words is not None:
         if len(words.word_of_token) != n:
@@ -310,19 +329,19 @@ def graph_file(
               "num_tokens": n, "mass": mass, "max_keys": max_keys,
               "entries": int(pack.keys.shape[0]), "tokens": tokens,
               "special_label": special_label, "value": None,
-              "value_note": "" if value_pack is not None else value_note,
+              "value_note": "" if has_value else value_note,
               "words": word_header}
     # offsets depend on the header's own length: settle them with a fixed-width placeholder
     header["offsets"] = [0, 0, 0]
-    if value_pack is not None:
-        header["value"] = {"entries": int(value_pack.keys.shape[0]), "offsets": [0, 0, 0]}
+    if has_value:
+        header["value"] = {"offsets": [0, 0]}
     body = _aligned(json.dumps(header, ensure_ascii=False).encode("utf-8") + b" " * 80)
     starts = [8 + len(body)]
     for array in arrays[:-1]:
         starts.append(starts[-1] + len(array))
     header["offsets"] = starts[:3]
-    if value_pack is not None:
-        header["value"]["offsets"] = starts[3:6]
+    if has_value:
+        header["value"]["offsets"] = starts[3:5]
     encoded = json.dumps(header, ensure_ascii=False).encode("utf-8")
     encoded = encoded + b" " * (len(body) - len(encoded))  # JSON allows trailing spaces
     return PACK_MAGIC + len(encoded).to_bytes(4, "little") + encoded + b"".join(arrays)
@@ -337,12 +356,17 @@ def _read_pack(blob: bytes, header: dict, entries: int, offsets: Sequence[int]) 
     return AttentionPack(counts, keys, weights)
 
 
-def read_value_pack(blob: bytes) -> AttentionPack | None:
-    """The value-norm-share pack of a :func:`graph_file` (None when it has none)."""
+def read_value_norms(blob: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """``norms[layer, head, key]`` and ``totals[layer, head, query]`` of a :func:`graph_file`
+    (None when it has none)."""
     header, _ = read_graph_file(blob)
     value = header.get("value")
-    return None if value is None else _read_pack(blob, header, value["entries"],
-                                                 value["offsets"])
+    if value is None:
+        return None
+    shape = (header["num_layers"], header["num_heads"], header["num_tokens"])
+    size = int(np.prod(shape))
+    return tuple(np.frombuffer(blob, "<f4", size, at).reshape(shape)  # type: ignore[return-value]
+                 for at in value["offsets"])
 
 
 def read_graph_file(blob: bytes) -> tuple[dict, AttentionPack]:

@@ -9,14 +9,13 @@ import pytest
 
 from components.bertviz_html import REQUIRE_CDN_TAG
 from explorer.analysis import analyze
-from explorer.attribution import attribute, value_weighted_attention
+from explorer.attribution import attribute, value_vector_norms
 from explorer.graph import (
     WordMap,
     file_id,
     graph_file,
     pack_attention,
     read_graph_file,
-    value_norm_shares,
 )
 from explorer.model import load
 from explorer.word_level import words_of
@@ -40,12 +39,11 @@ def expected_file(app_env, analysis) -> bytes:
 
     loaded = load(str(app_env))
     tooltips = top_predictions_per_token(loaded, analysis, 5)
-    shares = value_norm_shares(value_weighted_attention(loaded, analysis.attentions,
-                                                        analysis.hidden_states))
+    norms = value_vector_norms(loaded, analysis.hidden_states)
     words = words_of(loaded.tokenizer, analysis)
     return graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
                       analysis.mask_positions, tooltips, special_label="<s>, </s>",
-                      value_shares=shares,
+                      value_norms=norms,
                       words=WordMap(words.word_of_token, words.labels, words.special))
 
 

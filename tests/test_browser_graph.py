@@ -274,13 +274,14 @@ def assert_same_edges(page, reference) -> None:
 
 
 def test_value_norm_switch_redraws_in_the_browser_without_a_page_run(page, tiny):
-    from explorer.attribution import value_weighted_attention
-    from explorer.graph import value_norm_shares
+    from explorer.attribution import value_vector_norms
+    from explorer.graph import packed_value_shares, value_row_totals
 
     expected = analyze(tiny, TEXT)
     heads = range(expected.num_heads)
-    shares = value_norm_shares(value_weighted_attention(tiny, expected.attentions,
-                                                        expected.hidden_states))
+    norms = value_vector_norms(tiny, expected.hidden_states)
+    shares = packed_value_shares(pack_attention(expected.attentions), norms,
+                                 value_row_totals(expected.attentions, norms))
     view = graph(page)
     runs = view.get_attribute("data-script-runs")
     help_text = view.locator("[data-role='weighting-group']").get_attribute("title")
@@ -291,15 +292,14 @@ def test_value_norm_switch_redraws_in_the_browser_without_a_page_run(page, tiny)
     assert_same_edges(page, weights)
     view.locator("input[data-role='weighting'][value='value_norm']").click()
     expect(view).to_have_attribute("data-weighting", "value_norm")
-    moved = prune_edges(combine_heads(pack_attention(shares).dense(), 1, heads, "mean"), 0.7)
+    moved = prune_edges(combine_heads(shares, 1, heads, "mean"), 0.7)
     assert as_dict(moved) != as_dict(weights)  # the switch draws something else
     expect(view).to_have_attribute("data-edges-drawn", str(len(moved)))
     assert_same_edges(page, moved)
     expect(view).to_have_attribute("data-heatmap", re.compile("weights × value norm"))
     assert "value norm" in view.locator("[data-role='info']").inner_text()
     view.locator("input[data-role='combine'][value='max']").click()
-    assert_same_edges(page, prune_edges(combine_heads(pack_attention(shares).dense(), 1, heads,
-                                                      "max"), 0.7))
+    assert_same_edges(page, prune_edges(combine_heads(shares, 1, heads, "max"), 0.7))
     # Python heard it (the URL-side state follows in a fragment run); the page never re-ran
     expect(view).to_have_attribute("data-ack", view.get_attribute("data-seq"))
     assert view.get_attribute("data-script-runs") == runs

@@ -215,11 +215,6 @@ def _publish_for_graph(key: tuple, label: str) -> None:
         st.rerun(scope="app")
 
 
-def value_norms_key(loaded: Loaded, analysis: Analysis) -> tuple:
-    """The cache key of :func:`cached_value_norms` (the graph reads it when held)."""
-    return ("value norms", model_cache_key(loaded), analysis.text)
-
-
 def cached_value_norms(loaded: Loaded, analysis: Analysis
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``weighted[layer, head, query, key]`` = ‖α f_h(x)‖, ``combined[layer, query, key]`` (the
@@ -229,17 +224,7 @@ def cached_value_norms(loaded: Loaded, analysis: Analysis
         combined = layer_value_weighted_attention(loaded, analysis.attentions,
                                                   analysis.hidden_states)
         return weighted, combined, norm_rollout(combined), rollout(analysis.attentions)
-    return cached_in_budget(value_norms_key(loaded, analysis), compute)
-
-
-def value_weighted(loaded: Loaded, analysis: Analysis) -> np.ndarray:
-    """``weighted[layer, head, query, key]`` = ‖α f_h(x)‖: from :func:`cached_value_norms` when
-    the cache holds it, else computed (the per-head norms only: cheap, one value projection per
-    layer) and not kept — the attention graph packs it once per analysis."""
-    held = held_in_budget(value_norms_key(loaded, analysis))
-    if held is not None:
-        return held[0]  # type: ignore[index]
-    return value_weighted_attention(loaded, analysis.attentions, analysis.hidden_states)
+    return cached_in_budget(("value norms", model_cache_key(loaded), analysis.text), compute)
 
 
 def _value_part(loaded: Loaded, analysis: Analysis) -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from components.attention_graph import AttributionTip, GraphData, GraphView, file_url
 from explorer.analysis import Analysis
-from explorer.attribution import AttributionError, TokenAttribution
+from explorer.attribution import AttributionError, TokenAttribution, value_vector_norms
 from explorer.graph import (
     COMBINE_MODES,
     DEFAULT_THRESHOLD,
@@ -19,14 +19,12 @@ from explorer.graph import (
     WordMap,
     file_id,
     graph_file,
-    value_norm_shares,
 )
 from explorer.masking import MaskEditError, mask_token_in_text, unmask_token_in_text
 from explorer.model import Loaded
 from explorer.state import MEAN_HEAD
 from explorer.word_level import words_of
 from ui import keys
-from ui.attribution_view import value_weighted
 from ui.cache import cached_in_budget, cached_token_predictions, held_in_budget, model_cache_key
 from ui.lm_head import has_prediction_head
 
@@ -88,15 +86,15 @@ def _graph_file(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> tuple[byt
     def build() -> tuple[bytes, str]:
         predictions = (cached_token_predictions(loaded, analysis, tooltip_k)
                        if has_prediction_head(loaded) else None)  # no head: no tooltip guesses
-        shares, note = None, ""
+        norms, note = None, ""
         try:  # Kobayashi et al. 2020; a family without a value projection: the switch says why
-            shares = value_norm_shares(value_weighted(loaded, analysis))
+            norms = value_vector_norms(loaded, analysis.hidden_states)
         except AttributionError as error:
             note = str(error)
         words = words_of(loaded.tokenizer, analysis)
         blob = graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
                           analysis.mask_positions, predictions,
-                          special_label=loaded.info.special_label, value_shares=shares,
+                          special_label=loaded.info.special_label, value_norms=norms,
                           value_note=note,
                           words=WordMap(words.word_of_token, words.labels, words.special))
         return blob, file_id(blob)

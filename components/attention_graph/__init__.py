@@ -36,10 +36,11 @@ class TokenEntry(TypedDict, total=False):
 
 
 class ValuePackHeader(TypedDict):
-    """Where the value-norm-share pack lies in the file (same layout as the weights' pack)."""
+    """Where the "weights × value norm" data lies in the file: float32 ``norms[layer][head][key]``
+    = ‖f_h(x_key)‖ and ``totals[layer][head][query]`` = Σ_k α_qk ‖f_h(x_k)‖; the browser draws
+    each packed weight's share ``α_qk · norms[k] / totals[q]``."""
 
-    entries: int
-    offsets: list[int]  # byte offsets of its counts, keys, weights
+    offsets: list[int]  # byte offsets of norms, totals
 
 
 class WordsHeader(TypedDict):
@@ -63,7 +64,7 @@ class GraphHeader(TypedDict):
     tokens: list[TokenEntry]
     special_label: str  # the model's special tokens, e.g. "[CLS], [SEP]" (plain text)
     offsets: list[int]  # byte offsets of counts, keys, weights
-    value: ValuePackHeader | None  # value-norm shares (None: this model has none)
+    value: ValuePackHeader | None  # value norms (None: this model has none)
     value_note: str  # why there is no value pack (plain text), else ""
     words: WordsHeader | None
 

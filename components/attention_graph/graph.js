@@ -5,7 +5,9 @@
 //   - file_url: the analysis packed by explorer.graph.graph_file, fetched ONCE per file_id:
 //       "AGP1" | uint32 LE header length | header JSON (GraphHeader) |
 //       counts uint16[layer][head][query] | keys uint16[entry] | weights uint16[entry]
-//       [| the same three arrays for the value-norm shares, at header.value.offsets]
+//       [| float32 norms[layer][head][key] = ‖f_h(x_key)‖ | float32 totals[layer][head][query]
+//          = Σ_k α_qk ‖f_h(x_k)‖, at header.value.offsets: "weights × value norm" draws
+//          each packed weight's share α_qk · norms[k] / totals[q] (Kobayashi et al. 2020)]
 //     (offsets in header.offsets; row r = (layer*H + head)*n + query owns counts[r] entries,
 //     strongest key first; weight = value / 65535). header.words: the word of every token.
 //   - view (GraphView): layer, heads, combine, threshold, hide_special, head, selected,
@@ -65,7 +67,10 @@ function parseFile(buffer) {
   const { num_layers: L, num_heads: H, num_tokens: n, entries, offsets } = header;
   const packs = { weights: readPack(buffer, L, H, n, entries, offsets), value_norm: null };
   if (header.value) {
-    packs.value_norm = readPack(buffer, L, H, n, header.value.entries, header.value.offsets);
+    packs.value_norm = {
+      norms: new Float32Array(buffer, header.value.offsets[0], L * H * n),
+      totals: new Float32Array(buffer, header.value.offsets[1], L * H * n),
+    };
   }
   return { header, L, H, n, packs, tokens: header.tokens, words: header.words || null };
 }
@@ -95,27 +100,42 @@ function rowIndex(pack, layer, head, query) {
 }
 
 // ------------------------------------------------------------------------- the maths
-// One head's row of one query unit, strongest key first: the packed row itself for tokens;
-// for words, the mean of the query word's piece rows with keys summed into their words
-// (explorer.words.merge_attention on AttentionPack.dense()).
+// One head's row of one query unit, strongest key first: the packed row itself for tokens
+// (in "weights × value norm", each weight times its key's value norm over the row's total:
+// explorer.graph.packed_value_shares); for words, the mean of the query word's piece rows with
+// keys summed into their words (explorer.words.merge_attention on those rows).
 function headRow(view, layer, head, q) {
   const pack = view.pack;
-  const source = pack.packs[view.state.weighting] || pack.packs.weights;
+  const base = pack.packs.weights;
+  const value = view.state.weighting === "value_norm" ? pack.packs.value_norm : null;
   const units = view.units;
+  const block = (layer * pack.H + head) * pack.n;
+  const weightOf = (r, e) => {
+    const w = base.weights[e] / 65535;
+    if (!value) return w;
+    const total = value.totals[r];
+    return total > 0 ? (w * value.norms[block + base.keys[e]]) / total : 0;
+  };
   if (!units.words) {
-    const r = rowIndex(pack, layer, head, q);
-    const from = source.start[r], to = source.start[r + 1];
+    const r = block + q;
+    const from = base.start[r], to = base.start[r + 1];
     const weights = new Float32Array(to - from);
-    for (let e = from; e < to; e++) weights[e - from] = source.weights[e] / 65535;
-    return { keys: source.keys.subarray(from, to), weights };
+    for (let e = from; e < to; e++) weights[e - from] = weightOf(r, e);
+    if (!value) return { keys: base.keys.subarray(from, to), weights };
+    const order = Array.from(weights.keys()).sort(
+      (a, b) => weights[b] - weights[a] || base.keys[from + a] - base.keys[from + b]);
+    return {
+      keys: Uint16Array.from(order, (i) => base.keys[from + i]),
+      weights: Float32Array.from(order, (i) => weights[i]),
+    };
   }
   const pieces = units.pieces[q];
   const merged = new Map();
   for (const p of pieces) {
-    const r = rowIndex(pack, layer, head, p);
-    for (let e = source.start[r]; e < source.start[r + 1]; e++) {
-      const k = units.unitOf[source.keys[e]];
-      merged.set(k, (merged.get(k) || 0) + source.weights[e] / 65535 / pieces.length);
+    const r = block + p;
+    for (let e = base.start[r]; e < base.start[r + 1]; e++) {
+      const k = units.unitOf[base.keys[e]];
+      merged.set(k, (merged.get(k) || 0) + weightOf(r, e) / pieces.length);
     }
   }
   const keys = [...merged.keys()].sort((a, b) => merged.get(b) - merged.get(a) || a - b);
