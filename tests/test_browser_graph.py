@@ -339,6 +339,11 @@ def test_words_switch_merges_pieces_in_the_browser(page, tiny):
     tip = page.locator(".ag-tip")
     expect(tip).to_contain_text(f"word {several}: {words.labels[several]}")
     expect(tip).to_contain_text("pieces:")
+    mask_word = int(words.word_of_token[expected.mask_positions[0]])
+    view.locator("input[data-role='hide-special']").click()  # hides <s>, </s>; keeps <mask>
+    expect(page.locator(".ag-left .ag-tok").first).to_be_hidden()
+    expect(page.locator(".ag-left .ag-tok").nth(mask_word)).to_be_visible()
+    view.locator("input[data-role='hide-special']").click()
     help_text = view.locator("input[data-role='words']").locator("..").get_attribute("title")
     assert "sum" in help_text and "mean" in help_text and "Clark" in help_text
     # freeze the word: Python hears its first piece; back to pieces, that piece stays frozen

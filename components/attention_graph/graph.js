@@ -87,9 +87,10 @@ function buildUnits(pack, words) {
   const count = words.labels.length;
   const pieces = Array.from({ length: count }, () => []);
   words.of_token.forEach((w, t) => pieces[w].push(t));
+  // special as in the token view (all pieces special): "hide <s>, </s>" keeps <mask> words
   const units = pieces.map((members, w) => ({
     t: words.labels[w],
-    s: words.special[w] ? 1 : 0,
+    s: members.every((t) => tokens[t].s) ? 1 : 0,
     m: members.some((t) => tokens[t].m) ? 1 : 0,
   }));
   return { words: true, n: count, tokens: units, unitOf: Uint32Array.from(words.of_token), pieces };
