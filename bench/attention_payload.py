@@ -4,9 +4,12 @@ Both are measured in the same run, on the same input, with a distilroberta-shape
 (6 layers, 768 hidden, 12 heads, random weights; built in a temp folder, no download). Our
 payload: the file the attention view fetches once per text (:func:`explorer.graph.graph_file`:
 every layer and head, each attention row's strongest keys up to 99 % of its mass, at most 16,
-uint16 weights) plus tooltips with 5 predictions per token; every rerun after that sends only a
-few hundred bytes. bertviz: ``head_view(...,
-html_action="return")`` as a user would call it, every layer and head (without the require.js,
+uint16 weights) plus tooltips with 5 predictions per token, the "weights × value norm" data
+(float32 value norms and row totals, 8 bytes per attention row) and the word map of the
+"words, not pieces" switch; every rerun after that sends only a few hundred bytes. The "weights
+only" column is the same file without the two switches' data (what the file held before them),
+measured in the same run. bertviz: ``head_view(..., html_action="return")`` as a user would
+call it, every layer and head (without the require.js,
 d3 and jQuery it fetches from a CDN on top).
 
 Random weights spread attention almost evenly, so the 16-keys-per-row cap decides; a trained
@@ -28,10 +31,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from explorer.analysis import Analysis, analyze
-from explorer.graph import graph_file
+from explorer.attribution import value_vector_norms
+from explorer.graph import WordMap, graph_file
 from explorer.model import Loaded, load
 from explorer.tiny import build_tiny_model
 from explorer.token_predictions import top_predictions_per_token
+from explorer.word_level import words_of
 
 LENGTHS = (32, 128, 256, 512)
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank. "
@@ -40,6 +45,7 @@ SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank. "
 @dataclass(frozen=True)
 class Row:
     tokens: int
+    weights_only_bytes: int
     ours_bytes: int
     edges: int
     bertviz_bytes: int
@@ -61,9 +67,18 @@ def text_of_length(loaded: Loaded, tokens: int) -> str:
     return text
 
 
-def our_payload_bytes(loaded: Loaded, analysis: Analysis) -> tuple[int, int]:
+def our_payload_bytes(loaded: Loaded, analysis: Analysis, switches: bool = True
+                      ) -> tuple[int, int]:
+    """Bytes of the file the view fetches once, and the weights' kept entries. ``switches``:
+    with the value-norm shares and the word map (as the app sends it)."""
+    extra = {}
+    if switches:
+        words = words_of(loaded.tokenizer, analysis)
+        extra = {"value_norms": value_vector_norms(loaded, analysis.hidden_states),
+                 "words": WordMap(words.word_of_token, words.labels, words.special)}
     blob = graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
-                      analysis.mask_positions, top_predictions_per_token(loaded, analysis, 5))
+                      analysis.mask_positions, top_predictions_per_token(loaded, analysis, 5),
+                      **extra)
     header = json.loads(blob[8:8 + int.from_bytes(blob[4:8], "little")])
     return len(blob), int(header["entries"])
 
@@ -79,12 +94,14 @@ def bertviz_head_view_bytes(analysis: Analysis) -> int:
 
 def measure(loaded: Loaded, tokens: int) -> Row:
     analysis = analyze(loaded, text_of_length(loaded, tokens))
+    weights_only, _ = our_payload_bytes(loaded, analysis, switches=False)
     start = time.perf_counter()
     ours, edges = our_payload_bytes(loaded, analysis)
     middle = time.perf_counter()
     theirs = bertviz_head_view_bytes(analysis)
     end = time.perf_counter()
-    return Row(analysis.num_tokens, ours, edges, theirs, middle - start, end - middle)
+    return Row(analysis.num_tokens, weights_only, ours, edges, theirs, middle - start,
+               end - middle)
 
 
 def build_model(folder: Path, max_tokens: int = 512, small: bool = False) -> Loaded:
@@ -99,13 +116,14 @@ def main(lengths: tuple[int, ...] = LENGTHS) -> list[Row]:
     logging.set_verbosity_error()  # long helper texts trip the "longer than max length" note
     with tempfile.TemporaryDirectory() as folder:
         loaded = build_model(Path(folder))
-        print(f"{'tokens':>6} {'our payload':>12} {'kept':>6} {'bertviz head_view':>18} "
-              f"{'ratio':>7} {'ours s':>7} {'bertviz s':>9}")
+        print(f"{'tokens':>6} {'weights only':>13} {'our payload':>12} {'kept':>6} "
+              f"{'bertviz head_view':>18} {'ratio':>7} {'ours s':>7} {'bertviz s':>9}")
         rows = []
         for tokens in lengths:
             row = measure(loaded, tokens)
             rows.append(row)
-            print(f"{row.tokens:>6} {row.ours_bytes:>12,} {row.edges:>6} "
+            print(f"{row.tokens:>6} {row.weights_only_bytes:>13,} {row.ours_bytes:>12,} "
+                  f"{row.edges:>6} "
                   f"{row.bertviz_bytes:>18,} {row.ratio:>6.0f}× {row.ours_s:>7.2f} "
                   f"{row.bertviz_s:>9.2f}", flush=True)
     return rows

@@ -7,6 +7,18 @@ hold :data:`PACK_MASS` of the row (at most :data:`PACK_MAX_KEYS` keys), weights 
 click in the browser, with no round trip. Its pruning is :func:`prune_edges` applied to
 :func:`combine_heads` of :meth:`AttentionPack.dense` (the Python reference the tests compare the
 browser with). The binary layout is documented in ``components/attention_graph/graph.js``.
+
+Two switches travel in the same file, so they too are answered in the browser:
+
+- **weights × value norm** (Kobayashi et al. 2020): ``norms[layer, head, key]`` = ``‖f_h(x_key)‖``
+  and each row's total ``Σ_k α_qk ‖f_h(x_k)‖`` (float32, ``layers × heads × n`` each: a few % of
+  the file); the browser draws every packed key's *share* of what the head moves into the query,
+  ``α_qk ‖f_h(x_k)‖ / total`` (:func:`value_norm_shares`; its Python twin on the packed rows is
+  :func:`packed_value_shares`);
+- **words, not pieces** (Clark et al. 2019): which word each token belongs to, and the words'
+  labels; the browser merges rows as :func:`explorer.words.merge_attention` does (attention *to*
+  a word: sum over its pieces; *from* a word: mean over its pieces) — the Python reference is
+  ``merge_attention(pack.dense(), words)``, then :func:`combine_heads`.
 """
 
 from __future__ import annotations
@@ -32,8 +44,12 @@ PACK_MASS = 0.99
 """Each packed attention row keeps its strongest keys until they hold this share of the row."""
 PACK_MAX_KEYS = 16
 """... and at most this many keys: the file is at most ``layers × heads × n × 16 × 4`` bytes."""
-PACK_VERSION = 1
+PACK_VERSION = 2
 PACK_MAGIC = b"AGP1"
+Weighting = Literal["weights", "value_norm"]
+WEIGHTINGS: tuple[Weighting, ...] = ("weights", "value_norm")
+"""What the graph draws: the attention weights α, or each key's share of the row's value-weighted
+attention ``‖α_qk f_h(x_k)‖`` (:func:`value_norm_shares`)."""
 SUMMARY_TOP = 3
 """Per-head summary boxes list this many strongest 'from' and 'to' tokens."""
 WEIGHT_LEVELS = 65535
@@ -207,8 +223,53 @@ def pack_attention(attentions: np.ndarray, mass: float = PACK_MASS,
     )
 
 
+def value_norm_shares(weighted: np.ndarray) -> np.ndarray:
+    """``shares[..., query, key]`` = ``weighted[..., query, key] / Σ_k weighted[..., query, k]``.
+
+    ``weighted`` is value-weighted attention ``‖α_qk f_h(x_k)‖``
+    (:func:`explorer.attribution.value_weighted_attention`), whose rows do not sum to 1; the
+    graph draws each key's share of its query row, so rows sum to 1 again and the threshold
+    ("share kept per token") means what it means for the weights. A row with no mass stays 0.
+    """
+    weighted = np.asarray(weighted, dtype=np.float32)
+    total = weighted.sum(axis=-1, keepdims=True)
+    return np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
+
+
+def value_row_totals(attentions: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """``totals[layer, head, query]`` = ``Σ_key attentions[layer, head, query, key] ·
+    norms[layer, head, key]``: the denominator of :func:`value_norm_shares`."""
+    return np.einsum("lhqk,lhk->lhq", np.asarray(attentions, dtype=np.float64),
+                     np.asarray(norms, dtype=np.float64)).astype(np.float32)
+
+
+def packed_value_shares(pack: AttentionPack, norms: np.ndarray, totals: np.ndarray
+                        ) -> np.ndarray:
+    """``shares[layer, head, query, key]`` as the browser draws them: each packed weight times
+    its key's value norm over the row's full total (keys the pack dropped stay 0)."""
+    shares = pack.dense().astype(np.float64) * np.asarray(norms, dtype=np.float64)[:, :, None, :]
+    totals = np.asarray(totals, dtype=np.float64)[..., None]
+    return np.divide(shares, totals, out=np.zeros_like(shares), where=totals > 0)
+
+
+@dataclass(frozen=True)
+class WordMap:
+    """Words for the graph's word view: ``word_of_token[token]``, ``labels[word]`` (plain text),
+    ``special[word]`` (a special token standing alone). Built from
+    :class:`explorer.words.Words`."""
+
+    word_of_token: Sequence[int]
+    labels: Sequence[str]
+    special: Sequence[bool]
+
+
 def _aligned(blob: bytes, to: int = 4) -> bytes:
     return blob + b"\0" * (-len(blob) % to)
+
+
+def _pack_arrays(pack: AttentionPack) -> list[bytes]:
+    return [_aligned(pack.counts.tobytes()), _aligned(pack.keys.tobytes()),
+            _aligned(pack.weights.tobytes())]
 
 
 def graph_file(
@@ -220,14 +281,21 @@ def graph_file(
     mass: float = PACK_MASS,
     special_label: str = "",
     max_keys: int = PACK_MAX_KEYS,
+    value_norms: np.ndarray | None = None,
+    value_note: str = "",
+    words: WordMap | None = None,
 ) -> bytes:
     """Everything the component draws, as one file sent once per analysis.
 
     ``AGP1`` · uint32 header length · header JSON (UTF-8, :class:`GraphHeader` of
     ``components/attention_graph``) padded to 4 bytes · ``counts`` · ``keys`` · ``weights``
     (little-endian uint16 arrays of :class:`AttentionPack`, each padded to 4 bytes; the header's
-    ``offsets`` give their byte offsets). Token labels are plain text: the component sets them
-    with ``textContent``.
+    ``offsets`` give their byte offsets) · with ``value_norms[layer, head, key]`` =
+    ``‖f_h(x_key)‖`` (:func:`explorer.attribution.value_vector_norms`): ``norms`` and
+    ``totals[layer, head, query]`` (:func:`value_row_totals`), little-endian float32, at
+    ``header["value"]["offsets"]`` (else ``header["value"]`` is None and ``value_note`` says
+    why). ``words`` adds ``header["words"]`` for the word view. Labels are plain text: the
+    component sets them with ``textContent``.
     """
     pack = pack_attention(attentions, mass, max_keys)
     num_layers, num_heads, n = pack.shape
@@ -243,20 +311,62 @@ def graph_file(
             entry["p"] = [[text, round(float(score), 4)] for text, score in
                           token_predictions[index]]
         tokens.append(entry)
-    arrays = [_aligned(pack.counts.tobytes()), _aligned(pack.keys.tobytes()),
-              _aligned(pack.weights.tobytes())]
+    arrays = _pack_arrays(pack)
+    has_value = value_norms is not None
+    if has_value:
+        if np.shape(value_norms) != (num_layers, num_heads, n):
+            raise ValueError("value_norms must be [layer, head, key]")
+        arrays += [np.asarray(value_norms, dtype="<f4").tobytes(),
+                   value_row_totals(attentions, value_norms).astype("<f4").tobytes()]
+    word_header = None
+    if words is not None:
+        if len(words.word_of_token) != n:
+            raise ValueError("words must cover every token")
+        word_header = {"of_token": [int(w) for w in words.word_of_token],
+                       "labels": [str(label) for label in words.labels],
+                       "special": [int(bool(s)) for s in words.special]}
     header = {"version": PACK_VERSION, "num_layers": num_layers, "num_heads": num_heads,
               "num_tokens": n, "mass": mass, "max_keys": max_keys,
               "entries": int(pack.keys.shape[0]), "tokens": tokens,
-              "special_label": special_label}
+              "special_label": special_label, "value": None,
+              "value_note": "" if has_value else value_note,
+              "words": word_header}
     # offsets depend on the header's own length: settle them with a fixed-width placeholder
     header["offsets"] = [0, 0, 0]
-    body = _aligned(json.dumps(header, ensure_ascii=False).encode("utf-8") + b" " * 40)
-    start = 8 + len(body)
-    header["offsets"] = [start, start + len(arrays[0]), start + len(arrays[0]) + len(arrays[1])]
+    if has_value:
+        header["value"] = {"offsets": [0, 0]}
+    body = _aligned(json.dumps(header, ensure_ascii=False).encode("utf-8") + b" " * 80)
+    starts = [8 + len(body)]
+    for array in arrays[:-1]:
+        starts.append(starts[-1] + len(array))
+    header["offsets"] = starts[:3]
+    if has_value:
+        header["value"]["offsets"] = starts[3:5]
     encoded = json.dumps(header, ensure_ascii=False).encode("utf-8")
     encoded = encoded + b" " * (len(body) - len(encoded))  # JSON allows trailing spaces
     return PACK_MAGIC + len(encoded).to_bytes(4, "little") + encoded + b"".join(arrays)
+
+
+def _read_pack(blob: bytes, header: dict, entries: int, offsets: Sequence[int]) -> AttentionPack:
+    shape = (header["num_layers"], header["num_heads"], header["num_tokens"])
+    counts_at, keys_at, weights_at = offsets
+    counts = np.frombuffer(blob, "<u2", int(np.prod(shape)), counts_at).reshape(shape)
+    keys = np.frombuffer(blob, "<u2", entries, keys_at)
+    weights = np.frombuffer(blob, "<u2", entries, weights_at)
+    return AttentionPack(counts, keys, weights)
+
+
+def read_value_norms(blob: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """``norms[layer, head, key]`` and ``totals[layer, head, query]`` of a :func:`graph_file`
+    (None when it has none)."""
+    header, _ = read_graph_file(blob)
+    value = header.get("value")
+    if value is None:
+        return None
+    shape = (header["num_layers"], header["num_heads"], header["num_tokens"])
+    size = int(np.prod(shape))
+    return tuple(np.frombuffer(blob, "<f4", size, at).reshape(shape)  # type: ignore[return-value]
+                 for at in value["offsets"])
 
 
 def read_graph_file(blob: bytes) -> tuple[dict, AttentionPack]:
@@ -265,13 +375,7 @@ def read_graph_file(blob: bytes) -> tuple[dict, AttentionPack]:
         raise ValueError("not an attention-graph file")
     length = int.from_bytes(blob[4:8], "little")
     header = json.loads(blob[8:8 + length].decode("utf-8"))
-    rows = header["num_layers"] * header["num_heads"] * header["num_tokens"]
-    counts_at, keys_at, weights_at = header["offsets"]
-    counts = np.frombuffer(blob, "<u2", rows, counts_at).reshape(
-        header["num_layers"], header["num_heads"], header["num_tokens"])
-    keys = np.frombuffer(blob, "<u2", header["entries"], keys_at)
-    weights = np.frombuffer(blob, "<u2", header["entries"], weights_at)
-    return header, AttentionPack(counts, keys, weights)
+    return header, _read_pack(blob, header, header["entries"], header["offsets"])
 
 
 def file_id(blob: bytes) -> str:

@@ -79,7 +79,8 @@ with st.container():
     if st.toggle("Attribution beside attention: which tokens push a prediction",
                  key="show_attribution",
                  help="Gradient × input, integrated gradients and contrastive attribution of a "
-                      "candidate at a mask, and value-weighted attention (computed on request)."):
+                      "candidate at a mask, and value-weighted attention (computed on request). "
+                      "The attention graph's tooltips then show each token's score."):
         attribution_section(loaded, analysis)
 
     st.subheader("Tokens")

@@ -260,3 +260,164 @@ def test_a_512_token_input_stays_light(tmp_path_factory):
         expect(graph(page)).to_have_attribute("data-focus", "left:100")
         assert int(graph(page).get_attribute("data-edges-drawn")) <= 32
         assert tried == []
+
+
+# ------------------------------------------------------------ the graph's switches and export
+def drawn_edges(page) -> dict[tuple[int, int], float]:
+    """The edges the view holds for drawing now: {(query, key): weight} (unit indices)."""
+    edges = graph(page).evaluate(
+        "root => { const e = root.__attentionGraph.edges;"
+        " return {query: e.query, key: e.key, weight: e.weight}; }")
+    return {(q, k): w for q, k, w in zip(edges["query"], edges["key"], edges["weight"])}
+
+
+def as_dict(edges) -> dict[tuple[int, int], float]:
+    return {(int(q), int(k)): float(w) for q, k, w in zip(edges.query, edges.key, edges.weight)}
+
+
+def assert_same_edges(page, reference) -> None:
+    drawn, expected = drawn_edges(page), as_dict(reference)
+    assert drawn.keys() == expected.keys()
+    for pair, weight in expected.items():
+        assert drawn[pair] == pytest.approx(weight, abs=1e-5), pair
+
+
+def test_value_norm_switch_redraws_in_the_browser_without_a_page_run(page, tiny):
+    from explorer.attribution import value_vector_norms
+    from explorer.graph import packed_value_shares, value_row_totals
+
+    expected = analyze(tiny, TEXT)
+    heads = range(expected.num_heads)
+    norms = value_vector_norms(tiny, expected.hidden_states)
+    shares = packed_value_shares(pack_attention(expected.attentions), norms,
+                                 value_row_totals(expected.attentions, norms))
+    view = graph(page)
+    runs = view.get_attribute("data-script-runs")
+    help_text = view.locator("[data-role='weighting-group']").get_attribute("title")
+    assert "Kobayashi" in help_text and "share" in help_text
+    view.get_by_role("combobox", name="Layer", exact=True).select_option("layer 2")
+    weights = reference_edges(expected, 1)
+    expect(view).to_have_attribute("data-edges-drawn", str(len(weights)))
+    assert_same_edges(page, weights)
+    view.locator("input[data-role='weighting'][value='value_norm']").click()
+    expect(view).to_have_attribute("data-weighting", "value_norm")
+    moved = prune_edges(combine_heads(shares, 1, heads, "mean"), 0.7)
+    assert as_dict(moved) != as_dict(weights)  # the switch draws something else
+    expect(view).to_have_attribute("data-edges-drawn", str(len(moved)))
+    assert_same_edges(page, moved)
+    expect(view).to_have_attribute("data-heatmap", re.compile("weights × value norm"))
+    assert "value norm" in view.locator("[data-role='info']").inner_text()
+    view.locator("input[data-role='combine'][value='max']").click()
+    assert_same_edges(page, prune_edges(combine_heads(shares, 1, heads, "max"), 0.7))
+    # Python heard it (the URL-side state follows in a fragment run); the page never re-ran
+    expect(view).to_have_attribute("data-ack", view.get_attribute("data-seq"))
+    assert view.get_attribute("data-script-runs") == runs
+    view.locator("input[data-role='weighting'][value='weights']").click()
+    assert_same_edges(page, reference_edges(expected, 1, combine="max"))
+
+
+LAYOUT = ("root => { const box = root.getBoundingClientRect();"
+          " const scroll = root.querySelector(\"[data-role='scroll']\").getBoundingClientRect();"
+          " return [scroll.top - box.top, scroll.height, box.height]; }")
+
+
+def test_words_switch_merges_pieces_in_the_browser(page, tiny):
+    from explorer.word_level import words_of
+    from explorer.words import merge_attention
+
+    expected = analyze(tiny, TEXT)
+    words = words_of(tiny.tokenizer, expected)
+    assert words.num_words < expected.num_tokens  # the tiny BPE splits some words
+    view = graph(page)
+    runs = view.get_attribute("data-script-runs")
+    layout = view.evaluate(LAYOUT)
+    view.locator("input[data-role='words']").click()
+    expect(view).to_have_attribute("data-words", "true")
+    expect(view).to_have_attribute("data-units", str(words.num_words))
+    assert page.locator(".ag-left .ag-tok").all_text_contents() == list(words.labels)
+    np.testing.assert_allclose(merge_attention(expected.attentions, words).sum(axis=-1), 1.0,
+                               atol=1e-5)  # merged rows still sum to 1
+    # the browser merges the packed rows: the same edges and the same row masses as Python
+    merged = combine_heads(merge_attention(pack_attention(expected.attentions).dense(), words),
+                           0, range(expected.num_heads), "mean")
+    assert_same_edges(page, prune_edges(merged, 0.7))
+    masses = view.evaluate("root => root.__attentionGraph.cachedRows.map((row) => row.mass)")
+    np.testing.assert_allclose(masses, merged.sum(axis=-1), atol=1e-5)
+    several = next(w for w in range(words.num_words) if len(words.pieces(w)) > 1)
+    page.locator(".ag-left .ag-tok").nth(several).hover()
+    tip = page.locator(".ag-tip")
+    expect(tip).to_contain_text(f"word {several}: {words.labels[several]}")
+    expect(tip).to_contain_text("pieces:")
+    mask_word = int(words.word_of_token[expected.mask_positions[0]])
+    view.locator("input[data-role='hide-special']").click()  # hides <s>, </s>; keeps <mask>
+    expect(page.locator(".ag-left .ag-tok").first).to_be_hidden()
+    expect(page.locator(".ag-left .ag-tok").nth(mask_word)).to_be_visible()
+    view.locator("input[data-role='hide-special']").click()
+    help_text = view.locator("input[data-role='words']").locator("..").get_attribute("title")
+    assert "sum" in help_text and "mean" in help_text and "Clark" in help_text
+    # freeze the word: Python hears its first piece; back to pieces, that piece stays frozen
+    page.locator(".ag-left .ag-tok").nth(several).click()
+    first = int(words.pieces(several)[0])
+    page.get_by_text(f"Selected token {first}:").wait_for(timeout=30_000)
+    view.locator("input[data-role='words']").click()
+    expect(view).to_have_attribute("data-units", str(expected.num_tokens))
+    expect(view).to_have_attribute("data-frozen", f"left:{first}")
+    assert view.evaluate(LAYOUT) == layout  # the graph and the view keep their place and size
+    expect(view).to_have_attribute("data-ack", view.get_attribute("data-seq"))
+    assert view.get_attribute("data-script-runs") == runs
+
+
+EXPORT_TEXT = "The <b>& capital of France is <mask>."
+
+
+def test_export_svg_and_png_of_what_is_drawn(page, tiny):
+    import xml.etree.ElementTree as ElementTree
+
+    expected = analyze(tiny, EXPORT_TEXT)
+    assert any("<" in label for label in expected.labels)
+    assert any("&" in label for label in expected.labels)
+    box = page.get_by_role("textbox", name="Text")
+    box.fill(EXPORT_TEXT)
+    box.press("Control+Enter")
+    view = graph(page)
+    page.locator(".ag-left .ag-tok").nth(expected.num_tokens - 1).wait_for(
+        state="attached", timeout=60_000)
+    expect(page.locator(".ag-left .ag-tok")).to_have_count(expected.num_tokens)
+    view.get_by_role("combobox", name="Layer", exact=True).select_option("layer 2")
+    page.locator(".ag-head").nth(1).click()  # heads 1, 3, 4
+    page.locator(".ag-left .ag-tok").nth(3).click()  # the current selection
+    expect(view).to_have_attribute("data-frozen", "left:3")
+    with page.expect_download() as download_info:
+        view.get_by_role("button", name="SVG").click()
+    download = download_info.value
+    assert download.suggested_filename == "attention-layer2-heads-1-3-4-weights.svg"
+    svg = Path(download.path()).read_text(encoding="utf-8")
+    root = ElementTree.fromstring(svg)  # well-formed XML: user text was escaped
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = [element.text or "" for element in root.iter("{http://www.w3.org/2000/svg}text")]
+    for label in expected.labels:
+        assert texts.count(label) >= 2, label  # both columns
+    assert "Layer 2, heads 1, 3, 4 (mean)" in texts[0]
+    assert texts[1].startswith("selected: token 3")
+    lines = list(root.iter("{http://www.w3.org/2000/svg}line"))
+    assert 0 < len(lines) <= int(view.get_attribute("data-edges-drawn"))  # the frozen edges
+    with page.expect_download() as download_info:
+        view.get_by_role("button", name="PNG").click()
+    png = Path(download_info.value.path()).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width > 0 and height > 0 and len(png) > 1000
+    assert view.locator("b").count() == 0  # shown as text, never as HTML
+
+
+def test_tooltips_show_a_computed_attribution(page, tiny):
+    page.get_by_text("Attribution beside attention: which tokens push a prediction").click()
+    page.get_by_text("gradient × input", exact=True).click()
+    page.get_by_role("button", name="Compute attribution").click()
+    view = graph(page)
+    expect(view).to_have_attribute("data-attribution", re.compile("^gradient × input of log p"),
+                                   timeout=60_000)
+    page.locator(".ag-left .ag-tok").nth(3).hover()
+    tip = page.locator(".ag-tip")
+    expect(tip).to_contain_text("attribution ")
+    expect(tip).to_contain_text("gradient × input of log p(")

@@ -17,6 +17,7 @@ import json
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components.charts import attention_heatmap
 from components.heat_strip import token_heat_strip
@@ -35,6 +36,7 @@ from explorer.attribution import (
 from explorer.model import Loaded
 from ui.cache import cached_in_budget, held_in_budget, model_cache_key
 from ui.export import chart_config, file_stem
+from ui.keys import SHOWN_ATTRIBUTION
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
 
@@ -194,7 +196,23 @@ def _attribution_part(loaded: Loaded, analysis: Analysis) -> None:
         bar.empty()
     target_name = _candidate_name(mask, target).split(" (p")[0]
     contrast_name = None if contrast is None else _candidate_name(mask, contrast).split(" (p")[0]
+    what = f"log p({target_name})" + (f" − log p({contrast_name})" if contrast_name else "")
+    _publish_for_graph(key, f"{METHOD_NAMES[method]} of {what} at mask {mask_number + 1} "
+                            f"(token {mask.position})")
     _show_attribution(analysis, result, target_name, contrast_name)  # type: ignore[arg-type]
+
+
+def _publish_for_graph(key: tuple, label: str) -> None:
+    """Point the attention graph's tooltips at this (cached) result. The graph reads it from the
+    cache on its next run; when only this section ran (a fragment run), the page runs once more
+    so that the graph shows it now."""
+    shown = {"key": key, "label": label}
+    if st.session_state.get(SHOWN_ATTRIBUTION) == shown:
+        return
+    st.session_state[SHOWN_ATTRIBUTION] = shown
+    context = get_script_run_ctx()
+    if context is not None and context.fragment_ids_this_run:
+        st.rerun(scope="app")
 
 
 def cached_value_norms(loaded: Loaded, analysis: Analysis

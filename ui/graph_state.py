@@ -9,14 +9,23 @@ from typing import Any
 
 import streamlit as st
 
-from components.attention_graph import GraphData, GraphView, file_url
+from components.attention_graph import AttributionTip, GraphData, GraphView, file_url
 from explorer.analysis import Analysis
-from explorer.graph import COMBINE_MODES, DEFAULT_THRESHOLD, file_id, graph_file
+from explorer.attribution import AttributionError, TokenAttribution, value_vector_norms
+from explorer.graph import (
+    COMBINE_MODES,
+    DEFAULT_THRESHOLD,
+    WEIGHTINGS,
+    WordMap,
+    file_id,
+    graph_file,
+)
 from explorer.masking import MaskEditError, mask_token_in_text, unmask_token_in_text
 from explorer.model import Loaded
 from explorer.state import MEAN_HEAD
+from explorer.word_level import words_of
 from ui import keys
-from ui.cache import cached_in_budget, cached_token_predictions, model_cache_key
+from ui.cache import cached_in_budget, cached_token_predictions, held_in_budget, model_cache_key
 from ui.lm_head import has_prediction_head
 
 BERTVIZ_OFF = "off"
@@ -66,6 +75,10 @@ def prepare_graph_state(analysis: Analysis) -> None:
     state[keys.SELECTED_TOKEN] = _valid_int(state.get(keys.SELECTED_TOKEN), analysis.num_tokens)
     if state.get(keys.SELECTED_SIDE) not in ("left", "right"):
         state[keys.SELECTED_SIDE] = "left"
+    if state.get(keys.GRAPH_WEIGHTING) not in WEIGHTINGS:
+        state[keys.GRAPH_WEIGHTING] = WEIGHTINGS[0]
+    if not isinstance(state.get(keys.GRAPH_WORDS), bool):
+        state[keys.GRAPH_WORDS] = False
 
 
 def _graph_file(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> tuple[bytes, str]:
@@ -73,9 +86,17 @@ def _graph_file(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> tuple[byt
     def build() -> tuple[bytes, str]:
         predictions = (cached_token_predictions(loaded, analysis, tooltip_k)
                        if has_prediction_head(loaded) else None)  # no head: no tooltip guesses
+        norms, note = None, ""
+        try:  # Kobayashi et al. 2020; a family without a value projection: the switch says why
+            norms = value_vector_norms(loaded, analysis.hidden_states)
+        except AttributionError as error:
+            note = str(error)
+        words = words_of(loaded.tokenizer, analysis)
         blob = graph_file(analysis.attentions, analysis.labels, analysis.special_mask,
                           analysis.mask_positions, predictions,
-                          special_label=loaded.info.special_label)
+                          special_label=loaded.info.special_label, value_norms=norms,
+                          value_note=note,
+                          words=WordMap(words.word_of_token, words.labels, words.special))
         return blob, file_id(blob)
 
     return cached_in_budget(
@@ -96,10 +117,31 @@ def graph_data(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> GraphData:
         "head": state[keys.HEAD],
         "selected": state[keys.SELECTED_TOKEN],
         "selected_side": state[keys.SELECTED_SIDE],
+        "weighting": state[keys.GRAPH_WEIGHTING],
+        "words": state[keys.GRAPH_WORDS],
     }
     return {"file_url": file_url(blob), "file_id": identity, "view": view,
             "script_runs": int(state.get(keys.SCRIPT_RUNS, 0)),
-            "ack": int(state.get(keys.GRAPH_ACK, 0))}
+            "ack": int(state.get(keys.GRAPH_ACK, 0)),
+            "attribution": shown_attribution(loaded, analysis)}
+
+
+def shown_attribution(loaded: Loaded, analysis: Analysis) -> AttributionTip | None:
+    """The attribution last shown by the attribution section, for the graph's tooltips — only
+    while the one cache still holds it and it belongs to this model and text (nothing is ever
+    computed here: the graph is on the interactive path)."""
+    shown = st.session_state.get(keys.SHOWN_ATTRIBUTION)
+    if not isinstance(shown, dict) or not isinstance(shown.get("label"), str):
+        return None
+    key = shown.get("key")
+    if (not isinstance(key, tuple) or len(key) < 3 or key[1] != model_cache_key(loaded)
+            or key[2] != analysis.text):
+        return None
+    result = held_in_budget(key)
+    if not isinstance(result, TokenAttribution) or len(result.scores) != analysis.num_tokens:
+        return None
+    return {"label": shown["label"],
+            "scores": [float(f"{float(score):.4g}") for score in result.scores]}
 
 
 def graph_value(name: str) -> Any:
@@ -133,6 +175,10 @@ def apply_view_event(state: MutableMapping[str, Any], view: Any, num_layers: int
     head = view.get("head")
     if head == MEAN_HEAD or _valid_int(head, num_heads) is not None:
         state[keys.HEAD] = head
+    if view.get("weighting") in WEIGHTINGS:
+        state[keys.GRAPH_WEIGHTING] = view["weighting"]
+    if isinstance(view.get("words"), bool):
+        state[keys.GRAPH_WORDS] = view["words"]
     _acknowledge(state, view)
 
 

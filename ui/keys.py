@@ -44,6 +44,9 @@ LAYERS_TAB = "layers_tab"  # the Layers page's open tab
 STATISTIC = "layers_statistic"  # the Layers page's head-grid statistic
 ABLATED = "layers_ablated_heads"  # the Layers page's switched-off heads, [(layer, head)]
 SCRIPT_RUNS = "script_runs"  # full runs of the explorer page in this session (fragment runs not)
+GRAPH_WEIGHTING = "graph_weighting"  # the graph draws "weights" or "value_norm" shares
+GRAPH_WORDS = "graph_words"  # the graph merges pieces into words (bool)
+SHOWN_ATTRIBUTION = "attribution_shown"  # {"key": cache key, "label": str} of the last shown
 GRAPH_ACK = "attention_graph_ack"  # the last event number Python got from the attention view
 # Head patterns page (corpus-wide head statistics)
 PATTERNS_SOURCE = "patterns_source"  # "bundled" or "upload"

@@ -2,8 +2,9 @@
 
 It receives the analysis once, as a file (:func:`explorer.graph.graph_file`) served by
 Streamlit's media file manager, and answers in the browser: layer, heads (boxes, All/None),
-combine, threshold, hide-special, the one-head/mean heatmap, hover and click-to-freeze. It tells
-Python what Python needs as component state: ``view`` (the controls, for the URL) and
+combine, threshold, hide-special, "weights" / "weights × value norm", words / pieces, the
+one-head/mean heatmap, hover and click-to-freeze, and the SVG / PNG export of what is drawn.
+It tells Python what Python needs as component state: ``view`` (the controls, for the URL) and
 ``selection`` (the frozen token); double-click sends the ``mask`` / ``unmask`` triggers.
 
 A rerun that does not change the file re-sends only :class:`GraphData` (a few hundred bytes);
@@ -34,6 +35,22 @@ class TokenEntry(TypedDict, total=False):
     p: list[list[Any]]  # [[token text, probability], ...] for the tooltip
 
 
+class ValuePackHeader(TypedDict):
+    """Where the "weights × value norm" data lies in the file: float32 ``norms[layer][head][key]``
+    = ‖f_h(x_key)‖ and ``totals[layer][head][query]`` = Σ_k α_qk ‖f_h(x_k)‖; the browser draws
+    each packed weight's share ``α_qk · norms[k] / totals[q]``."""
+
+    offsets: list[int]  # byte offsets of norms, totals
+
+
+class WordsHeader(TypedDict):
+    """Which word each token belongs to (:class:`explorer.graph.WordMap`)."""
+
+    of_token: list[int]  # of_token[token] = word
+    labels: list[str]  # labels[word] (plain text)
+    special: list[int]  # 1: a special token standing alone
+
+
 class GraphHeader(TypedDict):
     """The JSON header of the binary file (see ``graph.js`` for the arrays after it)."""
 
@@ -47,6 +64,9 @@ class GraphHeader(TypedDict):
     tokens: list[TokenEntry]
     special_label: str  # the model's special tokens, e.g. "[CLS], [SEP]" (plain text)
     offsets: list[int]  # byte offsets of counts, keys, weights
+    value: ValuePackHeader | None  # value norms (None: this model has none)
+    value_note: str  # why there is no value pack (plain text), else ""
+    words: WordsHeader | None
 
 
 class GraphView(TypedDict):
@@ -58,8 +78,17 @@ class GraphView(TypedDict):
     threshold: float
     hide_special: bool
     head: int | Literal["mean"]  # the heatmap's head
-    selected: int | None
+    selected: int | None  # a TOKEN index (in the word view: the word holding it)
     selected_side: Literal["left", "right"]
+    weighting: Literal["weights", "value_norm"]
+    words: bool  # the word view: pieces merged into words
+
+
+class AttributionTip(TypedDict):
+    """A cached attribution result shown in the tooltips (never computed for the graph)."""
+
+    label: str  # what was attributed, e.g. "integrated gradients of log p(Paris) at mask 1"
+    scores: list[float]  # scores[token]; the word view shows the sum over a word's pieces
 
 
 class GraphData(TypedDict):
@@ -70,6 +99,7 @@ class GraphData(TypedDict):
     view: GraphView
     script_runs: int  # full page runs of this session: the JS applies ``view`` when it changes
     ack: int  # the last ``seq`` Python received from the component
+    attribution: AttributionTip | None
 
 
 class ViewEvent(TypedDict):
@@ -81,11 +111,14 @@ class ViewEvent(TypedDict):
     threshold: float
     hide_special: bool
     head: int | str
+    weighting: str
+    words: bool
     seq: int
 
 
 class SelectionEvent(TypedDict):
-    """State ``selection`` sent by the component."""
+    """State ``selection`` sent by the component (a token index: in the word view, the first
+    piece of the frozen word)."""
 
     token: int | None
     side: str

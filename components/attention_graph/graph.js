@@ -5,14 +5,24 @@
 //   - file_url: the analysis packed by explorer.graph.graph_file, fetched ONCE per file_id:
 //       "AGP1" | uint32 LE header length | header JSON (GraphHeader) |
 //       counts uint16[layer][head][query] | keys uint16[entry] | weights uint16[entry]
+//       [| float32 norms[layer][head][key] = ‖f_h(x_key)‖ | float32 totals[layer][head][query]
+//          = Σ_k α_qk ‖f_h(x_k)‖, at header.value.offsets: "weights × value norm" draws
+//          each packed weight's share α_qk · norms[k] / totals[q] (Kobayashi et al. 2020)]
 //     (offsets in header.offsets; row r = (layer*H + head)*n + query owns counts[r] entries,
-//     strongest key first; weight = value / 65535).
+//     strongest key first; weight = value / 65535). header.words: the word of every token.
 //   - view (GraphView): layer, heads, combine, threshold, hide_special, head, selected,
-//     selected_side. Applied only when the file or script_runs changes (a full page run);
-//     between those, this component's own controls are the truth.
+//     selected_side, weighting ("weights" | "value_norm"), words. Applied only when the file
+//     or script_runs changes (a full page run); between those, this component's own controls
+//     are the truth.
 //   - ack: the last `seq` Python has received (shown as data-ack, for tests and the benchmark).
+//   - attribution: {label, scores[token]} of a cached attribution, for the tooltips, or null.
 // Sent back: state "view" {…view, seq}, state "selection" {token, side, seq}, triggers
-// "mask" / "unmask" (token index). All user text is set with textContent, never as HTML.
+// "mask" / "unmask" (token index). All user text is set with textContent, never as HTML; the
+// SVG export escapes it (xmlText).
+//
+// "Units" are what the columns show: tokens, or words (pieces merged as in
+// explorer.words.merge_attention: attention TO a word = sum over its pieces, FROM a word = mean
+// over its pieces). state.frozen / view.focus index units; Python hears token indices.
 
 const ROW = 18;
 const CLICK_DELAY_MS = 260; // a double-click must not also count as two clicks
@@ -26,6 +36,10 @@ const HEAD_COLOURS = [
 const EDGE_COLOUR = "21, 101, 192";
 const HEATMAP_MAX_PX = 440;
 const MEAN_HEAD = "mean";
+const WEIGHTINGS = ["weights", "value_norm"];
+const WEIGHTING_NAMES = { weights: "weights", value_norm: "weights × value norm" };
+const EXPORT_FONT = "12px monospace";
+const EXPORT_COLUMN = 150;
 // Viewport top of the graph when a mask edit was asked for (module scope: survives a remount).
 let pendingAnchor = null;
 let setups = 0; // views built by this page (a remount builds a new one)
@@ -35,6 +49,15 @@ function fmt(x) {
 }
 
 // ---------------------------------------------------------------------------- the file
+function readPack(buffer, L, H, n, entries, offsets) {
+  const counts = new Uint16Array(buffer, offsets[0], L * H * n);
+  const keys = new Uint16Array(buffer, offsets[1], entries);
+  const weights = new Uint16Array(buffer, offsets[2], entries);
+  const start = new Uint32Array(L * H * n + 1);
+  for (let r = 0; r < L * H * n; r++) start[r + 1] = start[r] + counts[r];
+  return { keys, weights, start };
+}
+
 function parseFile(buffer) {
   const bytes = new Uint8Array(buffer);
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
@@ -42,12 +65,35 @@ function parseFile(buffer) {
   const length = new DataView(buffer).getUint32(4, true);
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
   const { num_layers: L, num_heads: H, num_tokens: n, entries, offsets } = header;
-  const counts = new Uint16Array(buffer, offsets[0], L * H * n);
-  const keys = new Uint16Array(buffer, offsets[1], entries);
-  const weights = new Uint16Array(buffer, offsets[2], entries);
-  const start = new Uint32Array(L * H * n + 1);
-  for (let r = 0; r < L * H * n; r++) start[r + 1] = start[r] + counts[r];
-  return { header, L, H, n, keys, weights, start, tokens: header.tokens };
+  const packs = { weights: readPack(buffer, L, H, n, entries, offsets), value_norm: null };
+  if (header.value) {
+    packs.value_norm = {
+      norms: new Float32Array(buffer, header.value.offsets[0], L * H * n),
+      totals: new Float32Array(buffer, header.value.offsets[1], L * H * n),
+    };
+  }
+  return { header, L, H, n, packs, tokens: header.tokens, words: header.words || null };
+}
+
+// The units the columns show: tokens, or words (their pieces, label, special, mask flags).
+function buildUnits(pack, words) {
+  const { n, tokens } = pack;
+  if (!words) {
+    return {
+      words: false, n, tokens, unitOf: Uint32Array.from({ length: n }, (_, i) => i),
+      pieces: Array.from({ length: n }, (_, i) => [i]),
+    };
+  }
+  const count = words.labels.length;
+  const pieces = Array.from({ length: count }, () => []);
+  words.of_token.forEach((w, t) => pieces[w].push(t));
+  // special as in the token view (all pieces special): "hide <s>, </s>" keeps <mask> words
+  const units = pieces.map((members, w) => ({
+    t: words.labels[w],
+    s: members.every((t) => tokens[t].s) ? 1 : 0,
+    m: members.some((t) => tokens[t].m) ? 1 : 0,
+  }));
+  return { words: true, n: count, tokens: units, unitOf: Uint32Array.from(words.of_token), pieces };
 }
 
 function rowIndex(pack, layer, head, query) {
@@ -55,10 +101,52 @@ function rowIndex(pack, layer, head, query) {
 }
 
 // ------------------------------------------------------------------------- the maths
-// Combined rows of one layer: for every visible query, its keys strongest first. Same rule as
-// explorer.graph.combine_heads (mean or max) on AttentionPack.dense().
-function combineRows(pack, layer, heads, combine, visible) {
-  const { n } = pack;
+// One head's row of one query unit, strongest key first: the packed row itself for tokens
+// (in "weights × value norm", each weight times its key's value norm over the row's total:
+// explorer.graph.packed_value_shares); for words, the mean of the query word's piece rows with
+// keys summed into their words (explorer.words.merge_attention on those rows).
+function headRow(view, layer, head, q) {
+  const pack = view.pack;
+  const base = pack.packs.weights;
+  const value = view.state.weighting === "value_norm" ? pack.packs.value_norm : null;
+  const units = view.units;
+  const block = (layer * pack.H + head) * pack.n;
+  const weightOf = (r, e) => {
+    const w = base.weights[e] / 65535;
+    if (!value) return w;
+    const total = value.totals[r];
+    return total > 0 ? (w * value.norms[block + base.keys[e]]) / total : 0;
+  };
+  if (!units.words) {
+    const r = block + q;
+    const from = base.start[r], to = base.start[r + 1];
+    const weights = new Float32Array(to - from);
+    for (let e = from; e < to; e++) weights[e - from] = weightOf(r, e);
+    if (!value) return { keys: base.keys.subarray(from, to), weights };
+    const order = Array.from(weights.keys()).sort(
+      (a, b) => weights[b] - weights[a] || base.keys[from + a] - base.keys[from + b]);
+    return {
+      keys: Uint16Array.from(order, (i) => base.keys[from + i]),
+      weights: Float32Array.from(order, (i) => weights[i]),
+    };
+  }
+  const pieces = units.pieces[q];
+  const merged = new Map();
+  for (const p of pieces) {
+    const r = block + p;
+    for (let e = base.start[r]; e < base.start[r + 1]; e++) {
+      const k = units.unitOf[base.keys[e]];
+      merged.set(k, (merged.get(k) || 0) + weightOf(r, e) / pieces.length);
+    }
+  }
+  const keys = [...merged.keys()].sort((a, b) => merged.get(b) - merged.get(a) || a - b);
+  return { keys, weights: Float32Array.from(keys, (k) => merged.get(k)) };
+}
+
+// Combined rows of one layer: for every visible query unit, its keys strongest first. Same rule
+// as explorer.graph.combine_heads (mean or max) on the heads' rows.
+function combineRows(view, layer, heads, combine, visible) {
+  const { n } = view.units;
   const scratch = new Float32Array(n);
   const touched = new Uint8Array(n);
   const rows = new Array(n);
@@ -67,11 +155,11 @@ function combineRows(pack, layer, heads, combine, visible) {
     if (!visible[q] || !heads.length) { rows[q] = null; continue; }
     list.length = 0;
     for (const h of heads) {
-      const r = rowIndex(pack, layer, h, q);
-      for (let e = pack.start[r]; e < pack.start[r + 1]; e++) {
-        const k = pack.keys[e];
+      const row = headRow(view, layer, h, q);
+      for (let i = 0; i < row.keys.length; i++) {
+        const k = row.keys[i];
         if (!visible[k]) continue;
-        const w = pack.weights[e] / 65535;
+        const w = row.weights[i];
         if (!touched[k]) { touched[k] = 1; scratch[k] = 0; list.push(k); }
         scratch[k] = combine === "max" ? Math.max(scratch[k], w) : scratch[k] + w;
       }
@@ -124,6 +212,9 @@ function setup(root) {
     thresholdValue: part("threshold-value"),
     hideSpecial: part("hide-special"),
     hideSpecialLabel: part("hide-special-label"),
+    weightingInputs: [...root.querySelectorAll('[data-role="weighting"]')],
+    weightingGroup: part("weighting-group"),
+    words: part("words"),
     headsCount: part("heads-count"),
     heads: part("heads"),
     info: part("info"),
@@ -136,7 +227,9 @@ function setup(root) {
     heatmapTitle: part("heatmap-title"),
     heatmap: part("heatmap"),
     tip: part("tip"),
-    state: null, // {layer, heads:[], combine, threshold, hideSpecial, head, frozen}
+    state: null, // {layer, heads:[], combine, threshold, hideSpecial, head, frozen, weighting, words}
+    units: null, // what the columns show (buildUnits)
+    attribution: null, // {label, scores[token]} from Python, or null
     focus: null, // {side, index} under the mouse
     clickTimer: null,
     sequence: 0,
@@ -156,10 +249,20 @@ function setup(root) {
     change(view, { threshold: Number(view.threshold.value) }, { send: false });
   });
   view.threshold.addEventListener("change", () => sendView(view));
+  for (const input of view.weightingInputs) {
+    input.addEventListener("change", () => change(view, { weighting: input.value }));
+  }
+  view.words.addEventListener("change", () => setWords(view, view.words.checked));
+  part("export-svg").addEventListener("click", () => {
+    download(view, new Blob([exportSvg(view)], { type: "image/svg+xml" }), "svg");
+  });
+  part("export-png").addEventListener("click", () => {
+    exportPng(view).then((blob) => download(view, blob, "png"));
+  });
   view.hideSpecial.addEventListener("change", () => {
     const patch = { hideSpecial: view.hideSpecial.checked };
     const frozen = view.state.frozen;
-    const unfreeze = patch.hideSpecial && frozen && view.pack.tokens[frozen.index].s;
+    const unfreeze = patch.hideSpecial && frozen && view.units.tokens[frozen.index].s;
     if (unfreeze) setFrozen(view, null);
     change(view, patch);
     if (unfreeze) sendSelection(view);
@@ -214,10 +317,11 @@ function setup(root) {
     if (!element) return;
     clearTimeout(view.clickTimer);
     hideTip(view);
-    const index = Number(element.dataset.i);
+    const pieces = view.units.pieces[Number(element.dataset.i)];
+    if (pieces.length !== 1) return; // a word of several pieces: the tooltip says what to do
     // the new text may add or drop a table above: keep the graph where the cursor is
     pendingAnchor = view.scroll.getBoundingClientRect().top;
-    view.api.setTriggerValue(element.classList.contains("ag-mask") ? "unmask" : "mask", index);
+    view.api.setTriggerValue(element.classList.contains("ag-mask") ? "unmask" : "mask", pieces[0]);
   };
   for (const column of [view.left, view.right]) {
     column.addEventListener("mouseover", onOver);
@@ -247,6 +351,27 @@ function setFrozen(view, frozen) {
   view.state.frozen = frozen;
 }
 
+// Tokens ↔ words: the columns are rebuilt; a frozen token becomes its word and back (a word's
+// first piece). The scroll box keeps the token view's height, so nothing below moves.
+function setWords(view, words) {
+  const s = view.state;
+  if (s.words === words) return;
+  const before = view.units;
+  const frozen = s.frozen;
+  const token = frozen ? before.pieces[frozen.index][0] : null;
+  s.words = words;
+  view.units = buildUnits(view.pack, words ? view.pack.words : null);
+  buildTokens(view);
+  view.focus = null;
+  hideTip(view);
+  setFrozen(view, frozen ? { side: frozen.side, index: view.units.unitOf[token] } : null);
+  view.cachedRows = null;
+  view.rowsKey = null;
+  change(view, {});
+  drawHeatmap(view);
+  if (frozen) sendSelection(view);
+}
+
 // A control changed: update the state, redraw what it touches now, tell Python after.
 function change(view, patch, { send = true, graph = true } = {}) {
   Object.assign(view.state, patch);
@@ -255,7 +380,7 @@ function change(view, patch, { send = true, graph = true } = {}) {
     drawHeads(view);
     drawGraph(view);
   }
-  if ("layer" in patch || "head" in patch) drawHeatmap(view);
+  if ("layer" in patch || "head" in patch || "weighting" in patch) drawHeatmap(view);
   if (send) sendView(view);
 }
 
@@ -264,7 +389,8 @@ function sendSelection(view) {
   view.sequence += 1;
   view.root.dataset.seq = String(view.sequence);
   view.api.setStateValue("selection", {
-    token: frozen ? frozen.index : null, side: frozen ? frozen.side : "left", seq: view.sequence,
+    token: frozen ? view.units.pieces[frozen.index][0] : null,
+    side: frozen ? frozen.side : "left", seq: view.sequence,
   });
 }
 
@@ -274,7 +400,8 @@ function sendView(view) {
   view.root.dataset.seq = String(view.sequence);
   view.api.setStateValue("view", {
     layer: s.layer, heads: s.heads, combine: s.combine, threshold: s.threshold,
-    hide_special: s.hideSpecial, head: s.head, seq: view.sequence,
+    hide_special: s.hideSpecial, head: s.head, weighting: s.weighting, words: s.words,
+    seq: view.sequence,
   });
 }
 
@@ -288,16 +415,38 @@ function placeTip(view, x, y) {
   view.tip.style.top = `${Math.round(y)}px`;
 }
 
+function signed(x) {
+  const value = Number(x);
+  return (value >= 0 ? "+" : "−") + Math.abs(value).toPrecision(3);
+}
+
 function showTip(view, element) {
   const index = Number(element.dataset.i);
-  const token = view.pack.tokens[index];
-  if (!token) return;
-  const lines = [`token ${index}: ${token.t}`];
-  if (token.p && token.p.length) {
+  const units = view.units;
+  const unit = units.tokens[index];
+  if (!unit) return;
+  const pieces = units.pieces[index];
+  const lines = [];
+  if (units.words) {
+    lines.push(`word ${index}: ${unit.t}`);
+    lines.push(`pieces: ${pieces.map((t) => `${t} ${view.pack.tokens[t].t}`).join(" · ")}`);
+  } else {
+    lines.push(`token ${index}: ${unit.t}`);
+  }
+  const token = pieces.length === 1 ? view.pack.tokens[pieces[0]] : null;
+  if (token && token.p && token.p.length) {
     lines.push("model predicts here:");
     for (const [text, score] of token.p) lines.push(`  ${JSON.stringify(text)}  ${fmt(score)}`);
   }
-  lines.push(token.m ? "double-click: unmask" : "double-click: mask this token");
+  const attribution = view.attribution;
+  if (attribution && attribution.scores.length === view.pack.n) {
+    let score = 0;
+    for (const t of pieces) score += attribution.scores[t];
+    lines.push(`attribution ${signed(score)}${units.words && pieces.length > 1 ? " (sum over pieces)" : ""}`);
+    lines.push(`  ${attribution.label}`);
+  }
+  if (pieces.length > 1) lines.push("double-click: switch to pieces to mask one");
+  else lines.push(unit.m ? "double-click: unmask" : "double-click: mask this token");
   view.tip.textContent = lines.join("\n");
   view.tip.hidden = false;
   view.root.dataset.tip = String(index);
@@ -306,13 +455,14 @@ function showTip(view, element) {
 }
 
 function heatmapTip(view, event) {
-  const { n } = view.pack;
+  const { n } = view.units;
   const box = view.heatmap.getBoundingClientRect();
   const q = Math.floor(((event.clientY - box.top) / box.height) * n);
   const k = Math.floor(((event.clientX - box.left) / box.width) * n);
   if (q < 0 || k < 0 || q >= n || k >= n || !view.heatmapMatrix) { hideTip(view); return; }
-  const label = (i) => `#${i} ${view.pack.tokens[i].t}`;
-  view.tip.textContent = `query ${label(q)} → key ${label(k)}\nweight ${fmt(view.heatmapMatrix[q * n + k])}`;
+  const label = (i) => `#${i} ${view.units.tokens[i].t}`;
+  const what = view.state.weighting === "value_norm" ? "share of ‖α·f(x)‖" : "weight";
+  view.tip.textContent = `query ${label(q)} → key ${label(k)}\n${what} ${fmt(view.heatmapMatrix[q * n + k])}`;
   view.tip.hidden = false;
   view.root.dataset.tip = `heatmap:${q}:${k}`;
   placeTip(view, event.clientX + 12, event.clientY + 12);
@@ -320,7 +470,7 @@ function heatmapTip(view, event) {
 
 // ------------------------------------------------------------------ building the DOM
 function buildTokens(view) {
-  const { tokens } = view.pack;
+  const { tokens } = view.units;
   for (const [column, side] of [[view.left, "left"], [view.right, "right"]]) {
     const fragment = document.createDocumentFragment();
     tokens.forEach((token, index) => {
@@ -337,6 +487,7 @@ function buildTokens(view) {
   }
   view.leftTokens = [...view.left.children];
   view.rightTokens = [...view.right.children];
+  view.root.dataset.units = String(tokens.length);
 }
 
 function buildSelects(view) {
@@ -380,6 +531,12 @@ function syncControls(view) {
   view.threshold.value = String(s.threshold);
   view.thresholdValue.textContent = Number(s.threshold).toFixed(2);
   view.hideSpecial.checked = s.hideSpecial;
+  for (const input of view.weightingInputs) {
+    input.checked = input.value === s.weighting;
+    input.disabled = input.value === "value_norm" && !view.pack.packs.value_norm;
+  }
+  view.words.checked = s.words;
+  view.words.disabled = !view.pack.words;
   const H = view.pack.H;
   view.headsCount.textContent = s.heads.length === H ? `Heads: all ${H} of ${H}`
     : `Heads: ${s.heads.length} of ${H}`;
@@ -393,24 +550,27 @@ function syncControls(view) {
   root.threshold = String(s.threshold);
   root.hideSpecial = String(s.hideSpecial);
   root.head = s.head === MEAN_HEAD ? MEAN_HEAD : String(s.head + 1);
+  root.weighting = s.weighting;
+  root.words = String(s.words);
 }
 
 // -------------------------------------------------------------------------- drawing
 function visibleMask(view) {
-  const { tokens } = view.pack;
+  const { tokens } = view.units;
   return Uint8Array.from(tokens, (t) => (view.state.hideSpecial && t.s ? 0 : 1));
 }
 
 function rowsKey(view) {
   const s = view.state;
-  return `${view.fileId}|${s.layer}|${s.heads.join(",")}|${s.combine}|${s.hideSpecial}`;
+  return `${view.fileId}|${s.layer}|${s.heads.join(",")}|${s.combine}|${s.hideSpecial}|` +
+    `${s.weighting}|${s.words}`;
 }
 
 function currentEdges(view) {
   const key = rowsKey(view);
   if (view.rowsKey !== key || !view.cachedRows) {
     const s = view.state;
-    view.cachedRows = combineRows(view.pack, s.layer, s.heads, s.combine, visibleMask(view));
+    view.cachedRows = combineRows(view, s.layer, s.heads, s.combine, visibleMask(view));
     view.rowsKey = key;
     view.edgesKey = null;
   }
@@ -426,9 +586,9 @@ function drawHeads(view) {
   const s = view.state;
   const selected = new Set(s.heads);
   const frozen = s.frozen;
-  const pack = view.pack;
+  const units = view.units;
   const visible = visibleMask(view);
-  const label = (i) => pack.tokens[i].t;
+  const label = (i) => units.tokens[i].t;
   view.headBoxes.forEach(({ box, to, from }, head) => {
     box.classList.toggle("ag-on", selected.has(head));
     box.title = selected.has(head) ? "click: leave this head out" : "click: add this head";
@@ -439,17 +599,17 @@ function drawHeads(view) {
       return;
     }
     const t = frozen.index;
-    const r = rowIndex(pack, s.layer, head, t);
+    const own = headRow(view, s.layer, head, t);
     const towards = [];
-    for (let e = pack.start[r]; e < pack.start[r + 1] && towards.length < SUMMARY_TOP; e++) {
-      if (visible[pack.keys[e]]) towards.push([pack.keys[e], pack.weights[e] / 65535]);
+    for (let i = 0; i < own.keys.length && towards.length < SUMMARY_TOP; i++) {
+      if (visible[own.keys[i]]) towards.push([own.keys[i], own.weights[i]]);
     }
     const incoming = [];
-    for (let q = 0; q < pack.n; q++) {
+    for (let q = 0; q < units.n; q++) {
       if (!visible[q]) continue;
-      const row = rowIndex(pack, s.layer, head, q);
-      for (let e = pack.start[row]; e < pack.start[row + 1]; e++) {
-        if (pack.keys[e] === t) { incoming.push([q, pack.weights[e] / 65535]); break; }
+      const row = headRow(view, s.layer, head, q);
+      for (let i = 0; i < row.keys.length; i++) {
+        if (row.keys[i] === t) { incoming.push([q, row.weights[i]]); break; }
       }
     }
     incoming.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
@@ -464,9 +624,9 @@ function drawGraph(view) {
   const s = view.state;
   const edges = currentEdges(view);
   const visible = visibleMask(view);
-  const rowOf = new Int32Array(view.pack.n).fill(-1);
+  const rowOf = new Int32Array(view.units.n).fill(-1);
   let rows = 0;
-  for (let i = 0; i < view.pack.n; i++) if (visible[i]) rowOf[i] = rows++;
+  for (let i = 0; i < view.units.n; i++) if (visible[i]) rowOf[i] = rows++;
   const active = view.focus || s.frozen;
   for (const element of view.highlighted || []) {
     element.style.background = "";
@@ -489,7 +649,7 @@ function drawGraph(view) {
     buckets[Math.round(level * 20)].push(e);
     drawn += 1;
   }
-  view.paint = { buckets, edges, rowOf, rows };
+  view.paint = { buckets, edges, rowOf, rows, active };
   paintEdges(view);
   for (const [state, className] of [[s.frozen, "ag-frozen"], [view.focus, "ag-focus"]]) {
     if (!state) continue;
@@ -515,6 +675,8 @@ function paintEdges(view) {
   const { buckets, edges, rowOf, rows } = view.paint;
   const graphHeight = rows * ROW;
   view.graph.style.height = `${graphHeight}px`;
+  // the box keeps the height of all tokens: hiding specials or merging words moves nothing below
+  view.scroll.style.minHeight = `${Math.min(view.pack.n * ROW, 720)}px`;
   const width = canvas.clientWidth || 300;
   const height = Math.max(1, Math.min(graphHeight, scroll.clientHeight || graphHeight));
   const top = Math.max(0, Math.min(scroll.scrollTop, graphHeight - height));
@@ -547,30 +709,202 @@ function paintEdges(view) {
   });
 }
 
-function describe(view, edges) {
+// ------------------------------------------------------------------------- export
+// What is drawn (layer, heads, weighting, words, threshold, the frozen selection), as a scene
+// that both exports draw: SVG (vector lines and text) and PNG (the same drawn on a canvas).
+function headsText(view) {
   const s = view.state;
   const H = view.pack.H;
-  const heads = s.heads.length === H ? "all heads"
+  return s.heads.length === H ? "all heads"
     : s.heads.length ? `heads ${s.heads.map((h) => h + 1).join(", ")}` : "no heads";
-  let text = `Layer ${s.layer + 1}, ${heads} (${s.combine}); ${edges.count} edges keep ` +
-    `${Math.round(s.threshold * 100)}% of each token's attention`;
-  if (edges.capped) text += ` (at most ${MAX_EDGES_PER_TOKEN} per token: ${edges.capped} capped)`;
-  text += ". Hover a token to see its attention, click to freeze, double-click to mask.";
+}
+
+function exportScene(view) {
+  const s = view.state;
+  const units = view.units;
+  const edges = currentEdges(view);
+  const visible = visibleMask(view);
+  const rowOf = new Int32Array(units.n).fill(-1);
+  let rows = 0;
+  for (let i = 0; i < units.n; i++) if (visible[i]) rowOf[i] = rows++;
+  const middle = Math.max(160, Math.round(view.canvas.clientWidth || 300));
+  const column = EXPORT_COLUMN;
+  const top = 46;
+  const width = 2 * column + middle;
+  const height = top + rows * ROW + 8;
+  const y = (i) => top + (rowOf[i] + 0.5) * ROW;
+  const frozen = s.frozen;
+  const titles = [
+    `Layer ${s.layer + 1}, ${headsText(view)} (${s.combine}); ${WEIGHTING_NAMES[s.weighting]}; ` +
+      `${s.words ? "words" : "tokens"}; ${Math.round(s.threshold * 100)}% kept per ${s.words ? "word" : "token"}`,
+    frozen ? `selected: ${s.words ? "word" : "token"} ${frozen.index} “${units.tokens[frozen.index].t}” ` +
+      `(${frozen.side === "left" ? "its attention" : "attention to it"})` : "no selection: all edges",
+  ];
+  const lines = [];
+  const rects = [];
+  const shade = new Map();
+  for (let e = 0; e < edges.count; e++) {
+    const level = edges.weight[e] / edges.scale;
+    if (frozen) {
+      const index = frozen.side === "left" ? edges.query[e] : edges.key[e];
+      if (index !== frozen.index) continue;
+      shade.set(frozen.side === "left" ? `right:${edges.key[e]}` : `left:${edges.query[e]}`, level);
+    }
+    const alpha = Math.round(level * 20) / 20;
+    if (alpha <= 0) continue;
+    lines.push({ x1: column, y1: y(edges.query[e]), x2: column + middle, y2: y(edges.key[e]), alpha });
+  }
+  const labels = [];
+  for (let i = 0; i < units.n; i++) {
+    if (!visible[i]) continue;
+    const unit = units.tokens[i];
+    for (const side of ["left", "right"]) {
+      const x0 = side === "left" ? 0 : column + middle;
+      const box = { x: x0 + 2, y: y(i) - ROW / 2 + 1, w: column - 4, h: ROW - 2 };
+      if (unit.m) rects.push({ ...box, fill: "#ffd180" });
+      if (shade.has(`${side}:${i}`)) {
+        rects.push({ ...box, fill: `rgba(${EDGE_COLOUR}, ${(0.15 + 0.6 * shade.get(`${side}:${i}`)).toFixed(3)})` });
+      }
+      if (frozen && frozen.side === side && frozen.index === i) rects.push({ ...box, stroke: "#c62828" });
+      labels.push({
+        x: side === "left" ? column - 6 : column + middle + 6, y: y(i), text: unit.t,
+        anchor: side === "left" ? "end" : "start", fill: unit.s ? "#888888" : "#1a1a1a",
+      });
+    }
+  }
+  return { width, height, titles, lines, rects, labels };
+}
+
+// XML 1.0 text: escaped, and characters XML cannot hold replaced by U+FFFD.
+function xmlText(text) {
+  return String(text)
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, "\uFFFD")
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "$1\uFFFD")
+    .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;").replace(/'/g, "&apos;");
+}
+
+function exportSvg(view) {
+  const scene = exportScene(view);
+  const n = (x) => Number(x.toFixed(2));
+  const out = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${scene.width}" height="${scene.height}" ` +
+      `viewBox="0 0 ${scene.width} ${scene.height}" font-family="monospace" font-size="12">`,
+    `<rect width="${scene.width}" height="${scene.height}" fill="#ffffff"/>`,
+  ];
+  scene.titles.forEach((title, i) => {
+    out.push(`<text x="4" y="${16 + 18 * i}" font-family="sans-serif" font-size="13"` +
+      `${i === 0 ? ' font-weight="600"' : ""} fill="#1a1a1a">${xmlText(title)}</text>`);
+  });
+  out.push(`<g stroke="rgb(${EDGE_COLOUR})" stroke-width="1.2" fill="none">`);
+  for (const line of scene.lines) {
+    out.push(`<line x1="${n(line.x1)}" y1="${n(line.y1)}" x2="${n(line.x2)}" y2="${n(line.y2)}" ` +
+      `stroke-opacity="${line.alpha}"/>`);
+  }
+  out.push("</g>");
+  for (const rect of scene.rects) {
+    const paint = rect.stroke ? `fill="none" stroke="${rect.stroke}" stroke-width="2"` : `fill="${rect.fill}"`;
+    out.push(`<rect x="${n(rect.x)}" y="${n(rect.y)}" width="${n(rect.w)}" height="${n(rect.h)}" rx="3" ${paint}/>`);
+  }
+  for (const label of scene.labels) {
+    out.push(`<text x="${n(label.x)}" y="${n(label.y)}" text-anchor="${label.anchor}" ` +
+      `dominant-baseline="central" xml:space="preserve" fill="${label.fill}">${xmlText(label.text)}</text>`);
+  }
+  out.push("</svg>");
+  return out.join("\n");
+}
+
+function exportPng(view) {
+  const scene = exportScene(view);
+  const scale = Math.min(2, 16000 / scene.height);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(scene.width * scale);
+  canvas.height = Math.round(scene.height * scale);
+  const context = canvas.getContext("2d");
+  context.scale(scale, scale);
+  context.fillStyle = "#ffffff";
+  context.fillRect(0, 0, scene.width, scene.height);
+  context.fillStyle = "#1a1a1a";
+  context.textBaseline = "alphabetic";
+  scene.titles.forEach((title, i) => {
+    context.font = `${i === 0 ? "600 " : ""}13px sans-serif`;
+    context.fillText(title, 4, 16 + 18 * i);
+  });
+  context.lineWidth = 1.2;
+  for (const line of scene.lines) {
+    context.strokeStyle = `rgba(${EDGE_COLOUR}, ${line.alpha})`;
+    context.beginPath();
+    context.moveTo(line.x1, line.y1);
+    context.lineTo(line.x2, line.y2);
+    context.stroke();
+  }
+  for (const rect of scene.rects) {
+    if (rect.stroke) {
+      context.strokeStyle = rect.stroke;
+      context.lineWidth = 2;
+      context.strokeRect(rect.x, rect.y, rect.w, rect.h);
+    } else {
+      context.fillStyle = rect.fill;
+      context.fillRect(rect.x, rect.y, rect.w, rect.h);
+    }
+  }
+  context.font = EXPORT_FONT;
+  context.textBaseline = "middle";
+  for (const label of scene.labels) {
+    context.fillStyle = label.fill;
+    context.textAlign = label.anchor === "end" ? "right" : "left";
+    context.fillText(label.text, label.x, label.y);
+  }
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("PNG export failed"))),
+      "image/png");
+  });
+}
+
+function download(view, blob, extension) {
+  const s = view.state;
+  const heads = s.heads.length === view.pack.H ? "all-heads"
+    : `heads-${s.heads.map((h) => h + 1).join("-") || "none"}`;
+  const name = `attention-layer${s.layer + 1}-${heads}-${s.weighting.replace("_", "-")}` +
+    `${s.words ? "-words" : ""}.${extension}`;
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.hidden = true;
+  view.root.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  view.root.dataset.exported = `${extension}:${blob.size}`;
+}
+
+function describe(view, edges) {
+  const s = view.state;
+  const heads = headsText(view);
+  const unit = s.words ? "word" : "token";
+  const what = s.weighting === "value_norm" ? "share of ‖α·f(x)‖ (weights × value norm)"
+    : "attention";
+  let text = `Layer ${s.layer + 1}, ${heads} (${s.combine}${s.words ? ", words" : ""}); ` +
+    `${edges.count} edges keep ${Math.round(s.threshold * 100)}% of each ${unit}'s ${what}`;
+  if (edges.capped) text += ` (at most ${MAX_EDGES_PER_TOKEN} per ${unit}: ${edges.capped} capped)`;
+  text += `. Hover a ${unit} to see its attention, click to freeze, double-click to mask.`;
   view.info.textContent = text;
   view.info.title = text;
 }
 
 function drawHeatmap(view) {
   const { pack } = view;
-  const { n } = pack;
+  const { n } = view.units;
   const s = view.state;
   const heads = s.head === MEAN_HEAD ? Array.from({ length: pack.H }, (_, h) => h) : [s.head];
   const matrix = new Float32Array(n * n);
   for (const h of heads) {
     for (let q = 0; q < n; q++) {
-      const r = rowIndex(pack, s.layer, h, q);
-      for (let e = pack.start[r]; e < pack.start[r + 1]; e++) {
-        matrix[q * n + pack.keys[e]] += pack.weights[e] / 65535 / heads.length;
+      const row = headRow(view, s.layer, h, q);
+      for (let i = 0; i < row.keys.length; i++) {
+        matrix[q * n + row.keys[i]] += row.weights[i] / heads.length;
       }
     }
   }
@@ -584,14 +918,15 @@ function drawHeatmap(view) {
     pixels.data[4 * i + 2] = Math.round(255 - 148 * v);
     pixels.data[4 * i + 3] = 255;
   }
-  const size = Math.min(HEATMAP_MAX_PX, Math.max(160, n * 8));
+  const size = Math.min(HEATMAP_MAX_PX, Math.max(160, pack.n * 8)); // tokens: words keep the size
   const canvas = view.heatmap;
   if (canvas.width !== n || canvas.height !== n) { canvas.width = n; canvas.height = n; }
   canvas.style.width = `${size}px`;
   canvas.style.height = `${size}px`;
   canvas.getContext("2d").putImageData(pixels, 0, 0);
   view.heatmapMatrix = matrix;
-  const title = `Layer ${s.layer + 1}, ` + (s.head === MEAN_HEAD ? "mean of all heads" : `head ${s.head + 1}`);
+  const title = `Layer ${s.layer + 1}, ` + (s.head === MEAN_HEAD ? "mean of all heads" : `head ${s.head + 1}`) +
+    (s.weighting === "value_norm" ? ", weights × value norm" : "") + (s.words ? ", words" : "");
   view.heatmapTitle.textContent = title;
   view.root.dataset.heatmap = title;
   markDrawn(view);
@@ -614,6 +949,13 @@ function applyView(view, pythonView) {
   const { H, L, n } = view.pack;
   const heads = (pythonView.heads || []).filter((h) => h >= 0 && h < H);
   const selected = pythonView.selected;
+  const words = Boolean(pythonView.words) && Boolean(view.pack.words);
+  const weighting = WEIGHTINGS.includes(pythonView.weighting) &&
+    view.pack.packs[pythonView.weighting] ? pythonView.weighting : "weights";
+  if (!view.units || view.units.words !== words) {
+    view.units = buildUnits(view.pack, words ? view.pack.words : null);
+    buildTokens(view);
+  }
   view.state = {
     layer: Math.min(Math.max(pythonView.layer | 0, 0), L - 1),
     heads,
@@ -623,9 +965,13 @@ function applyView(view, pythonView) {
     head: pythonView.head === MEAN_HEAD || pythonView.head === null || pythonView.head === undefined
       || pythonView.head >= H ? MEAN_HEAD : pythonView.head,
     frozen: Number.isInteger(selected) && selected >= 0 && selected < n
-      ? { side: pythonView.selected_side === "right" ? "right" : "left", index: selected } : null,
+      ? { side: pythonView.selected_side === "right" ? "right" : "left",
+        index: view.units.unitOf[selected] } : null,
+    weighting,
+    words,
   };
-  if (view.state.frozen && view.state.hideSpecial && view.pack.tokens[selected].s) {
+  const frozen = view.state.frozen;
+  if (frozen && view.state.hideSpecial && view.units.tokens[frozen.index].s) {
     view.state.frozen = null;
   }
 }
@@ -666,7 +1012,9 @@ async function load(view, data) {
   view.hideSpecialLabel.textContent = `Hide ${view.pack.header.special_label || "special tokens"}`;
   view.cachedRows = null;
   view.rowsKey = null;
-  buildTokens(view);
+  view.units = null; // applyView builds the columns (tokens or words)
+  view.weightingGroup.title = view.pack.packs.value_norm
+    ? view.weightingGroup.dataset.help : view.pack.header.value_note || "not available";
   buildSelects(view);
   applyView(view, data.view);
   view.scriptRuns = data.script_runs;
@@ -684,6 +1032,8 @@ export default function (component) {
   const view = root.__attentionGraph || setup(root);
   view.api = component;
   root.dataset.ack = String(data.ack);
+  view.attribution = data.attribution || null;
+  root.dataset.attribution = view.attribution ? view.attribution.label : "";
   root.dataset.scriptRuns = String(data.script_runs);
   if (data.file_id !== view.fileId) {
     if (view.loading !== data.file_id) {
