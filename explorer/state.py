@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from explorer.analysis import MAX_TEXT_CHARS
-from explorer.graph import COMBINE_MODES, DEFAULT_THRESHOLD
+from explorer.graph import COMBINE_MODES, DEFAULT_THRESHOLD, WEIGHTINGS
 from explorer.model import (
     ModelLoadError,
     check_allowed,
@@ -93,6 +93,8 @@ class ViewState:
     threshold: float = DEFAULT_THRESHOLD
     combine: str = COMBINE_MODES[0]  # how the graph combines its heads
     hide_special: bool = False  # the graph hides <s>, </s>
+    graph_weighting: str = WEIGHTINGS[0]  # the graph draws weights or weights × value norm
+    graph_words: bool = False  # the graph merges pieces into words
     bertviz_view: str = ""  # a BERTVIZ_VIEWS key; "" = no bertviz view
     words: bool = False  # "Words, not pieces" (Layers, Compare)
     text_pair: str = ""  # the Layers page's second text of a sentence pair
@@ -433,6 +435,8 @@ PARAMS: dict[str, Param] = {
                        from_widget=_threshold_widget),
     "combine": choice(COMBINE_MODES),
     "hide_special": flag(),
+    "graph_weighting": choice(WEIGHTINGS),
+    "graph_words": flag(),
     "bertviz_view": Param(choice(BERTVIZ_VIEWS).parse,
                           to_widget=lambda slug: BERTVIZ_VIEWS.get(slug, BERTVIZ_OFF),
                           from_widget=_labelled_widget(BERTVIZ_VIEWS)),

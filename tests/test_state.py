@@ -44,7 +44,8 @@ def test_query_keys_are_the_shared_session_keys():
               keys.SELECTED_TOKEN, keys.THRESHOLD, keys.COMBINE, keys.HIDE_SPECIAL,
               keys.BERTVIZ_VIEW, keys.TEXT_A, keys.TEXT_B, keys.WORDS, keys.TEXT_PAIR,
               keys.LAYERS_TAB, keys.STATISTIC, keys.ABLATED, keys.CORPUS_QUERY,
-              keys.CORPUS_TOKEN, keys.CORPUS_LAYER, keys.CORPUS_MODE, keys.CORPUS_HEADS}
+              keys.CORPUS_TOKEN, keys.CORPUS_LAYER, keys.CORPUS_MODE, keys.CORPUS_HEADS,
+              keys.GRAPH_WEIGHTING, keys.GRAPH_WORDS}
     assert set(QUERY_KEYS) == shared
 
 

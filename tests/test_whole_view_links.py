@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.analysis import analyze
 from explorer.corpus import CACHE_ENV_VAR
-from explorer.graph import COMBINE_MODES
+from explorer.graph import COMBINE_MODES, WEIGHTINGS
 from explorer.model import ALLOWED_MODELS_ENV_VAR, MODEL_ENV_VAR
 from explorer.state import (
     BERTVIZ_OFF,
@@ -92,6 +92,8 @@ def test_an_explorer_link_opens_the_same_view(app_env, tiny, data):
         combine=data.draw(hs.sampled_from(COMBINE_MODES)),
         hide_special=data.draw(hs.booleans()),
         bertviz_view=data.draw(hs.sampled_from(["", "head", "model"])),
+        graph_weighting=data.draw(hs.sampled_from(WEIGHTINGS)),
+        graph_words=data.draw(hs.booleans()),
     )
     query = to_query(state)
     at = open_link(query)
@@ -107,6 +109,7 @@ def test_an_explorer_link_opens_the_same_view(app_env, tiny, data):
         "hide_special": state.hide_special,
         "head": "mean" if state.head is None else state.head,
         "selected": state.token, "selected_side": "left",
+        "weighting": state.graph_weighting, "words": state.graph_words,
     }
     assert at.segmented_control(key=keys.BERTVIZ_VIEW).value == BERTVIZ_VIEWS.get(
         state.bertviz_view, BERTVIZ_OFF)
@@ -119,7 +122,8 @@ def test_the_graphs_controls_reach_the_link(app_env):
     combine and hide-special too."""
     at = open_link({})
     event = {"layer": 1, "heads": [0, 2], "combine": "max", "threshold": 0.35,
-             "hide_special": True, "head": 3, "seq": 1}
+             "hide_special": True, "head": 3, "weighting": "value_norm", "words": True,
+             "seq": 1}
     values: dict[str, object] = {}
     apply_view_event(values, event, LAYERS, HEADS)  # what the page's callback does
     for key, value in values.items():
@@ -127,7 +131,8 @@ def test_the_graphs_controls_reach_the_link(app_env):
     at.run()
     assert not at.exception, at.exception
     assert shown_query(at) == {"layer": "2", "heads": "1,3", "combine": "max",
-                               "threshold": "0.35", "hide_special": "1", "head": "4"}
+                               "threshold": "0.35", "hide_special": "1", "head": "4",
+                               "graph_weighting": "value_norm", "graph_words": "1"}
 
 
 @PROPERTY

@@ -32,7 +32,7 @@ ENTERED_PAGE = "_url_state_page"  # session key: the page whose URL state was re
 _SYNC = "_url_state_sync"  # session key: this run's page, limits and fields
 
 GRAPH_VIEW_FIELDS = (keys.LAYER, keys.HEAD, keys.HEADS, keys.SELECTED_TOKEN, keys.THRESHOLD,
-                     keys.COMBINE, keys.HIDE_SPECIAL)
+                     keys.COMBINE, keys.HIDE_SPECIAL, keys.GRAPH_WEIGHTING, keys.GRAPH_WORDS)
 """What the attention view's controls hold (ui/graph_state.py copies its events into these
 session keys). A new control: its session key here, and its parameter in explorer/state.py."""
 EXPLORER_FIELDS = (keys.TEXT, keys.TOP_K, *GRAPH_VIEW_FIELDS, keys.BERTVIZ_VIEW)
