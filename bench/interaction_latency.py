@@ -227,12 +227,16 @@ def load_text(page, text: str) -> None:
 
 
 def settle(page) -> None:
-    """Wait until no script has been running for half a second."""
+    """Wait until no script has run and no long task has ended for half a second (the page's
+    own drawing after a new text is not part of the next control's figure)."""
     page.evaluate("() => { window.__lastBusy = performance.now(); }")
     page.wait_for_function(
         """() => {
           const now = performance.now();
           if (document.querySelector('[data-testid=stStatusWidget]')) window.__lastBusy = now;
+          for (const [start, length] of window.__probe.tasks) {
+            window.__lastBusy = Math.max(window.__lastBusy, start + length);
+          }
           return now - window.__lastBusy > 500;
         }""", polling=100, timeout=_TIMEOUT_MS)
 
