@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -59,11 +60,25 @@ def index_key(loaded: Loaded, corpus: Corpus, settings: IndexSettings) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 
-def save_index(index: CorpusIndex, folder: Path) -> None:
-    """Write ``index`` into ``folder`` atomically (a temp folder renamed at the end)."""
+def write_entry(folder: Path, write: Callable[[Path], None]) -> None:
+    """Make the cache entry ``folder`` atomically: ``write(temporary)`` fills a temp folder
+    beside it, which then replaces ``folder`` (a failed or stopped write leaves nothing)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
+        write(temporary)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(temporary, folder)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def save_index(index: CorpusIndex, folder: Path) -> None:
+    """Write ``index`` into ``folder`` atomically (a temp folder renamed at the end)."""
+
+    def write(temporary: Path) -> None:
         for layer, faiss_index in enumerate(index.hidden):
             faiss.write_index(faiss_index, str(temporary / f"hidden_{layer}.faiss"))
         for layer, faiss_index in enumerate(index.heads or [], start=1):
@@ -82,12 +97,8 @@ def save_index(index: CorpusIndex, folder: Path) -> None:
             "notes": list(index.notes),
         }
         (temporary / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(temporary, folder)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+
+    write_entry(folder, write)
 
 
 def load_index(folder: Path) -> CorpusIndex:

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +23,7 @@ from explorer.corpus.disk_cache import (
     evict,
     mark_used,
     model_fingerprint,
+    write_entry,
 )
 from explorer.corpus.encoding import ProgressCallback, tokenize
 from explorer.corpus.limits import MIB, disk_cache_bytes
@@ -66,21 +64,16 @@ def patterns_folder(loaded: Loaded, corpus: Corpus, root: Path | None = None) ->
 
 def save_patterns(result: CorpusHeadPatterns, folder: Path) -> None:
     """Write ``result`` into ``folder`` atomically (a temp folder renamed at the end)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-    try:
+
+    def write(temporary: Path) -> None:
         result.patterns.save(temporary / "patterns.npz")
         meta = {"format": PATTERNS_FORMAT, "kind": "head patterns",
                 "model_name": result.model_name, "corpus_name": result.corpus_name,
                 "truncated_sentences": result.truncated_sentences, "seconds": result.seconds,
                 "notes": list(result.notes)}
         (temporary / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(temporary, folder)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+
+    write_entry(folder, write)
 
 
 def load_patterns(folder: Path) -> CorpusHeadPatterns:
