@@ -159,4 +159,5 @@ def attention_graph(
         on_selection_change=on_selection,
         on_mask_change=on_mask,
         on_unmask_change=on_unmask,
+        on_reload_change=lambda: None,  # the browser lost the file: this fragment run serves it
     )

@@ -17,7 +17,8 @@
 //   - ack: the last `seq` Python has received (shown as data-ack, for tests and the benchmark).
 //   - attribution: {label, scores[token]} of a cached attribution, for the tooltips, or null.
 // Sent back: state "view" {…view, seq}, state "selection" {token, side, seq}, triggers
-// "mask" / "unmask" (token index). All user text is set with textContent, never as HTML; the
+// "mask" / "unmask" (token index), "reload" (file id: the file answered 404, serve it again).
+// All user text is set with textContent, never as HTML; the
 // SVG export escapes it (xmlText).
 //
 // "Units" are what the columns show: tokens, or words (pieces merged as in
@@ -1003,11 +1004,15 @@ async function load(view, data) {
   const fileId = data.file_id;
   view.loading = fileId;
   const response = await fetch(data.file_url);
-  if (!response.ok) throw new Error(`attention file: HTTP ${response.status}`);
+  if (!response.ok) {
+    throw Object.assign(new Error(`attention file: HTTP ${response.status}`),
+                        { status: response.status });
+  }
   const buffer = await response.arrayBuffer();
   if (view.loading !== fileId) return; // a newer file was asked for meanwhile
   view.pack = parseFile(buffer);
   view.fileId = fileId;
+  view.reloads = 0;
   // the model's own names, e.g. "Hide [CLS], [SEP]" for BERT, "Hide <s>, </s>" for RoBERTa
   view.hideSpecialLabel.textContent = `Hide ${view.pack.header.special_label || "special tokens"}`;
   view.cachedRows = null;
@@ -1039,6 +1044,13 @@ export default function (component) {
     if (view.loading !== data.file_id) {
       load(view, data).catch((error) => {
         view.loading = null;
+        // The server forgot the file (a page run that ended before the view was drawn again
+        // drops the files it did not use): ask for a fragment run, which serves it again under
+        // the same URL, and load it then. A few tries, then say so.
+        if (error.status === 404 && (view.reloads = (view.reloads || 0) + 1) <= 3) {
+          view.api.setTriggerValue("reload", data.file_id);
+          return;
+        }
         view.info.textContent = `The attention view could not be loaded: ${error.message}`;
       });
     }
