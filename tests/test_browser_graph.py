@@ -175,6 +175,30 @@ def test_a_new_text_redraws_the_mounted_graph(page):
     assert graph(page).get_attribute("data-setups") == "1"
 
 
+def test_a_file_the_server_forgot_is_fetched_again(app):
+    """The server drops an attention file when a page run that did not draw the view ends (a
+    run stopped by a newer one) and serves it again when a run draws it. The view must keep
+    asking, not stay empty: here the file answers 404 six times, then is there."""
+    with chromium_page() as browser_page:
+        block_internet(browser_page)
+        answered_404: list[str] = []
+
+        def forget_at_first(request_route):
+            if len(answered_404) < 6:
+                answered_404.append(request_route.request.url)
+                request_route.fulfill(status=404, body="not found")
+            else:
+                request_route.continue_()
+
+        browser_page.route("**/media/**", forget_at_first)
+        browser_page.goto(app)
+        expect(graph(browser_page)).to_have_attribute("data-loaded", re.compile(".+"),
+                                                      timeout=60_000)
+        assert len(answered_404) == 6
+        expect(browser_page.locator(".ag-left .ag-tok").first).to_have_text("<s>")
+        expect(browser_page.get_by_text("could not be loaded")).to_have_count(0)
+
+
 def test_double_click_masks_and_unmasks(page):
     box = page.get_by_role("textbox", name="Text")
     page.locator(".ag-left .ag-tok").nth(2).dblclick()  # "capital"

@@ -1000,10 +1000,33 @@ function keepInPlace(view) {
   if (Math.abs(delta) >= 1) scrollParent(view.root.parentElement || view.root).scrollBy(0, delta);
 }
 
+// The server drops a file that a page run did not draw again (a run stopped by a newer one, a
+// run that ended before the view was reached), and serves it again, under the same URL, as soon
+// as a run draws the view. So a 404 asks for a fragment run ("reload") and tries again after a
+// growing pause: the browser may not be called again when that run sends the same data, and a
+// fragment run asked for during a full run may be dropped; the full run serves the file anyway.
+const RETRY_PAUSES_MS = [150, 300, 600, 1200, 2400, 4800];
+
+const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+async function fetchFile(view, data) {
+  for (let attempt = 0; ; attempt += 1) {
+    const response = await fetch(data.file_url);
+    if (response.ok || response.status !== 404 || attempt >= RETRY_PAUSES_MS.length) {
+      return response;
+    }
+    if (view.loading !== data.file_id) return null; // a newer file was asked for meanwhile
+    view.api.setTriggerValue("reload", data.file_id);
+    await pause(RETRY_PAUSES_MS[attempt]);
+    if (view.loading !== data.file_id) return null;
+  }
+}
+
 async function load(view, data) {
   const fileId = data.file_id;
   view.loading = fileId;
-  const response = await fetch(data.file_url);
+  const response = await fetchFile(view, data);
+  if (response === null) return;
   if (!response.ok) {
     throw Object.assign(new Error(`attention file: HTTP ${response.status}`),
                         { status: response.status });
@@ -1012,7 +1035,6 @@ async function load(view, data) {
   if (view.loading !== fileId) return; // a newer file was asked for meanwhile
   view.pack = parseFile(buffer);
   view.fileId = fileId;
-  view.reloads = 0;
   // the model's own names, e.g. "Hide [CLS], [SEP]" for BERT, "Hide <s>, </s>" for RoBERTa
   view.hideSpecialLabel.textContent = `Hide ${view.pack.header.special_label || "special tokens"}`;
   view.cachedRows = null;
@@ -1021,8 +1043,9 @@ async function load(view, data) {
   view.weightingGroup.title = view.pack.packs.value_norm
     ? view.weightingGroup.dataset.help : view.pack.header.value_note || "not available";
   buildSelects(view);
-  applyView(view, data.view);
-  view.scriptRuns = data.script_runs;
+  const newest = view.latest && view.latest.file_id === fileId ? view.latest : data;
+  applyView(view, newest.view);
+  view.scriptRuns = newest.script_runs;
   view.focus = null;
   hideTip(view);
   render(view);
@@ -1036,6 +1059,7 @@ export default function (component) {
   if (!root || !data) return undefined;
   const view = root.__attentionGraph || setup(root);
   view.api = component;
+  view.latest = data; // a load in flight applies the newest run's view when it ends
   root.dataset.ack = String(data.ack);
   view.attribution = data.attribution || null;
   root.dataset.attribution = view.attribution ? view.attribution.label : "";
@@ -1043,14 +1067,8 @@ export default function (component) {
   if (data.file_id !== view.fileId) {
     if (view.loading !== data.file_id) {
       load(view, data).catch((error) => {
+        if (view.loading !== data.file_id) return; // a newer file is on its way
         view.loading = null;
-        // The server forgot the file (a page run that ended before the view was drawn again
-        // drops the files it did not use): ask for a fragment run, which serves it again under
-        // the same URL, and load it then. A few tries, then say so.
-        if (error.status === 404 && (view.reloads = (view.reloads || 0) + 1) <= 3) {
-          view.api.setTriggerValue("reload", data.file_id);
-          return;
-        }
         view.info.textContent = `The attention view could not be loaded: ${error.message}`;
       });
     }
