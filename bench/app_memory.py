@@ -46,7 +46,7 @@ def run(analyses: int = 20, tokens: int = 128, layers: int = 6, hidden: int = 76
             for text, sequence in zip(texts, expected):
                 box.fill(text)
                 box.press("Control+Enter")
-                wait_for_cell(page, sequence, timeout=_TEXT_TIMEOUT_MS)  # st.dataframe's grid
+                wait_for_cell(page, sequence, timeout=_TEXT_TIMEOUT_MS)  # a prediction table cell
             after_analyses = rss_bytes(server.pid)
     return {"started_mib": started / MIB, "after_load_mib": after_load / MIB,
             "after_analyses_mib": after_analyses / MIB, "analyses": float(analyses),

@@ -244,9 +244,9 @@ def settle(page) -> None:
 # words the bench texts never contain
 MARKERS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
 FIRST_TABLE_SHOWS = """(marker) => {
-  const table = document.querySelector("[data-testid='stDataFrame']");
+  const table = document.querySelector("table.text-table");
   if (!table || table.closest("[data-stale='true']")) return false;
-  const hit = [...table.querySelectorAll("[role='gridcell']")]
+  const hit = [...table.querySelectorAll("td")]
     .some((cell) => cell.textContent.includes(marker));
   return hit ? performance.now() : false;
 }"""

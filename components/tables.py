@@ -2,12 +2,15 @@
 
 A long text would repeat itself in every row, so the table's sequence column shows a window of
 :data:`WINDOW_WORDS` words either side of the filled mask; the full sequences stay one click
-away in an expander. Cells are user text: they are drawn with ``st.dataframe`` (plain text,
-never markdown: no links, images or emphasis from the text).
+away in an expander. Cells are user text: they are drawn as an HTML table whose every cell is
+escaped (plain text, never markdown: no links, images, emphasis or tags from the text). A plain
+table shows its rows in the first frame after the page run reaches it; ``st.dataframe``'s grid
+needed about 250 ms more in the browser (the Explorer's new text → first table, README).
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 
@@ -20,13 +23,22 @@ WINDOW_WORDS = 12
 """Words shown on each side of the mask when a sequence is longer than 2 × this + 1 words."""
 _WORD = re.compile(r"\S+")
 
-_COLUMNS = {
-    "rank": st.column_config.NumberColumn("rank", width="small"),
-    "score": st.column_config.NumberColumn("score", format="%.4f", width="small"),
-    "score (ablated)": st.column_config.NumberColumn("score (ablated)", format="%.4f",
-                                                     width="small"),
-    "sequence": st.column_config.TextColumn("sequence", width="large"),
-}
+NUMBER_FORMATS = {"rank": "{:d}", "score": "{:.4f}", "score (ablated)": "{:.4f}"}
+"""How the number columns are shown; any other column is text."""
+
+TABLE_CLASS = "text-table"
+_TABLE_STYLE = (
+    "<style>"
+    f"table.{TABLE_CLASS}{{width:100%;border-collapse:collapse;font-size:0.875rem;"
+    "margin:0 0 0.5rem 0}"
+    f"table.{TABLE_CLASS} th{{text-align:left;font-weight:600;opacity:0.7;"
+    "border-bottom:1px solid rgba(128,128,128,0.35);padding:0.2rem 0.5rem}"
+    f"table.{TABLE_CLASS} td{{white-space:pre-wrap;overflow-wrap:anywhere;"
+    "border-bottom:1px solid rgba(128,128,128,0.15);padding:0.2rem 0.5rem;vertical-align:top}"
+    f"table.{TABLE_CLASS} td.num{{text-align:right;font-variant-numeric:tabular-nums;"
+    "white-space:nowrap;width:1%}"
+    "</style>"
+)
 
 
 def _last_words(text: str, count: int) -> tuple[str, bool]:
@@ -67,16 +79,31 @@ def predictions_frame(mask: MaskPredictions, top_k: int,
     return pd.DataFrame(rows, columns=["rank", "token", "score", "sequence"])
 
 
+def table_html(frame: pd.DataFrame, key: str) -> str:
+    """``frame`` as an HTML table in which every header and cell is escaped text."""
+    def cell(column: str, value: object) -> str:
+        if column in NUMBER_FORMATS and value is not None and not pd.isna(value):
+            return f"<td class='num'>{html.escape(NUMBER_FORMATS[column].format(value))}</td>"
+        return f"<td>{html.escape('' if value is None else str(value))}</td>"
+
+    columns = [str(name) for name in frame.columns]
+    head = "".join(f"<th scope='col'>{html.escape(name)}</th>" for name in columns)
+    body = "".join(
+        "<tr>" + "".join(cell(name, value) for name, value in zip(columns, row)) + "</tr>"
+        for row in frame.itertuples(index=False, name=None))
+    return (f"{_TABLE_STYLE}<table class='{TABLE_CLASS}' data-table='{html.escape(key)}'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
 def text_table(frame: pd.DataFrame, key: str) -> None:
     """Draw a table whose cells hold user or model text, shown as plain text.
 
-    ``st.dataframe`` draws every cell as text on a canvas: ``[Sign in](http://…)`` stays those
-    characters, ``![t](http://…)`` fetches nothing, ``2*3*4`` keeps its stars. (``st.table``
-    renders GitHub-flavoured markdown in each cell, so it must never get user text.)
+    Every cell is escaped (:func:`table_html`): ``[Sign in](http://…)`` stays those characters,
+    ``![t](http://…)`` fetches nothing, ``<b>`` is three characters, ``2*3*4`` keeps its stars.
+    (``st.table`` renders GitHub-flavoured markdown in each cell, so it must never get user
+    text.) ``key`` names the table in the page (``data-table``).
     """
-    st.dataframe(frame, hide_index=True, key=key, width="stretch",
-                 column_config={name: config for name, config in _COLUMNS.items()
-                                if name in frame.columns})
+    st.html(table_html(frame, key))
 
 
 def predictions_table(mask: MaskPredictions, top_k: int, token_texts: Sequence[str],

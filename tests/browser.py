@@ -118,10 +118,9 @@ def chromium_page(viewport: dict[str, int] | None = None) -> Iterator[object]:
             browser.close()
 
 
-TABLE = "[data-testid='stDataFrame']"
-"""The top-k tables: ``st.dataframe`` draws on a canvas; its cells' text is in an accessible
-grid of ``[role='gridcell']`` elements (not visible, so wait for them attached)."""
-_CELL = f"{TABLE} [role='gridcell']"
+TABLE = "table.text-table"
+"""The top-k (and ablation) tables: HTML tables of escaped text (``components.tables``)."""
+_CELL = f"{TABLE} td"
 
 
 def wait_for_cell(page, text: str, timeout: int = 60_000) -> None:
@@ -134,4 +133,4 @@ def wait_for_cell(page, text: str, timeout: int = 60_000) -> None:
 
 def table_cells(table) -> list[str]:
     """The text of every cell of one table (a locator of ``TABLE``), row by row."""
-    return table.locator("[role='gridcell']").all_text_contents()
+    return table.locator("td").all_text_contents()

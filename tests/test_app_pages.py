@@ -33,7 +33,7 @@ def test_main_page_shows_tables_and_charts(app_env):
     assert list(table.columns) == ["rank", "token", "score", "sequence"]
     assert len(table) == 5
     expected = analyze(load(str(app_env)), at.text_area(key="text").value, top_k=5)
-    # cells are user text, drawn by st.dataframe as plain text (no escaping needed)
+    # cells are user text, escaped in the HTML and read back as the browser shows them
     rows = expected.predictions[0].predictions
     assert table["token"].tolist() == [p.token_str for p in rows]
     assert table["sequence"].tolist() == [p.sequence for p in rows]

@@ -58,7 +58,7 @@ def test_markdown_in_the_text_stays_text(tiny_model_dir: Path, tiny):
         page.goto(f"{url}/compare?text_a={quote(TEXT)}&text_b={quote(TEXT)}")
         wait_for_cell(page, expected, timeout=90_000)
         page.wait_for_function(
-            "() => document.querySelectorAll(\"[data-testid='stDataFrame']\").length >= 2")
+            "() => document.querySelectorAll('table.text-table').length >= 2")
         page.wait_for_load_state("networkidle")
         assert _user_links_and_images(page) == []
         # Layers: the "Target token" warning repeats what was typed
