@@ -52,7 +52,8 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
         page.get_by_text("B: layer 2, head 3").first.wait_for(timeout=30_000)
         wait_for_cell(page, expected_a.predictions[0].predictions[0].sequence)
         tables = page.locator(TABLE)
-        assert tables.count() == 3  # A, B and the changes table
+        assert tables.count() == 2  # A and B
+        assert page.locator("[data-testid='stDataFrame']").count() == 1  # the changes (numbers)
         cells = table_cells(tables.first)
         assert len(cells) == 3 * 4
         assert expected_a.predictions[0].predictions[0].sequence in cells
