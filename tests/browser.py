@@ -45,9 +45,11 @@ class AppServer:
 
 @contextmanager
 def app_server(model_dir: Path, extra_env: dict[str, str] | None = None,
-               timeout_s: float = 90.0, command: list[str] | None = None) -> Iterator[AppServer]:
+               timeout_s: float = 90.0, command: list[str] | None = None,
+               base_path: str = "") -> Iterator[AppServer]:
     """Run the app on 127.0.0.1 (``streamlit run app.py``, or ``command`` which must read
-    ``$PORT``); yield an :class:`AppServer` once ``/_stcore/health`` answers 200."""
+    ``$PORT``); yield an :class:`AppServer` once ``/_stcore/health`` answers 200. With
+    ``base_path`` the app is served under ``/<base_path>/`` (a hosted demo behind a proxy)."""
     port = free_port()
     env = {
         **os.environ,
@@ -56,6 +58,7 @@ def app_server(model_dir: Path, extra_env: dict[str, str] | None = None,
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        **({"STREAMLIT_SERVER_BASE_URL_PATH": base_path} if base_path else {}),
         **(extra_env or {}),
     }
     command = command or [
@@ -66,7 +69,7 @@ def app_server(model_dir: Path, extra_env: dict[str, str] | None = None,
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-{port}.log"
     log = log_path.open("w+")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}" + (f"/{base_path.strip('/')}" if base_path else "")
     try:
         deadline = time.monotonic() + timeout_s
         while True:

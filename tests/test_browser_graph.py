@@ -18,7 +18,7 @@ from explorer.analysis import analyze
 from explorer.graph import combine_heads, pack_attention, prune_edges
 from explorer.model import load
 from explorer.tiny import build_tiny_model
-from tests.browser import TABLE, chromium_page, running_app
+from tests.browser import TABLE, app_server, chromium_page, running_app
 
 TEXT = "The capital of France is <mask>."
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
@@ -197,6 +197,27 @@ def test_a_file_the_server_forgot_is_fetched_again(app):
         assert len(answered_404) == 6
         expect(browser_page.locator(".ag-left .ag-tok").first).to_have_text("<s>")
         expect(browser_page.get_by_text("could not be loaded")).to_have_count(0)
+
+
+def test_the_view_loads_under_a_base_url_path(tiny_model_dir: Path):
+    """A hosted demo behind a proxy serves the app under a path (``server.baseUrlPath``): the
+    attention file is asked for under that path too, and the page's tables and view appear."""
+    with app_server(tiny_model_dir, base_path="demo/explorer") as server, \
+            chromium_page() as browser_page:
+        tried = block_internet(browser_page)
+        files: list[str] = []
+        browser_page.on("response", lambda response: files.append(
+            f"{response.status} {urlsplit(response.url).path}")
+            if "/media/" in response.url else None)
+        browser_page.goto(f"{server.url}/?text={TEXT}")
+        expect(graph(browser_page)).to_have_attribute("data-loaded", re.compile(".+"),
+                                                      timeout=60_000)
+        expect(browser_page.locator(".ag-left .ag-tok").first).to_have_text("<s>")
+        browser_page.locator(TABLE).first.wait_for(timeout=60_000)
+        attention_files = [f for f in files if f.endswith(".bin")]
+        assert attention_files, files
+        assert all(f.startswith("200 /demo/explorer/media/") for f in attention_files), files
+        assert tried == []
 
 
 def test_double_click_masks_and_unmasks(page):

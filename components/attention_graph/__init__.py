@@ -134,11 +134,22 @@ _mount = st.components.v2.component(
 
 
 def file_url(blob: bytes) -> str:
-    """Serve ``blob`` from Streamlit's media file manager; return its URL. The same bytes give
-    the same URL; the file lives as long as the session shows it."""
+    """Serve ``blob`` from Streamlit's media file manager; return its URL (under the server's
+    base path). The same bytes give the same URL; the file lives as long as the session shows
+    it."""
     from streamlit.runtime import Runtime
 
-    return Runtime.instance().media_file_mgr.add(blob, FILE_MIMETYPE, _FILE_COORDINATES)
+    return under_base_path(
+        Runtime.instance().media_file_mgr.add(blob, FILE_MIMETYPE, _FILE_COORDINATES),
+        st.get_option("server.baseUrlPath"))
+
+
+def under_base_path(path: str, base_url_path: str) -> str:
+    """``/media/x.bin`` as the browser must ask for it when the app is served under
+    ``server.baseUrlPath`` (a hosted demo behind a proxy): ``/<base>/media/x.bin``. Streamlit's
+    own elements add the base in the browser; the component's ``fetch`` does not."""
+    base = base_url_path.strip("/")
+    return f"/{base}{path}" if base else path
 
 
 def attention_graph(
