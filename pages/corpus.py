@@ -21,6 +21,7 @@ from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_inde
 from ui.corpus_source import choose_corpus, upload_limits
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
+from ui.long_work import offer_to_start, progress_bar
 from ui.markdown import escape_markdown
 from ui.url_state import CORPUS_FIELDS, page_model, publish_url_state
 
@@ -71,27 +72,16 @@ if index is None:
     if problem:
         st.error(problem, icon=":material/memory:")
         st.stop()
-    offer = st.empty()
-    with offer.container():
-        st.info(f"The {corpus_name} ({len(corpus.sentences):,} lines, {tokens:,} tokens, about "
-                f"{needed / MIB:,.1f} MiB of vectors) has no index for this model yet. Building "
-                "one runs the model once over every line; it is then cached on disk.")
-        build_clicked = st.button("Build index", type="primary", key="corpus_build")
-    if not build_clicked:
-        st.stop()
-    offer.empty()
-    bar = st.progress(0.0, text="Indexing …")
-
-    def show_progress(done: int, total: int) -> None:
-        # Streamlit raises here when the tab is closed or the page reruns: the build stops and
-        # its memory is given back (ui.corpus_cache.build_and_keep).
-        bar.progress(done / max(1, total), text=f"Indexing line {done:,} of {total:,} …")
-
-    def show_waiting() -> None:
-        bar.progress(0.0, text="Waiting for another session's index build to finish …")
-
-    index = build_and_keep(loaded, corpus, settings, show_progress, show_waiting)
-    bar.empty()
+    offer_to_start(
+        f"The {corpus_name} ({len(corpus.sentences):,} lines, {tokens:,} tokens, about "
+        f"{needed / MIB:,.1f} MiB of vectors) has no index for this model yet. Building one runs "
+        "the model once over every line; it is then cached on disk.", "Build index",
+        key="corpus_build")
+    progress = progress_bar("Indexing …", "Indexing line {done} of {total} …",
+                            "Waiting for another session's index build to finish …")
+    index = build_and_keep(loaded, corpus, settings, progress.show_progress,
+                           progress.show_waiting)
+    progress.bar.empty()
 
 megabytes = index.vector_bytes() / 1e6
 how = "loaded from the disk cache" if index.from_cache else f"built in {index.seconds:.1f} s"

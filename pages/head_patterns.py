@@ -13,6 +13,7 @@ from ui.corpus_source import choose_corpus, upload_limits
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
 from ui.head_patterns_cache import cached_patterns, compute_and_keep
+from ui.long_work import offer_to_start, progress_bar
 from ui.markdown import escape_markdown
 from ui.url_state import page_model
 
@@ -48,26 +49,14 @@ if result is None:
     if problem:
         st.error(problem, icon=":material/memory:")
         st.stop()
-    offer = st.empty()
-    with offer.container():
-        st.info(f"The {corpus_name} ({len(corpus.sentences):,} lines, {tokens:,} tokens) has no "
-                "head statistics for this model yet. Computing them runs the model once over "
-                "every line; they are then cached on disk.")
-        clicked = st.button("Compute head statistics", type="primary",
-                            key="patterns_compute")
-    if not clicked:
-        st.stop()
-    offer.empty()
-    bar = st.progress(0.0, text="Computing head statistics …")
-
-    def show_progress(done: int, total: int) -> None:
-        bar.progress(done / max(1, total), text=f"Line {done:,} of {total:,} …")
-
-    def show_waiting() -> None:
-        bar.progress(0.0, text="Waiting for another session's computation to finish …")
-
-    result = compute_and_keep(loaded, corpus, show_progress, show_waiting)
-    bar.empty()
+    offer_to_start(
+        f"The {corpus_name} ({len(corpus.sentences):,} lines, {tokens:,} tokens) has no head "
+        "statistics for this model yet. Computing them runs the model once over every line; "
+        "they are then cached on disk.", "Compute head statistics", key="patterns_compute")
+    progress = progress_bar("Computing head statistics …", "Line {done} of {total} …",
+                            "Waiting for another session's computation to finish …")
+    result = compute_and_keep(loaded, corpus, progress.show_progress, progress.show_waiting)
+    progress.bar.empty()
 
 patterns = result.patterns
 how = "loaded from the disk cache" if result.from_cache else f"computed in {result.seconds:.1f} s"

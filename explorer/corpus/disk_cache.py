@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 import faiss
 import numpy as np
@@ -60,6 +61,9 @@ def index_key(loaded: Loaded, corpus: Corpus, settings: IndexSettings) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 
+_Entry = TypeVar("_Entry")
+
+
 def write_entry(folder: Path, write: Callable[[Path], None]) -> None:
     """Make the cache entry ``folder`` atomically: ``write(temporary)`` fills a temp folder
     beside it, which then replaces ``folder`` (a failed or stopped write leaves nothing)."""
@@ -73,6 +77,20 @@ def write_entry(folder: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+def read_entry(folder: Path, read: Callable[[Path], _Entry]) -> _Entry | None:
+    """``read(folder)`` for the cache entry ``folder`` (now marked as used), or ``None`` when
+    there is none or it cannot be read (a damaged or foreign entry is made again, never
+    fatal)."""
+    if not (folder / "meta.json").is_file():
+        return None
+    try:
+        value = read(folder)
+    except Exception:
+        return None
+    mark_used(folder)
+    return value
 
 
 def save_index(index: CorpusIndex, folder: Path) -> None:
@@ -195,15 +213,7 @@ def load_cached(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
                 root: Path | None = None) -> CorpusIndex | None:
     """The cached index (now marked as used), or ``None`` when there is none or it cannot be
     read."""
-    folder = cached_index_folder(loaded, corpus, settings, root)
-    if not (folder / "meta.json").is_file():
-        return None
-    try:
-        index = load_index(folder)
-    except Exception:  # a damaged or foreign cache entry is rebuilt, never fatal
-        return None
-    mark_used(folder)
-    return index
+    return read_entry(cached_index_folder(loaded, corpus, settings, root), load_index)
 
 
 def build_or_load(

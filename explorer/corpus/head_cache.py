@@ -23,6 +23,7 @@ from explorer.corpus.disk_cache import (
     evict,
     mark_used,
     model_fingerprint,
+    read_entry,
     write_entry,
 )
 from explorer.corpus.encoding import ProgressCallback, tokenize
@@ -96,16 +97,9 @@ def load_cached_patterns(loaded: Loaded, corpus: Corpus,
                          root: Path | None = None) -> CorpusHeadPatterns | None:
     """The cached statistics (now marked as used), or ``None`` when there are none or they
     cannot be read."""
-    folder = patterns_folder(loaded, corpus, root)
-    if not (folder / "meta.json").is_file():
-        return None
-    try:
-        result = load_patterns(folder)
-    except Exception:  # a damaged or foreign entry is computed again, never fatal
-        return None
-    mark_used(folder)
+    result = read_entry(patterns_folder(loaded, corpus, root), load_patterns)
     # the file name is the one of this upload (the digest covers only the sentences)
-    return replace(result, corpus_name=corpus.name)
+    return None if result is None else replace(result, corpus_name=corpus.name)
 
 
 def compute_patterns(loaded: Loaded, corpus: Corpus,
