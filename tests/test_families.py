@@ -41,13 +41,30 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+_BUILT: dict[tuple[str, str], Loaded] = {}
+
+
+def _tiny_family(model_type: str, dtype: str, tmp_path_factory) -> tuple[str, str, Loaded]:
+    """One tiny model per (family, dtype), built once for the module's two fixtures."""
+    if (model_type, dtype) not in _BUILT:
+        folder = build_tiny_family(tmp_path_factory.mktemp(f"{model_type}-{dtype}"), model_type,
+                                   dtype=dtype)
+        _BUILT[model_type, dtype] = load(str(folder))
+    return model_type, dtype, _BUILT[model_type, dtype]
+
+
 @pytest.fixture(scope="module", params=[(f, d) for f in FAMILIES for d in DTYPES],
                 ids=lambda p: f"{p[0]}-{p[1]}")
 def family(request, tmp_path_factory) -> tuple[str, str, Loaded]:
-    model_type, dtype = request.param
-    folder = build_tiny_family(tmp_path_factory.mktemp(f"{model_type}-{dtype}"), model_type,
-                               dtype=dtype)
-    return model_type, dtype, load(str(folder))
+    """Every family in every weight dtype (the maths)."""
+    return _tiny_family(*request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def float32_family(request, tmp_path_factory) -> tuple[str, str, Loaded]:
+    """Every family in float32: the neuron view (bertviz copies weights into its own float32
+    model) and the pages (checked once per family; the maths above covers every dtype)."""
+    return _tiny_family(request.param, "float32", tmp_path_factory)
 
 
 def full_model_logits(loaded: Loaded, token_ids: np.ndarray) -> torch.Tensor:
@@ -158,10 +175,8 @@ def test_token_tooltips_equal_the_models_softmax(family):
                                atol=1e-6)
 
 
-def test_neuron_view_where_bertviz_has_the_family(family):
-    model_type, dtype, loaded = family
-    if dtype != "float32":
-        pytest.skip("the neuron view copies weights into bertviz's float32 model")
+def test_neuron_view_where_bertviz_has_the_family(float32_family):
+    model_type, _dtype, loaded = float32_family
     architecture = architecture_for(model_type)
     if architecture.neuron_view_type is None:
         assert loaded.info.why_not(NEURON_VIEW)
@@ -174,10 +189,8 @@ def test_neuron_view_where_bertviz_has_the_family(family):
 
 
 @pytest.mark.parametrize("page", ["app.py", "pages/layers.py", "pages/compare.py"])
-def test_pages_run_without_errors(family, page, monkeypatch):
-    _model_type, dtype, loaded = family
-    if dtype != "float32":
-        pytest.skip("pages are checked once per family (the maths above covers every dtype)")
+def test_pages_run_without_errors(float32_family, page, monkeypatch):
+    _model_type, _dtype, loaded = float32_family
     monkeypatch.setenv(MODEL_ENV_VAR, loaded.info.name)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     if page != "app.py":
