@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlencode
@@ -518,6 +518,20 @@ def token_past_the_end(token: object, num_tokens: int, what: str = "the text") -
     shown = str(token) if isinstance(token, int) else _shown(token)
     return (f"Token {shown} is past the end of {what} ({num_tokens} tokens, "
             f"0 to {num_tokens - 1}); no token is selected.")
+
+
+def unsearchable_token_note(token: object, labels: Sequence[str], special: Sequence[bool],
+                            instead: int) -> str:
+    """Why the Corpus page cannot search ``token`` of a query of ``labels`` (a special token,
+    which is never indexed, or one past the end) and which token it searches ``instead``."""
+    shown = f"{instead}: {labels[instead]}"
+    in_text = isinstance(token, int) and not isinstance(token, bool) and 0 <= token < len(labels)
+    if in_text and special[token]:
+        return (f"Token {token} ({labels[token]}) is a special token, which the corpus index "
+                f"does not hold; searching token {shown} instead.")
+    what = str(token) if isinstance(token, int) else _shown(token)
+    return (f"Token {what} is past the end of the query ({len(labels)} tokens, 0 to "
+            f"{len(labels) - 1}); searching token {shown} instead.")
 
 
 def _encode(key: str, value: object) -> str:

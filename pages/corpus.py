@@ -15,7 +15,7 @@ from explorer.corpus import (
     search,
     size_problem,
 )
-from explorer.state import DEFAULT_CORPUS_QUERY
+from explorer.state import DEFAULT_CORPUS_QUERY, unsearchable_token_note
 from ui import keys
 from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_index_bytes
 from ui.corpus_source import choose_corpus, upload_limits
@@ -95,7 +95,9 @@ for note in index.notes:
 
 # --- the query token ---------------------------------------------------------------------------
 explorer_text = str(st.session_state.get(keys.TEXT) or "")
-if explorer_text and st.session_state.get(keys.CORPUS_QUERY_FROM) != explorer_text:
+follows_explorer = bool(explorer_text) and (
+    st.session_state.get(keys.CORPUS_QUERY_FROM) != explorer_text)
+if follows_explorer:
     st.session_state[keys.CORPUS_QUERY] = explorer_text  # follow the explorer's new text
     st.session_state[keys.CORPUS_QUERY_FROM] = explorer_text
 if keys.CORPUS_QUERY not in st.session_state:
@@ -115,9 +117,14 @@ if not choices:
     st.warning("The text has no tokens to search for.")
     st.stop()
 selected_in_explorer = st.session_state.get(keys.SELECTED_TOKEN)
-if st.session_state.get(keys.CORPUS_TOKEN) not in choices:
+asked_token = st.session_state.get(keys.CORPUS_TOKEN)
+if asked_token not in choices:
     from_explorer = query_text == explorer_text and selected_in_explorer in choices
     st.session_state[keys.CORPUS_TOKEN] = selected_in_explorer if from_explorer else choices[0]
+    if asked_token is not None and not follows_explorer:  # a link's token, or the last text's
+        st.warning(escape_markdown(unsearchable_token_note(
+            asked_token, query.labels, query.special_mask.tolist(),
+            st.session_state[keys.CORPUS_TOKEN])), icon=":material/link:")
 
 token_column, layer_column, mode_column = st.columns(3)
 token = int(token_column.selectbox("Token", choices, key=keys.CORPUS_TOKEN,

@@ -256,6 +256,23 @@ def test_a_corpus_link_beats_the_explorers_text(indexed):
     assert at.text_input(key=keys.CORPUS_QUERY).value == "A <mask> sat on the mat."
 
 
+@pytest.mark.parametrize("token,says", [
+    ("0", "Token 0 (<s>) is a special token, which the corpus index does not hold; "
+          "searching token 1: A instead."),
+    ("40", "Token 40 is past the end of the query (12 tokens, 0 to 11); searching token 1: A "
+           "instead."),
+])
+def test_a_corpus_link_to_a_token_it_cannot_search_says_so(indexed, tiny, token, says):
+    query_text = "A <mask> sat on the mat."
+    labels = analyze(tiny, query_text).token_texts
+    assert (labels[0], labels[1], len(labels)) == ("<s>", "A", 12)  # what the notes name
+    at = open_link({"corpus_query": query_text, "corpus_token": token}, "pages/corpus.py")
+    assert not at.exception, at.exception
+    assert notes(at) == says
+    assert at.selectbox(key=keys.CORPUS_TOKEN).value == 1
+    assert shown_query(at)["corpus_token"] == "1"
+
+
 @pytest.fixture(scope="module")
 def other_model(tmp_path_factory) -> Path:
     """A second model of another shape: 3 layers, 2 heads."""
