@@ -25,6 +25,8 @@ _WORD = re.compile(r"\S+")
 
 NUMBER_FORMATS = {"rank": "{:d}", "score": "{:.4f}", "score (ablated)": "{:.4f}"}
 """How the number columns are shown; any other column is text."""
+NARROW_TEXT = {"token"}
+"""Text columns kept as narrow as their longest cell (the sequence column takes the rest)."""
 
 TABLE_CLASS = "text-table"
 _TABLE_STYLE = (
@@ -37,6 +39,7 @@ _TABLE_STYLE = (
     "border-bottom:1px solid rgba(128,128,128,0.15);padding:0.2rem 0.5rem;vertical-align:top}"
     f"table.{TABLE_CLASS} td.num{{text-align:right;font-variant-numeric:tabular-nums;"
     "white-space:nowrap;width:1%}"
+    f"table.{TABLE_CLASS} td.narrow{{white-space:pre;width:1%}}"
     "</style>"
 )
 
@@ -84,7 +87,8 @@ def table_html(frame: pd.DataFrame, key: str) -> str:
     def cell(column: str, value: object) -> str:
         if column in NUMBER_FORMATS and value is not None and not pd.isna(value):
             return f"<td class='num'>{html.escape(NUMBER_FORMATS[column].format(value))}</td>"
-        return f"<td>{html.escape('' if value is None else str(value))}</td>"
+        shown = html.escape("" if value is None else str(value))
+        return f"<td class='narrow'>{shown}</td>" if column in NARROW_TEXT else f"<td>{shown}</td>"
 
     columns = [str(name) for name in frame.columns]
     head = "".join(f"<th scope='col'>{html.escape(name)}</th>" for name in columns)
