@@ -4,6 +4,7 @@ sentences, one forward pass each, written here with loops."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -18,6 +19,22 @@ SENTENCES = (
     "A cat sat on the mat while the dog slept in the garden.",
 )
 PUNCTUATION = {",", ".", "!"}
+
+
+def add_row(sums: dict, layer: int, head: int, q: int, row, texts: Sequence[str]) -> None:
+    """Add query ``q``'s attention ``row`` to each statistic's sum, by the textbook definitions
+    (Clark et al. 2019): <s> is the first token, </s> the last."""
+    n = len(row)
+    sums["to_start"][layer, head] += row[0]
+    sums["to_end"][layer, head] += row[n - 1]
+    sums["to_punctuation"][layer, head] += sum(
+        row[k] for k in range(n) if texts[k] in PUNCTUATION)
+    sums["to_self"][layer, head] += row[q]
+    if q > 0:
+        sums["to_previous"][layer, head] += row[q - 1]
+    if q < n - 1:
+        sums["to_next"][layer, head] += row[q + 1]
+    sums["entropy"][layer, head] += -sum(p * math.log2(p) for p in row if p > 0)
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +64,7 @@ def _direct(tiny):
             attention = output.attentions[layer][0].double().numpy()
             for head in range(heads):
                 for q in range(n):
-                    row = attention[head, q]
-                    sums["to_start"][layer, head] += row[0]  # <s> is the first token
-                    sums["to_end"][layer, head] += row[n - 1]  # </s> is the last
-                    sums["to_punctuation"][layer, head] += sum(
-                        row[k] for k in range(n) if texts[k] in PUNCTUATION)
-                    sums["to_self"][layer, head] += row[q]
-                    if q > 0:
-                        sums["to_previous"][layer, head] += row[q - 1]
-                    if q < n - 1:
-                        sums["to_next"][layer, head] += row[q + 1]
-                    sums["entropy"][layer, head] += -sum(p * math.log2(p) for p in row if p > 0)
+                    add_row(sums, layer, head, q, attention[head, q], texts)
     return {name: value / (pairs if name in ("to_previous", "to_next") else queries)
             for name, value in sums.items()}, queries
 

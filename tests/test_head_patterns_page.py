@@ -25,6 +25,7 @@ from tests.model_folders import build_headless_bert
 from tests.test_app_pages import APP, messages
 from tests.test_compare_page import array
 from tests.test_corpus_page import as_html, as_text
+from tests.test_head_patterns import add_row
 from ui.cache import _load_model, analysis_cache
 
 PAGE = "pages/head_patterns.py"
@@ -34,7 +35,6 @@ SENTENCES = (
     "A cat sat on the mat while the dog slept in the garden.",
 )
 FILE = ("three.txt", ("\n".join(SENTENCES) + "\n").encode())
-PUNCTUATION = {",", ".", "!"}
 SHARES = ("to_start", "to_end", "to_punctuation", "to_self", "to_previous", "to_next")
 TITLES = {  # as the tiny RoBERTa names its special tokens, escaped for plotly
     "to_start": "to &lt;s&gt;", "to_end": "to &lt;/s&gt;", "to_punctuation": "to punctuation",
@@ -67,17 +67,7 @@ def direct_statistics(loaded: Loaded, sentences: Sequence[str]
         for layer in range(layers):
             for head in range(heads):
                 for q in range(n):
-                    row = attention[layer, head, q]
-                    sums["to_start"][layer, head] += row[0]
-                    sums["to_end"][layer, head] += row[n - 1]
-                    sums["to_punctuation"][layer, head] += sum(
-                        row[k] for k in range(n) if texts[k] in PUNCTUATION)
-                    sums["to_self"][layer, head] += row[q]
-                    if q > 0:
-                        sums["to_previous"][layer, head] += row[q - 1]
-                    if q < n - 1:
-                        sums["to_next"][layer, head] += row[q + 1]
-                    sums["entropy"][layer, head] += -sum(p * math.log2(p) for p in row if p > 0)
+                    add_row(sums, layer, head, q, attention[layer, head, q], texts)
         flat = attention.reshape(layers * heads, n, n)
         for a in range(layers * heads):
             for b in range(layers * heads):
