@@ -18,7 +18,8 @@ SHORT = "A cat sat on the <mask>."
 
 
 def open_link(query: dict[str, str], page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
+    """A new session opened on ``query`` (a fresh AppTest is a fresh browser tab)."""
+    at = AppTest.from_file(APP, default_timeout=180)
     at.query_params.update(query)
     if page:
         at.switch_page(page)

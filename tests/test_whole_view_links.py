@@ -5,7 +5,6 @@ AppTest opens them on the tiny model (2 layers, 4 heads)."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from explorer.state import (
 )
 from explorer.tiny import build_tiny_model
 from tests.conftest import ROOT
+from tests.test_share_links import open_link
+from tests.test_share_links import warnings as notes
 from ui import keys
 from ui.graph_state import apply_view_event
 from ui.url_state import COMPARE_FIELDS, CORPUS_FIELDS, EXPLORER_FIELDS, LAYERS_FIELDS
@@ -40,21 +41,8 @@ PROPERTY = settings(max_examples=5, deadline=None,
                                            HealthCheck.too_slow])
 
 
-def open_link(query: dict[str, str], page: str | None = None) -> AppTest:
-    """A new session opened on ``query`` (a fresh AppTest is a fresh browser tab)."""
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update(query)
-    if page:
-        at.switch_page(page)
-    return at.run()
-
-
 def shown_query(at: AppTest) -> dict[str, str]:
     return {key: str(value) for key, value in at.query_params.items()}
-
-
-def notes(at: AppTest) -> str:
-    return "\n".join(re.sub(r"\\(.)", r"\1", str(w.value)) for w in at.warning)
 
 
 def model_line(at: AppTest) -> str:
