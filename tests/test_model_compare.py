@@ -1,6 +1,6 @@
 """Model comparison (explorer.model_compare) on a tiny "student" (2 layers) and "teacher"
 (4 layers) of one family sharing one tokenizer, against independent references (scipy's
-Jensen–Shannon distance, the textbook HSIC formula with centering matrices, one-at-a-time
+Jensen–Shannon distance, Song et al.'s unbiased HSIC written as explicit sums, one-at-a-time
 analyses)."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from explorer.model_compare import (
     layer_cka,
     linear_cka,
     parameter_bytes,
+    unbiased_hsic,
 )
 from explorer.tiny import build_tiny_bert_model, build_tiny_model_sharing_tokenizer
 
@@ -101,30 +102,75 @@ def test_head_similarity_refuses_different_tokens(student):
         head_similarity(a.attentions, b.attentions)
 
 
+def _textbook_unbiased_hsic(x: np.ndarray, y: np.ndarray) -> float:
+    """Song et al. (2012), eq. 5, with explicit sums over distinct token indices:
+    HSIC₁ = [Σ_{i≠j} K̃_ij L̃_ij + (Σ_{i≠j} K̃_ij)(Σ_{i≠j} L̃_ij) / ((n−1)(n−2))
+             − 2/(n−2) Σ_i Σ_{j≠i} Σ_{q≠i} K̃_ij L̃_iq] / (n (n − 3)),
+    K̃, L̃ the linear Gram matrices with zeroed diagonals."""
+    n = x.shape[0]
+    k = [[float(x[i] @ x[j]) if i != j else 0.0 for j in range(n)] for i in range(n)]
+    l_ = [[float(y[i] @ y[j]) if i != j else 0.0 for j in range(n)] for i in range(n)]
+    trace = sum(k[i][j] * l_[i][j] for i in range(n) for j in range(n) if i != j)
+    sum_k = sum(k[i][j] for i in range(n) for j in range(n) if i != j)
+    sum_l = sum(l_[i][j] for i in range(n) for j in range(n) if i != j)
+    cross = sum(k[i][j] * l_[i][q] for i in range(n) for j in range(n) for q in range(n)
+                if j != i and q != i)
+    return (trace + sum_k * sum_l / ((n - 1) * (n - 2)) - 2 * cross / (n - 2)) / (n * (n - 3))
+
+
 def _textbook_cka(x: np.ndarray, y: np.ndarray) -> float:
-    """CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)), HSIC(K, L) = tr(K H L H) / (n − 1)²."""
+    return _textbook_unbiased_hsic(x, y) / np.sqrt(
+        _textbook_unbiased_hsic(x, x) * _textbook_unbiased_hsic(y, y))
+
+
+def _biased_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Kornblith et al. (2019), eq. 5: the biased estimator, HSIC₀ = tr(K H L H) / (n − 1)²."""
     n = x.shape[0]
     h = np.eye(n) - np.ones((n, n)) / n
     k, l_ = x @ x.T, y @ y.T
-
-    def hsic(p, q):
-        return np.trace(p @ h @ q @ h) / (n - 1) ** 2
-
-    return hsic(k, l_) / np.sqrt(hsic(k, k) * hsic(l_, l_))
+    return float(np.trace(k @ h @ l_ @ h) / np.sqrt(np.trace(k @ h @ k @ h)
+                                                     * np.trace(l_ @ h @ l_ @ h)))
 
 
-def test_linear_cka_matches_the_textbook_formula_and_its_invariances():
+def test_unbiased_hsic_equals_the_textbook_sums():
+    rng = np.random.default_rng(0)
+    for n, dims in ((4, (3, 5)), (9, (6, 2)), (17, (12, 7))):
+        x = rng.normal(size=(n, dims[0])) + 2.0  # not centred: HSIC₁ must not care
+        y = x[:, :1] @ rng.normal(size=(1, dims[1])) + rng.normal(size=(n, dims[1]))
+        assert unbiased_hsic(x, y) == pytest.approx(_textbook_unbiased_hsic(x, y), rel=1e-9)
+        assert linear_cka(x, y) == pytest.approx(_textbook_cka(x, y), rel=1e-9)
+    with pytest.raises(ComparisonError, match="at least 4 tokens"):
+        linear_cka(x[:3], y[:3])
+
+
+def test_linear_cka_reads_unrelated_random_matrices_as_unrelated():
+    """The null: independent Gaussian representations. The biased estimator reads ~0.98 at 7
+    tokens in 768 dimensions; the debiased one is ≈ 0 on average there (one draw spreads
+    ±0.26, which is why the Models page refuses one-text CKA on few tokens) and for one draw
+    of 2 000 tokens."""
+    rng = np.random.default_rng(1)
+    few = [(rng.normal(size=(7, 768)), rng.normal(size=(7, 768))) for _ in range(200)]
+    assert np.mean([_biased_cka(x, y) for x, y in few[:20]]) > 0.9
+    assert abs(np.mean([linear_cka(x, y) for x, y in few])) < 0.1
+    x, y = rng.normal(size=(2000, 768)), rng.normal(size=(2000, 768))
+    assert abs(linear_cka(x, y)) < 0.1
+    assert abs(layer_cka(x[None], y[None])[0, 0]) < 0.1
+
+
+def test_linear_cka_invariances():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 12))
     y = x @ rng.normal(size=(12, 7)) + 0.5 * rng.normal(size=(40, 7))
-    assert linear_cka(x, y) == pytest.approx(_textbook_cka(x, y), abs=1e-10)
     unrelated = rng.normal(size=(40, 30))
-    assert linear_cka(x, unrelated) == pytest.approx(_textbook_cka(x, unrelated), abs=1e-10)
     assert linear_cka(x, unrelated) < linear_cka(x, y)
     assert linear_cka(x, x) == pytest.approx(1.0, abs=1e-12)
     rotation = ortho_group.rvs(12, random_state=1)
     assert linear_cka(x, 3.7 * x @ rotation) == pytest.approx(1.0, abs=1e-10)
     assert linear_cka(x, y) == pytest.approx(linear_cka(x @ rotation, 0.2 * y), abs=1e-10)
+    wide = rng.normal(size=(2000, 768))
+    orthogonal = np.linalg.qr(rng.normal(size=(768, 768)))[0]
+    assert np.allclose(orthogonal.T @ orthogonal, np.eye(768))
+    assert linear_cka(wide, wide @ orthogonal) == pytest.approx(1.0, abs=1e-9)
     # not invariant to an arbitrary invertible linear map (what distinguishes CKA from CCA)
     stretch = np.diag(np.linspace(0.1, 10, 12))
     assert linear_cka(x, x @ stretch) < 0.99
