@@ -155,6 +155,17 @@ a value near 1 therefore says something. The spread shrinks with tokens, not wit
 dimension, so the bar is a token count."""
 
 
+def text_cka_refusal(tokens: int) -> str:
+    """Why CKA on one text of ``tokens`` non-special tokens is not shown ("" when it is): below
+    :data:`MIN_TEXT_CKA_TOKENS` unrelated representations read anywhere in about ±0.3."""
+    if tokens >= MIN_TEXT_CKA_TOKENS:
+        return ""
+    return (f"Not shown on this text alone: it has {tokens} non-special token(s), and below "
+            f"{MIN_TEXT_CKA_TOKENS} tokens CKA of unrelated representations spreads too widely "
+            "(±0.26 at 7 tokens, for random ones) to read. The corpus figure above pools "
+            "tokens from many sentences.")
+
+
 def unbiased_centered_gram(x: np.ndarray) -> np.ndarray:
     """``U[token, token]``: the U-centred linear Gram matrix of ``x[token, dim]`` (Székely &
     Rizzo 2014): zero diagonal, and ``⟨U(K), U(L)⟩ / (n (n − 3))`` is Song et al.'s (2012)

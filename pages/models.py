@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -16,6 +17,7 @@ from explorer.model_compare import (
     candidate_changes,
     head_index,
     parameter_bytes,
+    text_cka_refusal,
 )
 from explorer.models_state import (
     DEFAULT_MODEL_B,
@@ -216,6 +218,38 @@ def head_to_head(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis,
             key=f"models_head_{name}", config=chart_config(f"head-{name}"))
 
 
+def layer_correspondence(loaded_a: Loaded, loaded_b: Loaded, analysis_a: Analysis,
+                         analysis_b: Analysis) -> None:
+    """Debiased layer CKA pooled over the bundled corpus (the default), and on this text only
+    when it has enough tokens for the number to mean something."""
+    st.caption("Debiased linear CKA (Kornblith et al. 2019 with the unbiased HSIC of Song et "
+               "al. 2012, as in Nguyen, Raghu & Kornblith 2021) between every layer of A and "
+               "every layer of B: which layer of B each layer of A resembles (1 = the same up "
+               "to rotation and scale, about 0 = unrelated; it can dip below 0). emb = the "
+               "embeddings.")
+    sentences = tuple(bundled_corpus().sentences[:DEFAULT_SENTENCES])
+    try:
+        with st.spinner(f"Running both models over {len(sentences)} corpus sentences …"):
+            pooled = cached_sentences_comparison(loaded_a, loaded_b, sentences)
+    except ComparisonError as error:
+        st.warning(escape_markdown(str(error)))
+    else:
+        st.plotly_chart(cka_heatmap(pooled.cka, f"Layer CKA over {pooled.sentences} corpus "
+                                                "sentences"),
+                        key="models_cka", config=chart_config("layer-cka"))
+        st.caption(f"Rests on {pooled.cka_tokens:,} non-special tokens from the first "
+                   f"{pooled.sentences} sentences of the bundled corpus.")
+    tokens = int((~np.asarray(analysis_a.special_mask, bool)).sum())
+    refusal = text_cka_refusal(tokens)
+    if refusal:
+        st.caption(refusal)
+        return
+    st.plotly_chart(cka_heatmap(cached_layer_cka(loaded_a, loaded_b, analysis_a, analysis_b),
+                                "Layer CKA on this text"),
+                    key="models_cka_text", config=chart_config("layer-cka-text"))
+    st.caption(f"On this text: {tokens:,} non-special tokens.")
+
+
 @st.fragment
 def over_sentences(loaded_a: Loaded, loaded_b: Loaded) -> None:
     """The same map and CKA pooled over many sentences, computed on request."""
@@ -320,10 +354,5 @@ if match.same:
     st.subheader("Head-to-head map")
     head_to_head(loaded_a, loaded_b, analysis_a, analysis_b, DEFAULTS)
     st.subheader("Layer correspondence")
-    st.caption("Linear CKA (Kornblith et al. 2019) between every layer of A and every layer of "
-               "B on this text's tokens: which layer of B each layer of A resembles (1 = the "
-               "same up to rotation and scale). emb = the embeddings.")
-    st.plotly_chart(cka_heatmap(cached_layer_cka(loaded_a, loaded_b, analysis_a, analysis_b),
-                                "Layer CKA on this text"),
-                    key="models_cka", config=chart_config("layer-cka"))
+    layer_correspondence(loaded_a, loaded_b, analysis_a, analysis_b)
     over_sentences(loaded_a, loaded_b)

@@ -13,6 +13,7 @@ from scipy.stats import ortho_group
 from explorer.analysis import analyze
 from explorer.model import load
 from explorer.model_compare import (
+    MIN_TEXT_CKA_TOKENS,
     ComparisonError,
     analysis_head_similarity,
     candidate_changes,
@@ -25,6 +26,7 @@ from explorer.model_compare import (
     layer_cka,
     linear_cka,
     parameter_bytes,
+    text_cka_refusal,
     unbiased_hsic,
 )
 from explorer.tiny import build_tiny_bert_model, build_tiny_model_sharing_tokenizer
@@ -167,9 +169,9 @@ def test_linear_cka_invariances():
     rotation = ortho_group.rvs(12, random_state=1)
     assert linear_cka(x, 3.7 * x @ rotation) == pytest.approx(1.0, abs=1e-10)
     assert linear_cka(x, y) == pytest.approx(linear_cka(x @ rotation, 0.2 * y), abs=1e-10)
-    wide = rng.normal(size=(2000, 768))
-    orthogonal = np.linalg.qr(rng.normal(size=(768, 768)))[0]
-    assert np.allclose(orthogonal.T @ orthogonal, np.eye(768))
+    wide = rng.normal(size=(2000, 96))
+    orthogonal = np.linalg.qr(rng.normal(size=(96, 96)))[0]
+    assert np.allclose(orthogonal.T @ orthogonal, np.eye(96))
     assert linear_cka(wide, wide @ orthogonal) == pytest.approx(1.0, abs=1e-9)
     # not invariant to an arbitrary invertible linear map (what distinguishes CKA from CCA)
     stretch = np.diag(np.linspace(0.1, 10, 12))
@@ -237,3 +239,20 @@ def test_speed_and_size(student, analyses):
     assert forward_seconds(student, a.token_ids, repeats=2) > 0
     parameters = sum(p.numel() for p in student.model.parameters())
     assert parameter_bytes(student) >= parameters * 4
+
+
+def test_one_text_cka_is_refused_below_the_token_count_where_noise_reads_as_noise():
+    """At :data:`MIN_TEXT_CKA_TOKENS` tokens random representations (full rank and rank 3, in
+    768 dimensions) stay within |0.1|; at 7 tokens they do not, and the page refuses."""
+    rng = np.random.default_rng(3)
+    n = MIN_TEXT_CKA_TOKENS
+    for rank in (3, 768):
+        values = [linear_cka(rng.normal(size=(n, rank)) @ rng.normal(size=(rank, 768)),
+                             rng.normal(size=(n, rank)) @ rng.normal(size=(rank, 768)))
+                  for _ in range(10)]
+        assert max(abs(v) for v in values) < 0.1
+    few = [abs(linear_cka(rng.normal(size=(7, 768)), rng.normal(size=(7, 768))))
+           for _ in range(10)]
+    assert max(few) > 0.1
+    assert text_cka_refusal(7) and "7 non-special" in text_cka_refusal(7)
+    assert text_cka_refusal(n) == ""

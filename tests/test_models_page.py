@@ -1,7 +1,7 @@
 """The Models page under AppTest, on a tiny "student" (2 layers) and "teacher" (4 layers) RoBERTa
 sharing one tokenizer, and a tiny BERT (another tokenizer). Figures are checked against
 independent computations: the analyses' own softmax, scipy's Jensen–Shannon distance and the
-textbook linear CKA of one pair of layers."""
+debiased linear CKA of pooled tokens gathered one sentence at a time."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from scipy.spatial.distance import jensenshannon
 from streamlit.testing.v1 import AppTest
 
 from explorer.analysis import analyze
+from explorer.corpus import bundled_corpus
 from explorer.model import load
-from explorer.model_compare import linear_cka
+from explorer.model_compare import MIN_TEXT_CKA_TOKENS, linear_cka
+from explorer.models_state import DEFAULT_SENTENCES
 from explorer.state import DEFAULT_TEXT
 from explorer.tiny import build_tiny_bert_model, build_tiny_model_sharing_tokenizer
 from tests.conftest import ROOT
@@ -116,12 +118,24 @@ def test_head_to_head_map_and_layer_cka(pair_page, student_dir, teacher_dir):
         expected = 1 - np.mean([jensenshannon(p, q, base=2) ** 2 for p, q in zip(rows_a, rows_b)])
         assert colours[a_head, b_head] == pytest.approx(expected, abs=1e-5)
     assert "A L1 H4 × B L3 H2" in array(grid["text"]).tolist()[3 * 16 + 9]
-    cka = array(figures(at)["Layer CKA on this text"]["data"][0]["z"])
+    assert "Layer CKA on this text" not in figures(at)  # 7 tokens: refused, and said why
+    captions = "\n".join(str(c.value) for c in at.caption)
+    assert f"below {MIN_TEXT_CKA_TOKENS} tokens" in captions
+    # the default: pooled over the bundled corpus, on tokens gathered one sentence at a time
+    sentences = bundled_corpus().sentences[:DEFAULT_SENTENCES]
+    cka = array(figures(at)[f"Layer CKA over {DEFAULT_SENTENCES} corpus sentences"]["data"][0]["z"])
     assert cka.shape == (3, 5)  # embeddings + layers
-    words = ~a.special_mask
+    states_a, states_b = [], []
+    for sentence in sentences:
+        one_a, one_b = analyze(student, sentence), analyze(teacher, sentence)
+        words = ~one_a.special_mask
+        states_a.append(one_a.hidden_states[:, words])
+        states_b.append(one_b.hidden_states[:, words])
+    pooled_a, pooled_b = np.concatenate(states_a, axis=1), np.concatenate(states_b, axis=1)
+    assert f"Rests on {pooled_a.shape[1]:,} non-special tokens" in captions
     for layer_a, layer_b in ((0, 0), (2, 4), (1, 3)):
         assert cka[layer_a, layer_b] == pytest.approx(linear_cka(
-            a.hidden_states[layer_a][words], b.hidden_states[layer_b][words]), abs=1e-6)
+            pooled_a[layer_a], pooled_b[layer_b]), abs=1e-5)
 
 
 def test_choosing_a_head_pair_shows_both_heads(pair_page, student_dir, teacher_dir):
@@ -141,7 +155,7 @@ def test_choosing_a_head_pair_shows_both_heads(pair_page, student_dir, teacher_d
 
 def test_speed_and_sentences_on_request(pair_page):
     at = pair_page
-    assert not any(title.startswith("Layer CKA over") for title in figures(at))
+    assert not any(title.startswith("Layer CKA over 3") for title in figures(at))
     at.button(key="models_measure").click().run()
     values = [m.value for m in at.metric]
     assert len(values) == 3 and values[0].endswith(" ms") and values[2].endswith("×")

@@ -38,12 +38,10 @@ def cached_head_similarity(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: A
 
 def cached_layer_cka(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis
                      ) -> np.ndarray:
-    """``cka[layer_a + 1, layer_b + 1]`` over this text's non-special tokens (every token when
-    fewer than two are left)."""
+    """Debiased ``cka[layer_a + 1, layer_b + 1]`` over this text's non-special tokens (the
+    page asks only when there are enough: :func:`explorer.model_compare.text_cka_refusal`)."""
     def compute() -> np.ndarray:
-        tokens = ~np.asarray(a.special_mask, bool)
-        return layer_cka(a.hidden_states, b.hidden_states,
-                         tokens if tokens.sum() >= 2 else None)
+        return layer_cka(a.hidden_states, b.hidden_states, ~np.asarray(a.special_mask, bool))
     return cached_in_budget(("layer cka", *_pair(loaded_a, loaded_b), a.text), compute)
 
 
