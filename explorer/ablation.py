@@ -103,22 +103,26 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head]) -> Iterator[None]:
 
 
 @torch.inference_mode()
-def ablated_logits(loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head]) -> torch.Tensor:
-    """``logits[token, vocab]`` of ``token_ids`` with ``heads`` switched off."""
+def ablated_logits(loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head],
+                   token_type_ids: np.ndarray | None = None) -> torch.Tensor:
+    """``logits[token, vocab]`` of ``token_ids`` (a pair: with its ``token_type_ids``) with
+    ``heads`` switched off."""
     with heads_switched_off(loaded, heads):
-        last = run_encoder(loaded, np.asarray(token_ids, dtype=np.int64)).last_hidden_state[0]
+        last = run_encoder(loaded, np.asarray(token_ids, dtype=np.int64),
+                           token_type_ids=token_type_ids).last_hidden_state[0]
     return lm_logits(loaded, last)
 
 
 def ablated_predictions(
-    loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head], top_k: int
+    loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head], top_k: int,
+    token_type_ids: np.ndarray | None = None,
 ) -> tuple[MaskPredictions, ...]:
     """Top-k per ``<mask>`` with ``heads`` switched off, in the fill-mask pipeline's format:
-    one encoder pass, the LM head at the masks only."""
+    one encoder pass (a pair: with its ``token_type_ids``), the LM head at the masks only."""
     token_ids = np.asarray(token_ids, dtype=np.int64)
     mask_positions = np.flatnonzero(token_ids == loaded.tokenizer.mask_token_id)
     with heads_switched_off(loaded, heads):
-        last = run_encoder(loaded, token_ids).last_hidden_state[0]
+        last = run_encoder(loaded, token_ids, token_type_ids=token_type_ids).last_hidden_state[0]
     logits = lm_logits(loaded, last[torch.from_numpy(mask_positions).to(last.device)])
     return fill_mask_predictions(loaded, token_ids, logits, top_k)
 
@@ -133,4 +137,4 @@ def predictions_without(
     if not chosen and top_k <= analysis.top_k:
         return tuple(MaskPredictions(m.position, m.predictions[:top_k])
                      for m in analysis.predictions)
-    return ablated_predictions(loaded, analysis.token_ids, chosen, top_k)
+    return ablated_predictions(loaded, heads=chosen, top_k=top_k, **analysis.model_inputs())

@@ -78,6 +78,15 @@ class Analysis:
     # (0 = text A, 1 = text B, -1 = special tokens); None for a single text.
     text_pair: str | None = None
     segment: np.ndarray | None = None
+    # token_type_ids[token] of a pair when the tokenizer makes them (BERT: 1 for text B); None
+    # for a single text and for families with one token type (RoBERTa)
+    token_type_ids: np.ndarray | None = None
+
+    def model_inputs(self) -> dict[str, np.ndarray | None]:
+        """What the model read (``token_ids``, ``token_type_ids``), as keyword arguments of
+        every function that runs the model again on this text (ablation, attribution …), so a
+        re-run reads exactly the analysed input (:func:`explorer.forward.sequence_inputs`)."""
+        return {"token_ids": self.token_ids, "token_type_ids": self.token_type_ids}
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -294,4 +303,6 @@ def analyze(loaded: Loaded, text: str, top_k: int = 5, text_pair: str | None = N
         mask_probabilities=_readonly(mask_probabilities),
         text_pair=None if text_pair is None else cleaned_pair,
         segment=segment,
+        token_type_ids=None if token_type_ids is None else _readonly(
+            np.asarray(token_type_ids, dtype=np.int64)),
     )

@@ -163,6 +163,11 @@ class Architecture:
                                bias=None if bias is None else bias.detach(),
                                input_norm=norm, output=self.attention_outputs(model)[layer])
 
+    def vocab_size(self, model: nn.Module) -> int:
+        """How many tokens the masked-LM head scores: the config's ``vocab_size`` (not
+        ``get_output_embeddings()``, which is a hidden × hidden map in non-legacy DeBERTa)."""
+        return int(model.config.vocab_size)
+
     def head_function(self, model: nn.Module) -> HeadFunction:
         """Last-layer hidden states → vocabulary logits, exactly as the model computes them."""
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explorer.devices import inputs_on_device
 from explorer.model import Loaded
 
 ProgressCallback = Callable[[int, int], None]
@@ -73,14 +74,14 @@ def forward_sentences(
         input_ids[row, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
         attention_mask[row, : len(ids)] = 1
     output = loaded.model.base_model(
-        input_ids=input_ids, attention_mask=attention_mask, output_attentions=True,
-        output_hidden_states=hidden, return_dict=True,
+        **inputs_on_device(loaded.model, input_ids=input_ids, attention_mask=attention_mask),
+        output_attentions=True, output_hidden_states=hidden, return_dict=True,
     )
     if not output.attentions:
         raise RuntimeError("The model returned no attention weights; load it with "
                            "attn_implementation='eager'.")
-    attentions = torch.stack(output.attentions, dim=1).float().numpy()  # [batch, layer, ...]
-    states = torch.stack(output.hidden_states, dim=1).float().numpy() if hidden else None
+    attentions = torch.stack(output.attentions, dim=1).float().cpu().numpy()  # [batch, layer, ...]
+    states = torch.stack(output.hidden_states, dim=1).float().cpu().numpy() if hidden else None
     results = []
     for row, ids in enumerate(id_lists):
         n = len(ids)

@@ -49,6 +49,7 @@ from torch import nn
 
 from explorer.architectures import ArchitectureError, architecture_for
 from explorer.attention_stats import rollout
+from explorer.forward import model_device, model_dtype, sequence_inputs
 from explorer.lens import lm_head
 from explorer.model import Loaded
 
@@ -132,8 +133,10 @@ def integrated_gradients(
     if progress:
         progress(0, steps)
     for start in range(0, steps, max(1, batch_size)):
-        alpha = torch.as_tensor(alphas[start:start + batch_size], dtype=inputs.dtype)
-        weight = torch.as_tensor(weights[start:start + batch_size], dtype=inputs.dtype)
+        alpha = torch.as_tensor(alphas[start:start + batch_size], dtype=inputs.dtype,
+                                device=inputs.device)
+        weight = torch.as_tensor(weights[start:start + batch_size], dtype=inputs.dtype,
+                                 device=inputs.device)
         shape = (-1,) + (1,) * inputs.dim()
         points = baseline[None] + alpha.view(shape) * delta[None]
         _, gradients = _gradients(function, points)
@@ -171,7 +174,9 @@ def log_probability_function(
     token_type_ids: np.ndarray | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """``f(embeddings[batch, token, dim]) → [batch]``: ``log p(target_id)`` at ``position``
-    (minus ``log p(contrast_id)`` when given), with the word embeddings replaced by the argument.
+    (minus ``log p(contrast_id)`` when given), with the word embeddings replaced by the argument
+    (float32 on the model's device; the model runs in its own dtype). A pair's
+    ``token_type_ids`` go in with every call (take them from the Analysis).
 
     Only the mask position goes through the masked-LM head (not every token), which saves most
     of a forward pass for a 50 k vocabulary.
@@ -179,25 +184,20 @@ def log_probability_function(
     model = loaded.model
     head = lm_head(model)
     base = model.base_model
+    dtype = model_dtype(loaded)
     count = len(token_ids)
-    vocab = int(model.get_output_embeddings().weight.shape[0])
+    vocab = architecture_for(model).vocab_size(model)
     for token in (target_id, contrast_id):
         if token is not None and not 0 <= int(token) < vocab:
             raise AttributionError(f"Token id {token} is outside the vocabulary.")
     if not 0 <= position < count:
         raise AttributionError(f"No token at position {position}.")
-    types = None if token_type_ids is None else torch.as_tensor(
-        np.asarray(token_type_ids), dtype=torch.long)[None]
 
     def function(embeddings: torch.Tensor) -> torch.Tensor:
-        batch = embeddings.shape[0]
-        extra = {} if types is None else {"token_type_ids": types.expand(batch, count)}
-        output = base(
-            inputs_embeds=embeddings,
-            attention_mask=torch.ones((batch, count), dtype=torch.long),
-            return_dict=True,
-            **extra,
-        )
+        inputs = sequence_inputs(loaded, token_ids, token_type_ids, batch=embeddings.shape[0])
+        del inputs["input_ids"]
+        # float32 path points, cast to the weights' dtype: the gradient comes back as float32
+        output = base(inputs_embeds=embeddings.to(dtype), return_dict=True, **inputs)
         log_probs = head(output.last_hidden_state[:, position]).float().log_softmax(dim=-1)
         value = log_probs[:, int(target_id)]
         if contrast_id is not None:
@@ -213,16 +213,23 @@ def special_token_mask(loaded: Loaded, token_ids: np.ndarray) -> np.ndarray:
     return np.array([int(i) in special_ids for i in token_ids], dtype=bool)
 
 
+@torch.no_grad()
+def word_embeddings(loaded: Loaded, token_ids: np.ndarray) -> torch.Tensor:
+    """``embeddings[token, dim]``: the word embeddings of ``token_ids``, float32 on the model's
+    device (the integration path is kept in float32 whatever the weights' dtype)."""
+    ids = sequence_inputs(loaded, np.asarray(token_ids, dtype=np.int64))["input_ids"][0]
+    return loaded.model.get_input_embeddings()(ids).float()
+
+
 def baseline_embeddings(loaded: Loaded, token_ids: np.ndarray, kind: str = "pad") -> torch.Tensor:
     """``baseline[token, dim]`` of :data:`BASELINES` kind ``kind``; special tokens kept."""
     if kind not in BASELINES:
         raise AttributionError(f"Unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}.")
     tokenizer = loaded.tokenizer
-    ids = torch.as_tensor(np.asarray(token_ids), dtype=torch.long)
-    embedding = loaded.model.get_input_embeddings()
+    inputs = word_embeddings(loaded, token_ids)
+    keep = torch.from_numpy(special_token_mask(loaded, np.asarray(token_ids)))[:, None].to(
+        inputs.device)
     with torch.no_grad():
-        inputs = embedding(ids).float()
-        keep = torch.from_numpy(special_token_mask(loaded, np.asarray(token_ids)))[:, None]
         if kind == "zero":
             replacement = torch.zeros_like(inputs)
         else:
@@ -230,7 +237,7 @@ def baseline_embeddings(loaded: Loaded, token_ids: np.ndarray, kind: str = "pad"
             if replacement_id is None:
                 raise AttributionError(f"This tokenizer has no {kind} token; choose another "
                                        "baseline.")
-            replacement = embedding(torch.tensor([replacement_id])).float().expand_as(inputs)
+            replacement = word_embeddings(loaded, [replacement_id]).expand_as(inputs)
         return torch.where(keep, inputs, replacement)
 
 
@@ -304,14 +311,13 @@ def attribute(
     batch_size = batch_size or default_batch_size(len(token_ids))
     function = log_probability_function(loaded, token_ids, position, target_id, contrast_id,
                                         token_type_ids)
-    with torch.no_grad():
-        inputs = loaded.model.get_input_embeddings()(torch.from_numpy(token_ids)).float()
+    inputs = word_embeddings(loaded, token_ids)
     common = dict(position=int(position), target_id=int(target_id),
                   contrast_id=None if contrast_id is None else int(contrast_id))
     if method == "gradient_x_input":
         vectors, value = gradient_times_input_core(function, inputs)
-        return TokenAttribution(method=method, scores=vectors.sum(dim=-1).numpy(), value=value,
-                                **common)
+        return TokenAttribution(method=method, scores=vectors.sum(dim=-1).cpu().numpy(),
+                                value=value, **common)
     if method != "integrated_gradients":
         raise AttributionError(f"Unknown attribution method {method!r}.")
     result = integrated_gradients(
@@ -319,7 +325,7 @@ def attribute(
         steps=steps, batch_size=batch_size, progress=progress,
     )
     return TokenAttribution(
-        method=method, scores=result.attributions.sum(dim=-1).numpy(),
+        method=method, scores=result.attributions.sum(dim=-1).cpu().numpy(),
         value=result.value_at_input, baseline=baseline, steps=steps,
         baseline_value=result.value_at_baseline,
         completeness_error=result.completeness_error, **common,
@@ -346,7 +352,8 @@ def _head_transforms(
     # x @ weight.T + bias; weight is [out, in].
     value_weight = parts.weight.float().T.reshape(dim, heads, head_dim).transpose(0, 1)
     value_bias = (parts.bias.float() if parts.bias is not None
-                  else torch.zeros(out_features)).reshape(heads, head_dim)
+                  else torch.zeros(out_features, device=parts.weight.device)
+                  ).reshape(heads, head_dim)
     output_weight = parts.output.weight.detach().float().T.reshape(heads, head_dim, -1)
     return value_weight, value_bias, output_weight, parts.input_norm
 
@@ -355,7 +362,8 @@ def _head_transforms(
 def transformed_values(loaded: Loaded, hidden_states: np.ndarray, layer: int) -> torch.Tensor:
     """``f[head, key, dim]`` = ``f_h(x_key)``, for ``layer``'s input ``hidden_states[layer]``."""
     value_weight, value_bias, output_weight, input_norm = _head_transforms(loaded, layer)
-    inputs = torch.tensor(np.asarray(hidden_states[layer]), dtype=torch.float32)
+    inputs = torch.tensor(np.asarray(hidden_states[layer]), dtype=torch.float32).to(
+        model_device(loaded))
     if input_norm is not None:
         parameter = next(input_norm.parameters(), None)
         dtype = parameter.dtype if parameter is not None else torch.float32
@@ -369,7 +377,7 @@ def value_vector_norms(loaded: Loaded, hidden_states: np.ndarray) -> np.ndarray:
     ``hidden_states[layer + 1, token, dim]``."""
     layers = loaded.info.num_layers
     return np.stack([
-        transformed_values(loaded, hidden_states, layer).norm(dim=-1).numpy()
+        transformed_values(loaded, hidden_states, layer).norm(dim=-1).cpu().numpy()
         for layer in range(layers)
     ])
 
@@ -398,10 +406,11 @@ def layer_value_weighted_attention(
     result = np.empty((layers, count, count), dtype=np.float32)
     for layer in range(layers):
         values = transformed_values(loaded, hidden_states, layer)  # [head, key, dim]
-        weights = torch.tensor(np.asarray(attentions[layer]), dtype=torch.float32)
+        weights = torch.tensor(np.asarray(attentions[layer]), dtype=torch.float32).to(
+            values.device)
         for start in range(0, count, query_chunk):
             block = torch.einsum("hqk,hkd->qkd", weights[:, start:start + query_chunk], values)
-            result[layer, start:start + query_chunk] = block.norm(dim=-1).numpy()
+            result[layer, start:start + query_chunk] = block.norm(dim=-1).cpu().numpy()
     return result
 
 

@@ -51,3 +51,17 @@ def choose_device(environ: Mapping[str, str] | None = None) -> torch.device:
         raise DeviceError(f"{DEVICE_ENV_VAR}={raw!r}: no such device here; available: "
                           f"{', '.join(available_devices())}.")
     return torch.device(wanted)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's weights: where every input it reads must be."""
+    return next(model.parameters()).device
+
+
+def inputs_on_device(model: torch.nn.Module, **tensors: torch.Tensor | None
+                     ) -> dict[str, torch.Tensor]:
+    """The model's keyword inputs (``input_ids``, ``attention_mask``, ``token_type_ids``,
+    ``inputs_embeds`` …) moved to its device, the None ones left out: the one place where
+    inputs built on the CPU go to the model, as TransformerLens does in its forward."""
+    device = model_device(model)
+    return {name: tensor.to(device) for name, tensor in tensors.items() if tensor is not None}

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from explorer import devices
 from explorer.architectures import architecture_for
 from explorer.model import Loaded
 
 
 def model_device(loaded: Loaded) -> torch.device:
-    return next(loaded.model.parameters()).device
+    return devices.model_device(loaded.model)
 
 
 def model_dtype(loaded: Loaded) -> torch.dtype:
@@ -35,14 +36,25 @@ def run_encoder(loaded: Loaded, token_ids: np.ndarray, *, attentions: bool = Fal
     Returns the transformers output: ``last_hidden_state[1, token, dim]`` (what the LM head
     reads), and when asked ``attentions`` / ``hidden_states`` tuples, all on the model's device.
     """
-    device = model_device(loaded)
-    ids = torch.tensor(np.asarray(token_ids, dtype=np.int64))[None, :].to(device)
     encoder = architecture_for(loaded.model).encoder_of(loaded.model)
-    extra = {} if token_type_ids is None else {"token_type_ids": torch.tensor(
-        np.asarray(token_type_ids, dtype=np.int64))[None, :].to(device)}  # a pair's segment B
-    return encoder(input_ids=ids, attention_mask=torch.ones_like(ids),
+    return encoder(**sequence_inputs(loaded, token_ids, token_type_ids),
                    output_attentions=attentions, output_hidden_states=hidden_states,
-                   return_dict=True, **extra)
+                   return_dict=True)
+
+
+def sequence_inputs(loaded: Loaded, token_ids: np.ndarray,
+                    token_type_ids: np.ndarray | None = None, batch: int = 1
+                    ) -> dict[str, torch.Tensor]:
+    """``input_ids[batch, token]``, ``attention_mask`` and (a BERT pair's) ``token_type_ids``
+    of one sequence repeated ``batch`` times, on the model's device: every re-run of one text
+    (analysis, ablation, attribution, timing) reads its inputs from here, so a pair keeps its
+    token types (take both from the Analysis: :meth:`~explorer.analysis.Analysis.model_inputs`).
+    """
+    ids = torch.tensor(np.asarray(token_ids, dtype=np.int64))[None, :].repeat(batch, 1)
+    types = None if token_type_ids is None else torch.tensor(
+        np.asarray(token_type_ids, dtype=np.int64))[None, :].repeat(batch, 1)
+    return devices.inputs_on_device(loaded.model, input_ids=ids,
+                                    attention_mask=torch.ones_like(ids), token_type_ids=types)
 
 
 @torch.inference_mode()

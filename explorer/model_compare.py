@@ -33,6 +33,7 @@ from explorer.attention_passes import (
     length_batches,
 )
 from explorer.compare import TokenChange, prediction_changes
+from explorer.forward import sequence_inputs
 from explorer.model import Loaded
 
 
@@ -396,13 +397,13 @@ def candidate_changes(a: Analysis, b: Analysis, mask: int, top_k: int) -> list[T
 def forward_seconds(loaded: Loaded, token_ids: np.ndarray, repeats: int = 5) -> float:
     """Median wall time of one full forward pass (attentions and hidden states on, as the app
     runs it) over ``token_ids``, after one warm-up pass."""
-    ids = torch.tensor(np.asarray(token_ids), dtype=torch.long)[None]
-    mask = torch.ones_like(ids)
+    inputs = sequence_inputs(loaded, token_ids)
     times = []
     for attempt in range(repeats + 1):
         start = time.perf_counter()
-        loaded.model(input_ids=ids, attention_mask=mask, output_attentions=True,
-                     output_hidden_states=True)
+        loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
+        if inputs["input_ids"].device.type == "cuda":
+            torch.cuda.synchronize(inputs["input_ids"].device)
         if attempt:
             times.append(time.perf_counter() - start)
     return float(np.median(times))

@@ -187,8 +187,9 @@ def _attribution_part(loaded: Loaded, analysis: Analysis) -> None:
 
         try:
             result = cached_in_budget(key, lambda: attribute(
-                loaded, analysis.token_ids, mask.position, target, contrast_id=contrast,
-                method=method, baseline=baseline, steps=steps, progress=progress))
+                loaded, position=mask.position, target_id=target, contrast_id=contrast,
+                method=method, baseline=baseline, steps=steps, progress=progress,
+                **analysis.model_inputs()))
         except AttributionError as error:
             bar.empty()
             st.warning(escape_markdown(str(error)))
