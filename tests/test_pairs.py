@@ -106,3 +106,43 @@ def test_crossing_equals_a_direct_computation(loaded):
             assert crossing.b_to_a[layer, head] == pytest.approx(b_to_a, abs=1e-6)
             assert crossing.a_to_a[layer, head] == pytest.approx(a_to_a, abs=1e-6)
     assert np.all(crossing.a_to_a + crossing.a_to_b <= 1 + 1e-6)
+
+
+PAIR_A = "The capital of France is <mask>."
+PAIR_B = "Paris is a large city on the river."
+
+
+def _reference_log_probs(loaded, position: int) -> torch.Tensor:
+    """``log p[vocab]`` at ``position`` from the plain Hugging Face model called with the
+    tokenizer's own pair encoding (its token_type_ids included)."""
+    text_a = PAIR_A.replace("<mask>", loaded.tokenizer.mask_token)
+    encoded = loaded.tokenizer(text_a, PAIR_B, return_tensors="pt")
+    assert 1 in encoded["token_type_ids"][0].tolist()  # BERT reads text B as type 1
+    with torch.no_grad():
+        return loaded.model(**encoded).logits[0, position].float().log_softmax(-1)
+
+
+def test_reruns_of_a_bert_pair_read_its_token_types(bert):
+    """Ablation (nothing ablated) and attribution re-run the analysed pair: their f(x) is the
+    plain model's value on the tokenizer's pair encoding, and so is the analysis's."""
+    from explorer.ablation import ablated_logits, predictions_without
+    from explorer.analysis import analyze
+    from explorer.attribution import attribute
+
+    analysis = analyze(bert, PAIR_A, top_k=3, text_pair=PAIR_B)
+    assert analysis.token_type_ids is not None and analysis.token_type_ids.any()
+    position = analysis.mask_positions[0]
+    reference = _reference_log_probs(bert, position)
+    target = int(reference.argmax())
+    np.testing.assert_allclose(np.log(analysis.mask_probabilities[0, target]),
+                               float(reference[target]), atol=1e-5)
+    for method in ("gradient_x_input", "integrated_gradients"):
+        result = attribute(bert, position=position, target_id=target, method=method, steps=4,
+                           **analysis.model_inputs())
+        assert result.value == pytest.approx(float(reference[target]), abs=1e-5)
+    logits = ablated_logits(bert, heads=[], **analysis.model_inputs())
+    np.testing.assert_allclose(logits[position].log_softmax(-1).numpy(), reference.numpy(),
+                               atol=1e-5)
+    rerun = predictions_without(bert, analysis, [], top_k=analysis.top_k + 2)  # a real pass
+    np.testing.assert_allclose([p.score for p in rerun[0].predictions],
+                               reference.exp().topk(5).values.numpy(), rtol=1e-4)
