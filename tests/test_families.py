@@ -259,3 +259,58 @@ def test_corpus_encode_and_search(family):
     by_heads = search(index, query, token, top_layer, mode="heads",
                       heads=list(range(loaded.info.num_heads)), k=1)
     assert (by_heads[0].sentence_id, by_heads[0].position) == (3, token)
+
+
+def test_attribution_in_every_family_and_dtype(family):
+    """Gradients on float16/bfloat16 weights: the path is integrated in float32, the model
+    runs in its dtype. f(x) is the plain model's log-probability; integrated gradients keep
+    completeness within the dtype's rounding."""
+    from explorer.attribution import attribute
+
+    _, dtype, loaded = family
+    analysis = analyze(loaded, TEXT, top_k=5)
+    position = analysis.mask_positions[0]
+    reference = full_model_logits(loaded, analysis.token_ids).log_softmax(-1)[position]
+    target = analysis.predictions[0].predictions[0].token_id
+    tolerance = {"float32": 1e-4, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    for method in ("gradient_x_input", "integrated_gradients"):
+        result = attribute(loaded, position=position, target_id=target, method=method,
+                           steps=16, **analysis.model_inputs())
+        assert result.scores.dtype == np.float32
+        assert result.scores.shape == (analysis.num_tokens,)
+        assert np.isfinite(result.scores).all() and np.abs(result.scores).max() > 0
+        assert result.value == pytest.approx(float(reference[target]), abs=tolerance)
+    gap = abs(result.completeness_gap)
+    assert abs(result.completeness_error) <= 0.05 * gap + 5 * tolerance, (dtype, result)
+
+
+def test_attribution_reads_the_vocabulary_of_non_legacy_deberta(tmp_path):
+    """Non-legacy DeBERTa-v2/v3: ``get_output_embeddings()`` is a hidden × hidden map, so the
+    vocabulary size must come from the architecture table; every top-5 candidate (and the last
+    token id) is attributable, with f(x) the plain model's log-probability."""
+    import transformers as tf
+
+    from explorer.attribution import attribute
+    from explorer.tiny import build_family_tokenizer
+
+    build_family_tokenizer(tmp_path, "deberta-v2")
+    tokenizer = tf.AutoTokenizer.from_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = tf.DebertaV2Config(
+        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, hidden_size=32,
+        num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=64, relative_attention=True, pos_att_type=["p2c", "c2p"],
+        position_buckets=16, max_relative_positions=-1, norm_rel_ebd="layer_norm",
+        share_att_key=True, position_biased_input=False, type_vocab_size=0, legacy=False)
+    tf.DebertaV2ForMaskedLM(config).save_pretrained(tmp_path, safe_serialization=True)
+    loaded = load(str(tmp_path))
+    assert not loaded.model.legacy
+    assert loaded.model.get_output_embeddings().weight.shape[0] < len(tokenizer)
+    analysis = analyze(loaded, TEXT, top_k=5)
+    position = analysis.mask_positions[0]
+    reference = full_model_logits(loaded, analysis.token_ids).log_softmax(-1)[position]
+    candidates = [p.token_id for p in analysis.predictions[0].predictions] + [len(tokenizer) - 1]
+    for target in candidates:
+        result = attribute(loaded, position=position, target_id=target,
+                           method="gradient_x_input", **analysis.model_inputs())
+        assert result.value == pytest.approx(float(reference[target]), abs=1e-4)
