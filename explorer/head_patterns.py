@@ -7,7 +7,7 @@ sentence** (each token weighs the same, as in the paper):
 
 - ``to_start``: attention to the start token (``<s>`` / ``[CLS]``), ``to_end``: to end and
   separator tokens (``</s>`` / ``[SEP]``), ``to_punctuation``: to tokens that are only
-  punctuation (Unicode category P*, e.g. ``,`` ``.`` ``Ġ.``), each in [0, 1];
+  punctuation (Unicode category P*, e.g. ``,`` ``.`` ``Ġ.`` ``▁.``), each in [0, 1];
 - ``to_self``; ``to_previous`` / ``to_next``: to the neighbouring token, averaged over the query
   tokens that have one;
 - ``entropy``: the attention row's entropy in bits (0 … log2(tokens)); its fixed colour scale
@@ -56,8 +56,10 @@ def statistic_labels(start_token: str = "<s>", end_token: str = "</s>") -> dict[
 
 
 def is_punctuation(text: str) -> bool:
-    """Whether a token's text (leading ``Ġ``/space/``##`` ignored) is only punctuation."""
-    stripped = text.replace("Ġ", " ").strip()
+    """Whether a token's text (leading ``Ġ`` / SentencePiece ``▁`` / space / ``##`` ignored) is
+    only punctuation: ``.``, ``Ġ.`` (byte-level BPE) and ``▁.`` (ALBERT, XLM-R, CamemBERT,
+    DeBERTa) all are."""
+    stripped = text.replace("Ġ", " ").replace("▁", " ").strip()
     if stripped.startswith("##"):
         stripped = stripped[2:]
     return bool(stripped) and all(unicodedata.category(ch).startswith("P") for ch in stripped)

@@ -185,3 +185,51 @@ def test_trained_minilm_heads_show_their_habits():
     # the two positional heads attend unlike each other: far apart among all pairs
     distance = result.divergence[0 * 12 + 2, 1 * 12 + 8]
     assert distance > np.median(result.divergence)
+
+
+SPACED = ("Hello world ! It is late .", "The capital of France is Paris , and Rome .")
+
+
+def _with_spaced_punctuation(folder, model_type: str):
+    """A tiny ``model_type`` whose SentencePiece vocabulary has ``▁.``, ``▁,`` and ``▁!`` (as
+    ALBERT's, XLM-R's, CamemBERT's and DeBERTa's do): the tiny trainer never learns them."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from explorer.model import load
+    from explorer.tiny import _family_model, build_family_tokenizer
+
+    build_family_tokenizer(folder, model_type)
+    path = folder / "tokenizer.json"
+    spec = json.loads(path.read_text())
+    spec["model"]["vocab"] += [["▁.", -1.0], ["▁,", -1.0], ["▁!", -1.0]]
+    path.write_text(json.dumps(spec))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    _family_model(model_type, tokenizer, 2, 32, 4, 64).save_pretrained(
+        folder, safe_serialization=True)
+    return load(str(folder))
+
+
+@pytest.mark.parametrize("model_type", ["albert", "xlm-roberta", "camembert", "deberta-v2"])
+def test_to_punctuation_counts_sentencepiece_punctuation(model_type, tmp_path):
+    loaded = _with_spaced_punctuation(tmp_path, model_type)
+    tokenizer = loaded.tokenizer
+    assert "▁." in tokenizer.tokenize(SPACED[0])
+    result = head_patterns(loaded, SPACED, with_map=False)
+    layers, heads = loaded.info.num_layers, loaded.info.num_heads
+    expected, queries = np.zeros((layers, heads)), 0
+    for sentence in SPACED:  # direct: each token's decoded text, one sentence at a time
+        ids = tokenizer(sentence)["input_ids"]
+        punctuation = [k for k, i in enumerate(ids)
+                       if tokenizer.decode([i]).replace("▁", " ").strip() in PUNCTUATION]
+        with torch.no_grad():
+            output = loaded.model(input_ids=torch.tensor([ids]), output_attentions=True)
+        for layer in range(layers):
+            attention = output.attentions[layer][0].double().numpy()
+            expected[layer] += attention[:, :, punctuation].sum(axis=(-1, -2))
+        queries += len(ids)
+    np.testing.assert_allclose(result.to_punctuation, expected / queries, atol=1e-5)
+    assert np.all(result.to_punctuation > 0)
