@@ -261,10 +261,6 @@ ARCHITECTURES: tuple[Architecture, ...] = (
 _BY_TYPE = {model_type: entry for entry in ARCHITECTURES for model_type in entry.model_types}
 
 
-def supported_model_types() -> tuple[str, ...]:
-    return tuple(_BY_TYPE)
-
-
 def architecture_for(model_or_config: Any) -> Architecture:
     """The table entry of a model, its config or its model type; :class:`ArchitectureError` if
     it has none."""

@@ -49,9 +49,3 @@ def top_predictions_per_token(loaded: Loaded, analysis: Analysis, top_k: int = 5
         tuple((names[int(i)], float(p)) for p, i in zip(probs, ids))
         for probs, ids in zip(top_probs.tolist(), top_ids.tolist())
     )
-
-
-def token_predictions_nbytes(predictions: TokenPredictions) -> int:
-    """Approximate memory held by :func:`top_predictions_per_token`'s result."""
-    return sum(120 + sum(100 + len(text.encode("utf-8", "surrogatepass")) for text, _ in row)
-               for row in predictions)

@@ -83,8 +83,3 @@ def cached_query(loaded: Loaded, text: str) -> QueryTokens:
     """Vectors of every token of ``text``; raises CorpusError for empty text."""
     return analysis_cache().get((_QUERY, model_cache_key(loaded), text),
                                 lambda: encode_query(loaded, text))
-
-
-def forget_corpus_entries() -> None:
-    """Drop every cached corpus index and query from memory (tests)."""
-    analysis_cache().clear()
