@@ -63,5 +63,7 @@ def word_level(tokenizer: Any, analysis: Analysis) -> tuple[Analysis, Words]:
         hidden_states=_readonly(np.ascontiguousarray(hidden)),
         predictions=predictions,
         segment=segment,
+        token_type_ids=None if analysis.token_type_ids is None else _readonly(
+            np.asarray(analysis.token_type_ids)[first_piece].copy()),
     )
     return merged, words
