@@ -24,7 +24,6 @@ from explorer.ablation import Head
 from explorer.analysis import Analysis, token_label
 from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
-from explorer.state import DEFAULT_TEXT
 from ui import keys
 from ui.analysis_view import analysis_with_notes
 from ui.attribution_view import attribution_section
@@ -39,6 +38,7 @@ from ui.reading import (
     pair_texts,
     piece_of_word,
     segment_suffix,
+    shared_text_area,
     shown_analysis,
     words_toggle,
 )
@@ -64,6 +64,7 @@ ABLATED = keys.ABLATED
 TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
         "attention": "Attention summaries", "ablation": "Head ablation",
         "attribution": "Attribution"}
+NEED_HEAD = ("lens", "ablation")  # tabs that read predictions: not offered without the head
 
 
 def open_head_in_explorer(layer: int, head: int) -> None:
@@ -286,11 +287,13 @@ st.caption("What each layer predicts, how hidden states move, where attention fl
 
 loaded = page_model("layers", LAYERS_FIELDS)
 
-text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
-                    help=f"Put {loaded.info.mask_token} (or <mask>) where a word should be "
-                         "predicted. Shared with the Explorer page. A sentence pair: type "
-                         f"A {loaded.info.end_token}{loaded.info.end_token} B (or A [SEP] B), or "
-                         "use the second text below.")
+predicts = has_prediction_head(loaded)
+if not predicts:
+    no_head_note()  # said once: the tabs that need the head are not offered
+text = shared_text_area(
+    loaded, extra_help="A sentence pair: type "
+    f"A {loaded.info.end_token}{loaded.info.end_token} B (or A [SEP] B), or use the second "
+    "text below.")
 second = st.text_input("Second text of a sentence pair (optional)", key=keys.TEXT_PAIR,
                        help="Fill it to analyse the pair (text, second text) exactly as the "
                             "tokenizer builds it (BERT reads the second text as token type 1).")
@@ -308,21 +311,25 @@ if analysis.segment is not None:
 settle_token(analysis.num_tokens, fallback=_default_token(analysis))
 position = selected_token(analysis)
 piece = piece_of_word(loaded, token_analysis, position) if words_on else position
-if st.session_state.get(keys.LAYERS_TAB) not in TABS.values():
+shown_tabs = {name: title for name, title in TABS.items()
+              if predicts or name not in NEED_HEAD}
+if st.session_state.get(keys.LAYERS_TAB) not in shown_tabs.values():
     st.session_state.pop(keys.LAYERS_TAB, None)
 publish_url_state()  # the URL shows the token the page shows
-lens_tab, hidden_tab, attention_tab, ablation_tab, attribution_tab = st.tabs(
-    list(TABS.values()), key=keys.LAYERS_TAB, on_change="rerun")
-with lens_tab:
-    if words_on and piece != position:
-        st.caption(f"Words are on: the lens reads the word's first piece (token {piece}).")
-    lens_section(loaded, token_analysis, piece)
-with hidden_tab:
+tabs = dict(zip(shown_tabs, st.tabs(list(shown_tabs.values()), key=keys.LAYERS_TAB,
+                                    on_change="rerun")))
+if "lens" in tabs:
+    with tabs["lens"]:
+        if words_on and piece != position:
+            st.caption(f"Words are on: the lens reads the word's first piece (token {piece}).")
+        lens_section(loaded, token_analysis, piece)
+with tabs["hidden"]:
     hidden_section(loaded, token_analysis)
-with attention_tab:
+with tabs["attention"]:
     attention_section(loaded, analysis, position)
-with ablation_tab:
-    ablation_section(loaded, token_analysis)
-with attribution_tab:
+if "ablation" in tabs:
+    with tabs["ablation"]:
+        ablation_section(loaded, token_analysis)
+with tabs["attribution"]:
     attribution_section(loaded, token_analysis)
 publish_url_state()  # the tab and statistic the page shows are in the link

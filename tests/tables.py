@@ -92,3 +92,22 @@ def prediction_tables(at: AppTest) -> list[TextTable]:
     """The page's top-k tables (first columns "rank", "token"), in page order."""
     return [table for table in text_tables(at)
             if list(table.value.columns)[:2] == ["rank", "token"]]
+
+
+_PICTURES = {code: 0x2400 + code for code in range(32)} | {127: 0x2421}
+
+
+def assert_token_cell(prediction, token: str, sequence: str | None = None) -> None:
+    """A top-k row as the tables must show it: the pipeline's token string (control characters
+    as their visible pictures, ``\\x0f`` → ``␏``) and, for a text with one mask, the pipeline's
+    sequence; a token that is part of a UTF-8 character (the pipeline decodes it to "�") or
+    decodes to nothing is ``[id N]``, in the token cell and in the sequence, never a blank."""
+    text = prediction.token_str
+    if text and "\ufffd" not in text:
+        assert token == text.translate(_PICTURES), (token, text)
+        if sequence is not None:
+            assert sequence == prediction.sequence.translate(_PICTURES)
+    else:
+        assert token == f"[id {prediction.token_id}]", (token, text)
+        if sequence is not None:
+            assert token in sequence and "\ufffd" not in sequence

@@ -37,7 +37,7 @@ from explorer.model import Loaded
 from ui.cache import cached_in_budget, held_in_budget, model_cache_key
 from ui.export import chart_config, file_stem
 from ui.keys import SHOWN_ATTRIBUTION
-from ui.lm_head import has_prediction_head, no_head_note
+from ui.lm_head import has_prediction_head
 from ui.markdown import escape_markdown
 
 MASK = "attribution_mask"
@@ -132,12 +132,9 @@ def _show_attribution(analysis: Analysis, result: TokenAttribution, target: str,
                           icon=":material/data_object:")
 
 
-def _attribution_part(loaded: Loaded, analysis: Analysis) -> None:
+def _attribution_part(loaded: Loaded, analysis: Analysis, graph_above: bool) -> None:
     st.markdown("**Which input tokens push the prediction** — attribution of a candidate's "
                 "log-probability at a mask to each input token (its word embedding).")
-    if not has_prediction_head(loaded):
-        no_head_note()
-        return
     if not analysis.predictions:
         st.info(f"No {escape_markdown(loaded.info.mask_token)} in the text: attribution "
                 "explains a prediction at a mask, so add one.")
@@ -198,20 +195,20 @@ def _attribution_part(loaded: Loaded, analysis: Analysis) -> None:
     contrast_name = None if contrast is None else _candidate_name(mask, contrast).split(" (p")[0]
     what = f"log p({target_name})" + (f" − log p({contrast_name})" if contrast_name else "")
     _publish_for_graph(key, f"{METHOD_NAMES[method]} of {what} at mask {mask_number + 1} "
-                            f"(token {mask.position})")
+                            f"(token {mask.position})", graph_above)
     _show_attribution(analysis, result, target_name, contrast_name)  # type: ignore[arg-type]
 
 
-def _publish_for_graph(key: tuple, label: str) -> None:
+def _publish_for_graph(key: tuple, label: str, graph_above: bool) -> None:
     """Point the attention graph's tooltips at this (cached) result. The graph reads it from the
-    cache on its next run; when only this section ran (a fragment run), the page runs once more
-    so that the graph shows it now."""
+    cache on its next run; when only this section ran (a fragment run), or the graph was drawn
+    above it in this run, the page runs once more so that the graph shows it now."""
     shown = {"key": key, "label": label}
     if st.session_state.get(SHOWN_ATTRIBUTION) == shown:
         return
     st.session_state[SHOWN_ATTRIBUTION] = shown
     context = get_script_run_ctx()
-    if context is not None and context.fragment_ids_this_run:
+    if graph_above or (context is not None and context.fragment_ids_this_run):
         st.rerun(scope="app")
 
 
@@ -280,9 +277,16 @@ def _value_part(loaded: Loaded, analysis: Analysis) -> None:
 
 
 @st.fragment
-def attribution_section(loaded: Loaded, analysis: Analysis) -> None:
+def attribution_section(loaded: Loaded, analysis: Analysis, graph_above: bool = False) -> None:
     """The attribution and value-weighted-attention views of one analysis (one call on a
-    page; its widgets rerun only this section)."""
-    st.subheader("Attribution beside attention")
-    _attribution_part(loaded, analysis)
+    page; its widgets rerun only this section). ``graph_above``: the page drew the attention
+    graph earlier in the run (its tooltips show the result once the page runs again).
+
+    Without a masked-LM head there is no prediction to attribute: only the value-weighted views
+    are shown (the page says once, at its top, that the checkpoint cannot predict)."""
+    if has_prediction_head(loaded):
+        st.subheader("Attribution beside attention")
+        _attribution_part(loaded, analysis, graph_above)
+    else:
+        st.subheader("Value-weighted attention")
     _value_part(loaded, analysis)
