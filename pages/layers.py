@@ -33,6 +33,7 @@ from ui.export import chart_config, image_format_choice
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.open_head import open_clicked_head, open_head_in_explorer
 from ui.reading import (
     cached_crossing,
     pair_texts,
@@ -65,12 +66,6 @@ TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
         "attention": "Attention summaries", "ablation": "Head ablation",
         "attribution": "Attribution"}
 NEED_HEAD = ("lens", "ablation")  # tabs that read predictions: not offered without the head
-
-
-def open_head_in_explorer(layer: int, head: int) -> None:
-    st.session_state[keys.LAYER] = int(layer)
-    st.session_state[keys.HEAD] = int(head)
-    st.switch_page("pages/explorer.py")
 
 
 def _default_token(analysis: Analysis) -> int:
@@ -222,12 +217,8 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
                   zmin=low, zmax=high),
         key=GRID, on_select="rerun", selection_mode="points", config=chart_config("head-grid"),
     )
-    clicked = head_grid_click(event, analysis.num_layers, analysis.num_heads)
-    if clicked and clicked != st.session_state.get(GRID_HANDLED):
-        st.session_state[GRID_HANDLED] = clicked
-        open_head_in_explorer(*clicked)
-    if not clicked:
-        st.session_state.pop(GRID_HANDLED, None)
+    open_clicked_head(head_grid_click(event, analysis.num_layers, analysis.num_heads),
+                      GRID_HANDLED)
     pick_layer, pick_head, go = st.columns([2, 2, 3], vertical_alignment="bottom")
     chosen_layer = pick_layer.selectbox("Layer", range(analysis.num_layers), key=OPEN_LAYER,
                                         format_func=lambda i: f"layer {i + 1}")

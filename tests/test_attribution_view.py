@@ -106,8 +106,9 @@ def test_value_weighted_attention_beside_the_weights(page, sensitive_dir):
     assert not at.exception
     loaded = load(str(sensitive_dir))
     analysis = analyze(loaded, TEXT)
-    charts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
-              for c in at.get("plotly_chart")}
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    # titles of a pair are wrapped to half the page's width
+    charts = {spec["layout"]["title"]["text"].replace("<br>", " "): spec for spec in specs}
     np.testing.assert_allclose(array(charts["Weights: layer 2, head 3"]["data"][0]["z"]),
                                analysis.attentions[1, 2], atol=1e-6)
     moved = array(charts["Weights × value norm ‖α·f(x)‖: layer 2, head 3"]["data"][0]["z"])

@@ -19,9 +19,8 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from components.charts import attention_heatmap
+from components.charts import paired_heatmap
 from components.heat_strip import token_heat_strip
-from components.layer_charts import token_matrix_heatmap
 from explorer.analysis import Analysis, MaskPredictions
 from explorer.attention_stats import rollout
 from explorer.attribution import (
@@ -252,10 +251,9 @@ def _value_part(loaded: Loaded, analysis: Analysis) -> None:
         raw_title = f"Weights: layer {layer + 1}, head {int(head) + 1}"
         moved_title = f"Weights × value norm ‖α·f(x)‖: layer {layer + 1}, head {int(head) + 1}"
     first, second = st.columns(2)
-    first.plotly_chart(attention_heatmap(raw, labels, raw_title), key="attribution_raw",
-                       config=chart_config("attention-weights"))
-    second.plotly_chart(token_matrix_heatmap(moved, labels, moved_title, "‖α f(x)‖", zmin=0.0,
-                                             row_title="query", column_title="key"),
+    first.plotly_chart(paired_heatmap(raw, labels, raw_title, "weight"),
+                       key="attribution_raw", config=chart_config("attention-weights"))
+    second.plotly_chart(paired_heatmap(moved, labels, moved_title, "‖α f(x)‖"),
                         key="attribution_value_weighted",
                         config=chart_config("value-weighted-attention"))
     st.markdown("**Norm-based rollout beside plain rollout**: both multiply the layers' "
@@ -264,15 +262,13 @@ def _value_part(loaded: Loaded, analysis: Analysis) -> None:
     after = int(st.selectbox("Rollout after layer", range(layers), index=layers - 1,
                              key=ROLLOUT_LAYER, format_func=lambda i: f"layer {i + 1}"))
     first, second = st.columns(2)
-    first.plotly_chart(token_matrix_heatmap(plain_rollout[after], labels,
-                                            f"Rollout after layer {after + 1}", "share",
-                                            zmin=0.0, row_title="query",
-                                            column_title="input token"),
+    first.plotly_chart(paired_heatmap(plain_rollout[after], labels,
+                                      f"Rollout after layer {after + 1}", "share",
+                                      column_title="input token"),
                        key="attribution_plain_rollout", config=chart_config("rollout"))
-    second.plotly_chart(token_matrix_heatmap(normed_rollout[after], labels,
-                                             f"Norm-based rollout after layer {after + 1}",
-                                             "share", zmin=0.0, row_title="query",
-                                             column_title="input token"),
+    second.plotly_chart(paired_heatmap(normed_rollout[after], labels,
+                                       f"Norm-based rollout after layer {after + 1}", "share",
+                                       column_title="input token"),
                         key="attribution_norm_rollout", config=chart_config("norm-rollout"))
 
 
