@@ -8,10 +8,18 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from components.margins import HALF_WIDTH_CHARS, fit_margins, short_label, wrap_title
+from components.margins import (
+    HALF_WIDTH_CHARS,
+    TITLE_LINE_PX,
+    fit_margins,
+    short_label,
+    wrap_title,
+)
 
 PAIR_CELL_PX = 20  # a cell of a paired heatmap, while the pair fits its columns
 PAIR_PLOT_PX = (180, 460)  # the plot area of a paired heatmap: at least, at most
+PAIR_TITLE_LINES = 2  # room kept above each half for a title of this many lines
+PAIR_TOP_PX = 50
 
 
 def _token_axis(labels: Sequence[str]) -> dict:
@@ -95,7 +103,15 @@ def paired_heatmap(
     low, high = PAIR_PLOT_PX
     plot = int(min(high, max(low, PAIR_CELL_PX * len(labels))))
     shown = labels if readable else None
-    return wrap_title(fit_margins(figure, shown, shown, plot_height=plot), HALF_WIDTH_CHARS)
+    figure = fit_margins(figure, shown, shown, plot_height=plot)
+    figure.update_layout(title={"text": html.escape(title)})
+    figure = wrap_title(figure, HALF_WIDTH_CHARS)
+    # the same room for the title in both halves, so their plots start level
+    lines = max(PAIR_TITLE_LINES, (figure.layout.title.text or "").count("<br>") + 1)
+    margin = figure.layout.margin
+    top = PAIR_TOP_PX + TITLE_LINE_PX * (lines - 1)
+    figure.update_layout(margin={"t": top}, height=plot + top + margin.b)
+    return figure
 
 
 def hidden_norms_chart(norms: np.ndarray, labels: Sequence[str]) -> go.Figure:

@@ -65,20 +65,19 @@ def filled_text(tokenizer, token_ids: Sequence[int] | np.ndarray, special: Seque
     ids[at] = int(token_id)
     mask_text = tokenizer.mask_token or ""
 
-    def decode(part: list[int]) -> str:
-        text = tokenizer.decode(part)
+    def blanks(text: str) -> str:  # the other masks (not the filled token, whatever it is)
         return text.replace(mask_text, BLANK) if mask_text else text
 
-    before = decode(ids[:at])
     alone = tokenizer.decode([int(token_id)])
     if not decodable(alone):  # shown by id; the rest decoded on its own
-        after = decode(ids[at + 1:])
+        before, after = blanks(tokenizer.decode(ids[:at])), blanks(tokenizer.decode(ids[at + 1:]))
         space = " " if before and not before[-1].isspace() else ""
         gap = " " if after and after[0].isalnum() else ""
         return FilledText(before, f"{space}[id {int(token_id)}]", gap + after)
-    through = decode(ids[:at + 1])
-    whole = decode(ids)
+    before = tokenizer.decode(ids[:at])
+    through = tokenizer.decode(ids[:at + 1])
+    whole = tokenizer.decode(ids)
     if through.startswith(before) and whole.startswith(through) and len(through) > len(before):
         filled = through[len(before):].translate(CONTROL_PICTURES)
-        return FilledText(before, filled, whole[len(through):])
-    return FilledText(whole, "", "", marked=False)
+        return FilledText(blanks(before), filled, blanks(whole[len(through):]))
+    return FilledText(blanks(whole), "", "", marked=False)

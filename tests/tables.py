@@ -94,7 +94,7 @@ def prediction_tables(at: AppTest) -> list[TextTable]:
             if list(table.value.columns)[:2] == ["rank", "token"]]
 
 
-_PICTURES = {code: 0x2400 + code for code in range(32)} | {127: 0x2421}
+PICTURES = {code: 0x2400 + code for code in range(32)} | {127: 0x2421}
 
 
 def assert_token_cell(prediction, token: str, sequence: str | None = None) -> None:
@@ -104,9 +104,9 @@ def assert_token_cell(prediction, token: str, sequence: str | None = None) -> No
     decodes to nothing is ``[id N]``, in the token cell and in the sequence, never a blank."""
     text = prediction.token_str
     if text and "\ufffd" not in text:
-        assert token == text.translate(_PICTURES), (token, text)
+        assert token == text.translate(PICTURES), (token, text)
         if sequence is not None:
-            assert sequence == prediction.sequence.translate(_PICTURES)
+            assert sequence == prediction.sequence.translate(PICTURES)
     else:
         assert token == f"[id {prediction.token_id}]", (token, text)
         if sequence is not None:
