@@ -16,7 +16,7 @@ from components.margins import (
     wrap_title,
 )
 
-PAIR_CELL_PX = 20  # a cell of a paired heatmap, while the pair fits its columns
+PAIR_CELL_PX = 26  # a cell of a paired heatmap, while the pair fits its columns
 PAIR_PLOT_PX = (180, 460)  # the plot area of a paired heatmap: at least, at most
 PAIR_TITLE_LINES = 2  # room kept above each half for a title of this many lines
 PAIR_TOP_PX = 50
