@@ -199,6 +199,41 @@ def test_a_file_the_server_forgot_is_fetched_again(app):
         expect(browser_page.get_by_text("could not be loaded")).to_have_count(0)
 
 
+def test_a_file_that_never_comes_says_why_and_retry_loads_it(app):
+    """When the file keeps answering 404 (a server too busy to serve it again in time), the
+    view does not stay silently empty: it says why and shows a Retry button, and Retry loads it
+    once the server has it again."""
+    with chromium_page() as browser_page:
+        block_internet(browser_page)
+        forgetting = {"on": True, "answered_404": 0}
+
+        def forget(request_route):
+            if forgetting["on"]:
+                forgetting["answered_404"] += 1
+                request_route.fulfill(status=404, body="not found")
+            else:
+                request_route.continue_()
+
+        browser_page.route("**/media/**", forget)
+        browser_page.goto(app)
+        status = graph(browser_page).locator("[data-role='status']")
+        expect(status).to_contain_text("could not be loaded", timeout=90_000)
+        expect(status).to_contain_text("HTTP 404")
+        expect(graph(browser_page)).to_have_attribute("data-loaded", "")
+        expect(browser_page.locator(".ag-tok")).to_have_count(0)
+        assert forgetting["answered_404"] >= 2
+        retry = graph(browser_page).get_by_role("button", name="Retry")
+        expect(retry).to_be_visible()
+        forgetting["on"] = False
+        retry.click()
+        expect(graph(browser_page)).to_have_attribute("data-loaded", re.compile(".+"),
+                                                      timeout=60_000)
+        expect(graph(browser_page)).to_have_attribute("data-retries", "1")
+        expect(browser_page.locator(".ag-left .ag-tok").first).to_have_text("<s>")
+        expect(status).to_be_hidden()
+        expect(retry).to_be_hidden()
+
+
 def test_the_view_loads_under_a_base_url_path(tiny_model_dir: Path):
     """A hosted demo behind a proxy serves the app under a path (``server.baseUrlPath``): the
     attention file is asked for under that path too, and the page's tables and view appear."""

@@ -44,6 +44,8 @@ const EXPORT_COLUMN = 150;
 // Viewport top of the graph when a mask edit was asked for (module scope: survives a remount).
 let pendingAnchor = null;
 let setups = 0; // views built by this page (a remount builds a new one)
+// Per-instance state: one view per mounted root element, dropped with it (no DOM expando).
+const views = new WeakMap();
 
 function fmt(x) {
   return Number(x).toFixed(3).replace(/^0\./, ".");
@@ -228,11 +230,17 @@ function setup(root) {
     heatmapTitle: part("heatmap-title"),
     heatmap: part("heatmap"),
     tip: part("tip"),
+    status: part("status"),
+    statusText: part("status-text"),
+    retry: part("retry"),
     state: null, // {layer, heads:[], combine, threshold, hideSpecial, head, frozen, weighting, words}
     units: null, // what the columns show (buildUnits)
     attribution: null, // {label, scores[token]} from Python, or null
     focus: null, // {side, index} under the mouse
     clickTimer: null,
+    scrollFrame: 0,
+    fetching: null, // AbortController of the file fetch in flight
+    disposed: false,
     sequence: 0,
     draws: 0,
   };
@@ -342,7 +350,8 @@ function setup(root) {
   }, { passive: true });
   view.heatmap.addEventListener("mousemove", (event) => heatmapTip(view, event));
   view.heatmap.addEventListener("mouseleave", () => hideTip(view));
-  root.__attentionGraph = view;
+  view.retry.addEventListener("click", () => retryLoad(view));
+  views.set(root, view);
   setups += 1;
   root.dataset.setups = String(setups);
   return view;
@@ -1005,21 +1014,89 @@ function keepInPlace(view) {
 // as a run draws the view. So a 404 asks for a fragment run ("reload") and tries again after a
 // growing pause: the browser may not be called again when that run sends the same data, and a
 // fragment run asked for during a full run may be dropped; the full run serves the file anyway.
-const RETRY_PAUSES_MS = [150, 300, 600, 1200, 2400, 4800];
+// On a loaded server a full run can take longer than the first pauses, so the view keeps asking
+// for about 20 s, saying so; then it says why it is empty and offers a Retry button (which asks
+// for a fragment run and starts over). A fetch that hangs is given up after FETCH_TIMEOUT_MS.
+const RETRY_PAUSES_MS = [150, 300, 600, 1200, 2400, 4800, 4800, 4800];
+const FETCH_TIMEOUT_MS = 30_000;
+const SAY_WAITING_FROM = 2; // a first quick 404 or two is normal; say so from the third try
 
 const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
+// The line above the view that says why it is (still) empty; `retry` shows the Retry button.
+function showStatus(view, text, { retry = false } = {}) {
+  view.statusText.textContent = text;
+  view.retry.hidden = !retry;
+  view.status.hidden = false;
+  view.root.dataset.loadError = retry ? text : "";
+}
+
+function hideStatus(view) {
+  view.status.hidden = true;
+  view.retry.hidden = true;
+  view.root.dataset.loadError = "";
+}
+
+async function fetchOnce(view, url) {
+  const controller = new AbortController();
+  view.fetching = controller;
+  const timer = setTimeout(() => controller.abort(new Error("no answer")), FETCH_TIMEOUT_MS);
+  try {
+    return await fetch(url, { signal: controller.signal });
+  } catch (error) {
+    if (view.disposed) return null;
+    throw controller.signal.aborted
+      ? new Error(`the server did not answer within ${FETCH_TIMEOUT_MS / 1000} s`) : error;
+  } finally {
+    clearTimeout(timer);
+    if (view.fetching === controller) view.fetching = null;
+  }
+}
+
 async function fetchFile(view, data) {
   for (let attempt = 0; ; attempt += 1) {
-    const response = await fetch(data.file_url);
+    const response = await fetchOnce(view, data.file_url);
+    if (response === null || view.loading !== data.file_id) return null; // gone or superseded
     if (response.ok || response.status !== 404 || attempt >= RETRY_PAUSES_MS.length) {
       return response;
     }
-    if (view.loading !== data.file_id) return null; // a newer file was asked for meanwhile
+    if (attempt >= SAY_WAITING_FROM) {
+      showStatus(view, `Waiting for the server to send the attention data again (it had ` +
+        `dropped it; try ${attempt + 1} of ${RETRY_PAUSES_MS.length + 1}) …`);
+    }
     view.api.setTriggerValue("reload", data.file_id);
     await pause(RETRY_PAUSES_MS[attempt]);
-    if (view.loading !== data.file_id) return null;
+    if (view.disposed || view.loading !== data.file_id) return null;
   }
+}
+
+function loadFailed(error) {
+  const status = error && error.status;
+  if (status === 404) {
+    return "The attention view could not be loaded: the server no longer has its data " +
+      "(HTTP 404; it may be busy). Retry asks for it again.";
+  }
+  const reason = status ? `HTTP ${status}` : (error && error.message) || "unknown error";
+  return `The attention view could not be loaded (${reason}).`;
+}
+
+function startLoad(view, data) {
+  load(view, data).catch((error) => {
+    if (view.disposed || view.loading !== data.file_id) return; // a newer file is on its way
+    view.loading = null;
+    showStatus(view, loadFailed(error), { retry: true });
+  });
+}
+
+// The Retry button: ask Python to serve the file again (a fragment run) and load the newest data.
+function retryLoad(view) {
+  const data = view.latest;
+  if (!data || view.loading === data.file_id) return;
+  view.retries = (view.retries || 0) + 1;
+  view.root.dataset.retries = String(view.retries);
+  showStatus(view, "Loading the attention view again …");
+  view.api.setTriggerValue("reload", data.file_id);
+  startLoad(view, data);
 }
 
 async function load(view, data) {
@@ -1032,9 +1109,11 @@ async function load(view, data) {
                         { status: response.status });
   }
   const buffer = await response.arrayBuffer();
-  if (view.loading !== fileId) return; // a newer file was asked for meanwhile
+  if (view.disposed || view.loading !== fileId) return; // a newer file was asked for meanwhile
   view.pack = parseFile(buffer);
   view.fileId = fileId;
+  view.loading = null;
+  hideStatus(view);
   // the model's own names, e.g. "Hide [CLS], [SEP]" for BERT, "Hide <s>, </s>" for RoBERTa
   view.hideSpecialLabel.textContent = `Hide ${view.pack.header.special_label || "special tokens"}`;
   view.cachedRows = null;
@@ -1053,11 +1132,25 @@ async function load(view, data) {
   view.root.dataset.loaded = fileId;
 }
 
+// Streamlit calls the returned function when it unmounts the component (and, for a render that
+// was overtaken by a newer one, at once: then the root is still on the page and nothing is
+// undone). It stops what the view still has running and forgets the view.
+function dispose(view) {
+  if (view.root.isConnected || view.disposed) return;
+  view.disposed = true;
+  view.loading = null;
+  clearTimeout(view.clickTimer);
+  if (view.scrollFrame) cancelAnimationFrame(view.scrollFrame);
+  if (view.fetching) view.fetching.abort();
+  hideTip(view);
+  views.delete(view.root);
+}
+
 export default function (component) {
   const { data, parentElement } = component;
   const root = parentElement.querySelector(".ag-root");
   if (!root || !data) return undefined;
-  const view = root.__attentionGraph || setup(root);
+  const view = views.get(root) || setup(root);
   view.api = component;
   view.latest = data; // a load in flight applies the newest run's view when it ends
   root.dataset.ack = String(data.ack);
@@ -1065,13 +1158,7 @@ export default function (component) {
   root.dataset.attribution = view.attribution ? view.attribution.label : "";
   root.dataset.scriptRuns = String(data.script_runs);
   if (data.file_id !== view.fileId) {
-    if (view.loading !== data.file_id) {
-      load(view, data).catch((error) => {
-        if (view.loading !== data.file_id) return; // a newer file is on its way
-        view.loading = null;
-        view.info.textContent = `The attention view could not be loaded: ${error.message}`;
-      });
-    }
+    if (view.loading !== data.file_id) startLoad(view, data);
   } else if (data.script_runs !== view.scriptRuns) {
     // a full page run: Python's view wins (a shared link, a mask edit, another page)
     view.scriptRuns = data.script_runs;
@@ -1079,5 +1166,5 @@ export default function (component) {
     render(view);
   }
   // a fragment rerun (same file, same page run): nothing to redo
-  return undefined;
+  return () => dispose(view);
 }
