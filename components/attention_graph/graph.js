@@ -37,7 +37,8 @@ const HEAD_COLOURS = [
 ];
 const EDGE_COLOUR = "21, 101, 192";
 const HEATMAP_MAX_PX = 440;
-const HEATMAP_MIN_CELL = 4; // px: below this, the heatmap grows past HEATMAP_MAX_PX (scrolls)
+const GRAPH_MIN_PX = 520; // the graph's own width at least (.ag-scroll's flex basis)
+const HEATMAP_LABELS_PX = 84; // the heatmap's row labels (.ag-heatmap-grid's first column)
 const LABEL_MIN_PX = 10; // a heatmap label needs this much: else every k-th token is labelled
 const COLOUR_BY_HEAD = 4; // with at most this many heads selected, edges take their head's colour
 const THUMB_CELLS = 48; // a small map of all heads has at most this many rows and columns
@@ -1078,7 +1079,10 @@ function drawHeatmap(view) {
     pixels.data[4 * i + 2] = Math.round(255 - 148 * v);
     pixels.data[4 * i + 3] = 255;
   }
-  const cell = Math.max(1, Math.min(24, Math.floor(HEATMAP_MAX_PX / Math.max(m, 1))));
+  // beside the graph while both fit (the graph keeps GRAPH_MIN_PX), else below it at full size
+  const room = view.root.clientWidth - GRAPH_MIN_PX - HEATMAP_LABELS_PX - 24;
+  const limit = room >= 200 ? Math.min(HEATMAP_MAX_PX, room) : HEATMAP_MAX_PX;
+  const cell = Math.max(1, Math.min(24, Math.floor(limit / Math.max(m, 1))));
   const size = cell * Math.max(m, 1);
   const canvas = view.heatmap;
   if (canvas.width !== Math.max(m, 1) || canvas.height !== Math.max(m, 1)) {
