@@ -97,6 +97,21 @@ def prediction_tables(at: AppTest) -> list[TextTable]:
 PICTURES = {code: 0x2400 + code for code in range(32)} | {127: 0x2421}
 
 
+BLANK = "___"  # another mask of the text, as the tables show it (explorer.prediction_text)
+
+
+def shown_sequence(sequence: str, tokenizer) -> str:
+    """The pipeline's ``sequence`` as the top-k tables must read it: special tokens dropped
+    (the pipeline keeps them when a text has several masks), the other masks blank, control
+    characters as their pictures — the reference the display is checked against."""
+    for special in (tokenizer.cls_token, tokenizer.sep_token, tokenizer.bos_token,
+                    tokenizer.eos_token):
+        if special:
+            sequence = sequence.replace(special + " ", "").replace(" " + special, "")
+            sequence = sequence.replace(special, "")
+    return sequence.replace(tokenizer.mask_token, BLANK).translate(PICTURES).strip()
+
+
 def assert_token_cell(prediction, token: str, sequence: str | None = None) -> None:
     """A top-k row as the tables must show it: the pipeline's token string (control characters
     as their visible pictures, ``\\x0f`` → ``␏``) and, for a text with one mask, the pipeline's

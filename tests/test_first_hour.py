@@ -16,7 +16,7 @@ from explorer.model import MODEL_ENV_VAR, load
 from explorer.prediction_text import BLANK, filled_text, token_shown
 from tests.conftest import ROOT
 from tests.model_folders import build_headless_bert
-from tests.tables import PICTURES, assert_token_cell, prediction_tables
+from tests.tables import PICTURES, assert_token_cell, prediction_tables, shown_sequence
 from ui.lm_head import NO_HEAD_MESSAGE
 from ui.reading import DEFAULT_TEXT_WITHOUT_HEAD, SHARED_TEXT_LABEL
 
@@ -96,17 +96,6 @@ def test_compare_can_take_the_shared_text(no_head_app):
     assert at.text_area(key="text_a").value == "Paris is the capital of France."
 
 
-def _pipeline_text(sequence: str, tokenizer) -> str:
-    """The pipeline's sequence as the tables must read it: special tokens dropped, the other
-    masks blank (the reference the display is checked against)."""
-    for special in (tokenizer.cls_token, tokenizer.sep_token, tokenizer.bos_token,
-                    tokenizer.eos_token):
-        if special:
-            sequence = sequence.replace(special + " ", "").replace(" " + special, "")
-            sequence = sequence.replace(special, "")
-    return sequence.replace(tokenizer.mask_token, BLANK).strip().translate(PICTURES)
-
-
 @pytest.mark.parametrize("family", ["roberta", "bert"])
 def test_sentences_of_several_masks_read_as_the_pipeline_without_special_tokens(
         family, tiny, tmp_path):
@@ -131,7 +120,7 @@ def test_sentences_of_several_masks_read_as_the_pipeline_without_special_tokens(
             if prediction.token_id in loaded.tokenizer.all_special_ids:  # e.g. [MASK] itself
                 assert shown.filled.strip() == prediction.token_str.strip()
                 continue
-            assert str(shown) == _pipeline_text(prediction.sequence, loaded.tokenizer)
+            assert str(shown) == shown_sequence(prediction.sequence, loaded.tokenizer)
             assert shown.marked
             piece = prediction.token_str.translate(PICTURES).strip()
             assert shown.filled.strip() == piece.removeprefix("##")  # a WordPiece joins its word
