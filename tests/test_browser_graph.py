@@ -236,6 +236,18 @@ def test_a_file_that_never_comes_says_why_and_retry_loads_it(app):
         expect(retry).to_be_hidden()
 
 
+def test_leaving_the_page_runs_the_views_cleanup(page):
+    """The component's cleanup (returned to Streamlit) forgets the view once it leaves the page:
+    its state lives in a WeakMap keyed by its root, not on the DOM."""
+    root = graph(page).element_handle()
+    assert page.evaluate("root => attentionGraphView(root) !== undefined", root)
+    page.get_by_role("link", name="Layers & heads").click()
+    page.wait_for_function("root => !root.isConnected", arg=root, timeout=60_000)
+    page.wait_for_function("root => attentionGraphView(root) === undefined", arg=root,
+                           timeout=30_000)
+    assert page.evaluate("root => root.__attentionGraph", root) is None
+
+
 def test_the_view_loads_under_a_base_url_path(tiny_model_dir: Path):
     """A hosted demo behind a proxy serves the app under a path (``server.baseUrlPath``): the
     attention file is asked for under that path too, and the page's tables and view appear."""
@@ -348,7 +360,7 @@ def test_a_512_token_input_stays_light(tmp_path_factory):
 def drawn_edges(page) -> dict[tuple[int, int], float]:
     """The edges the view holds for drawing now: {(query, key): weight} (unit indices)."""
     edges = graph(page).evaluate(
-        "root => { const e = root.__attentionGraph.edges;"
+        "root => { const e = attentionGraphView(root).edges;"
         " return {query: e.query, key: e.key, weight: e.weight}; }")
     return {(q, k): w for q, k, w in zip(edges["query"], edges["key"], edges["weight"])}
 
@@ -423,7 +435,7 @@ def test_words_switch_merges_pieces_in_the_browser(page, tiny):
     merged = combine_heads(merge_attention(pack_attention(expected.attentions).dense(), words),
                            0, range(expected.num_heads), "mean")
     assert_same_edges(page, prune_edges(merged, 0.7))
-    masses = view.evaluate("root => root.__attentionGraph.cachedRows.map((row) => row.mass)")
+    masses = view.evaluate("root => attentionGraphView(root).cachedRows.map((row) => row.mass)")
     np.testing.assert_allclose(masses, merged.sum(axis=-1), atol=1e-5)
     several = next(w for w in range(words.num_words) if len(words.pieces(w)) > 1)
     page.locator(".ag-left .ag-tok").nth(several).hover()

@@ -1,6 +1,8 @@
 // exBERT-style attention graph, its controls and a one-head heatmap, answered in the browser.
 //
-// Contract with Python (typed in components/attention_graph/__init__.py as GraphData):
+// Contract with Python: the typedefs below are generated from the TypedDicts (GraphData in
+// components/attention_graph/__init__.py, GraphHeader in explorer/graph.py), and
+// tests/test_graph_contract.py checks both sides against them:
 //   data = { file_url, file_id, view, script_runs, ack }
 //   - file_url: the analysis packed by explorer.graph.graph_file, fetched ONCE per file_id:
 //       "AGP1" | uint32 LE header length | header JSON (GraphHeader) |
@@ -25,6 +27,97 @@
 // explorer.words.merge_attention: attention TO a word = sum over its pieces, FROM a word = mean
 // over its pieces). state.frozen / view.focus index units; Python hears token indices.
 
+// ---- contract: generated from the Python TypedDicts (python -m components.attention_graph.contract); do not edit by hand ----
+/**
+ * The JSON header of the binary file (see ``graph.js`` for the arrays after it).
+ * @typedef {Object} GraphHeader
+ * @property {number} version
+ * @property {number} num_layers
+ * @property {number} num_heads
+ * @property {number} num_tokens
+ * @property {number} mass
+ * @property {number} max_keys
+ * @property {number} entries
+ * @property {Array<TokenEntry>} tokens
+ * @property {string} special_label
+ * @property {Array<number>} offsets
+ * @property {(ValuePackHeader | null)} value
+ * @property {string} value_note
+ * @property {(WordsHeader | null)} words
+ */
+/**
+ * One token of :class:`GraphHeader`: label (plain text), special, mask, predictions.
+ * @typedef {Object} TokenEntry
+ * @property {string} t
+ * @property {1} [s]
+ * @property {1} [m]
+ * @property {Array<Array<*>>} [p]
+ */
+/**
+ * Where the "weights × value norm" data lies in the file: float32 ``norms[layer][head][key]`` = ‖f_h(x_key)‖ and ``totals[layer][head][query]`` = Σ_k α_qk ‖f_h(x_k)‖; the browser draws each packed weight's share ``α_qk · norms[k] / totals[q]``.
+ * @typedef {Object} ValuePackHeader
+ * @property {Array<number>} offsets
+ */
+/**
+ * Which word each token belongs to (:class:`explorer.graph.WordMap`).
+ * @typedef {Object} WordsHeader
+ * @property {Array<number>} of_token
+ * @property {Array<string>} labels
+ * @property {Array<number>} special
+ */
+/**
+ * What the component receives on every run (small: the analysis travels as a file).
+ * @typedef {Object} GraphData
+ * @property {string} file_url
+ * @property {string} file_id
+ * @property {GraphView} view
+ * @property {number} script_runs
+ * @property {number} ack
+ * @property {(AttributionTip | null)} attribution
+ */
+/**
+ * The controls' values; indices are 0-based here, 1-based on screen and in ``data-*``.
+ * @typedef {Object} GraphView
+ * @property {number} layer
+ * @property {Array<number>} heads
+ * @property {"mean" | "max"} combine
+ * @property {number} threshold
+ * @property {boolean} hide_special
+ * @property {(number | "mean")} head
+ * @property {(number | null)} selected
+ * @property {"left" | "right"} selected_side
+ * @property {"weights" | "value_norm"} weighting
+ * @property {boolean} words
+ */
+/**
+ * A cached attribution result shown in the tooltips (never computed for the graph).
+ * @typedef {Object} AttributionTip
+ * @property {string} label
+ * @property {Array<number>} scores
+ */
+/**
+ * State ``view`` sent by the component.
+ * @typedef {Object} ViewEvent
+ * @property {number} layer
+ * @property {Array<number>} heads
+ * @property {string} combine
+ * @property {number} threshold
+ * @property {boolean} hide_special
+ * @property {(number | string)} head
+ * @property {string} weighting
+ * @property {boolean} words
+ * @property {number} seq
+ */
+/**
+ * State ``selection`` sent by the component (a token index: in the word view, the first piece of the frozen word).
+ * @typedef {Object} SelectionEvent
+ * @property {(number | null)} token
+ * @property {string} side
+ * @property {number} seq
+ */
+// ---- end of contract ----
+
+const PACK_VERSION = 2; // explorer.graph.PACK_VERSION
 const ROW = 18;
 const CLICK_DELAY_MS = 260; // a double-click must not also count as two clicks
 const MAX_EDGES_PER_TOKEN = 32;
@@ -53,6 +146,8 @@ let pendingAnchor = null;
 let setups = 0; // views built by this page (a remount builds a new one)
 // Per-instance state: one view per mounted root element, dropped with it (no DOM expando).
 const views = new WeakMap();
+// Read-only look at a view's state for browser tests (what it drew, its rows); nothing else.
+globalThis.attentionGraphView = (root) => views.get(root);
 
 function fmt(x) {
   return Number(x).toFixed(3).replace(/^0\./, ".");
@@ -73,7 +168,11 @@ function parseFile(buffer) {
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic !== "AGP1") throw new Error("not an attention-graph file");
   const length = new DataView(buffer).getUint32(4, true);
+  /** @type {GraphHeader} */
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+  if (header.version !== PACK_VERSION) {
+    throw new Error(`attention file version ${header.version}, this view reads ${PACK_VERSION}`);
+  }
   const { num_layers: L, num_heads: H, num_tokens: n, entries, offsets } = header;
   const packs = { weights: readPack(buffer, L, H, n, entries, offsets), value_norm: null };
   if (header.value) {
@@ -1409,6 +1508,12 @@ function dispose(view) {
   views.delete(view.root);
 }
 
+// The maths, for tests under node (tests/js/graph_maths.mjs); Streamlit uses the default export.
+export { buildUnits, combineRows, headRow, parseFile, pruneRows };
+
+/** @param {{data: GraphData, parentElement: HTMLElement, setStateValue: Function,
+ *           setTriggerValue: Function}} component
+ *  @returns {() => void} the cleanup Streamlit calls when it unmounts the view */
 export default function (component) {
   const { data, parentElement } = component;
   const root = parentElement.querySelector(".ag-root");
