@@ -27,7 +27,7 @@ from explorer.metrics import hidden_state_norms
 from explorer.state import DEFAULT_TEXT
 from ui import keys
 from ui.analysis_view import analysis_with_notes
-from ui.attribution_view import attribution_section
+from ui.attribution_view import ATTRIBUTION_WIDGET_KEYS, attribution_section
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import chart_config, image_format_choice
@@ -42,6 +42,7 @@ from ui.reading import (
     shown_analysis,
     words_toggle,
 )
+from ui.shared_state import keep_widget_state
 from ui.url_state import LAYERS_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
@@ -61,6 +62,8 @@ GRID_HANDLED = "layers_head_grid_handled"
 OPEN_LAYER = "layers_open_layer"
 OPEN_HEAD = "layers_open_head"
 ABLATED = keys.ABLATED
+TAB_WIDGET_KEYS = (LENS_TOP_K, TARGET, COSINE_LAYER, ROLLOUT_LAYER, STATISTIC, OPEN_LAYER,
+                   OPEN_HEAD, ABLATED, *ATTRIBUTION_WIDGET_KEYS)
 TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
         "attention": "Attention summaries", "ablation": "Head ablation",
         "attribution": "Attribution"}
@@ -311,18 +314,26 @@ piece = piece_of_word(loaded, token_analysis, position) if words_on else positio
 if st.session_state.get(keys.LAYERS_TAB) not in TABS.values():
     st.session_state.pop(keys.LAYERS_TAB, None)
 publish_url_state()  # the URL shows the token the page shows
+# Only the open tab runs (the others' flows, ablation pass, charts are not computed); the
+# closed tabs' controls keep their values for when they are opened again.
+keep_widget_state(TAB_WIDGET_KEYS)
 lens_tab, hidden_tab, attention_tab, ablation_tab, attribution_tab = st.tabs(
     list(TABS.values()), key=keys.LAYERS_TAB, on_change="rerun")
-with lens_tab:
-    if words_on and piece != position:
-        st.caption(f"Words are on: the lens reads the word's first piece (token {piece}).")
-    lens_section(loaded, token_analysis, piece)
-with hidden_tab:
-    hidden_section(loaded, token_analysis)
-with attention_tab:
-    attention_section(loaded, analysis, position)
-with ablation_tab:
-    ablation_section(loaded, token_analysis)
-with attribution_tab:
-    attribution_section(loaded, token_analysis)
+if lens_tab.open:
+    with lens_tab:
+        if words_on and piece != position:
+            st.caption(f"Words are on: the lens reads the word's first piece (token {piece}).")
+        lens_section(loaded, token_analysis, piece)
+if hidden_tab.open:
+    with hidden_tab:
+        hidden_section(loaded, token_analysis)
+if attention_tab.open:
+    with attention_tab:
+        attention_section(loaded, analysis, position)
+if ablation_tab.open:
+    with ablation_tab:
+        ablation_section(loaded, token_analysis)
+if attribution_tab.open:
+    with attribution_tab:
+        attribution_section(loaded, token_analysis)
 publish_url_state()  # the tab and statistic the page shows are in the link

@@ -10,7 +10,8 @@ from explorer.pairs import Crossing, PairError, crossing_attention, split_pair
 from explorer.word_level import word_level
 from explorer.words import Words
 from ui import keys
-from ui.cache import cached_in_budget, model_cache_key
+from ui.cache import cached_in_budget
+from ui.keys import cache_key
 
 WORDS_HELP = ("Merge sub-word pieces into words (Clark et al. 2019, “What Does BERT Look "
               "At?”): attention **to** a word is the sum of the attention to its pieces, "
@@ -28,7 +29,7 @@ def cached_words(loaded: Loaded, analysis: Analysis) -> tuple[Analysis, Words]:
     """The word-level copy of ``analysis`` (:func:`explorer.word_level.word_level`) and its
     grouping, kept in the one budgeted cache."""
     return cached_in_budget(
-        ("words", model_cache_key(loaded), analysis.text, analysis.text_pair),
+        cache_key("words", loaded, analysis),
         lambda: word_level(loaded.tokenizer, analysis))
 
 
@@ -59,8 +60,7 @@ def pair_texts(loaded: Loaded, text: str, second: str | None) -> tuple[str, str 
 def cached_crossing(loaded: Loaded, analysis: Analysis) -> Crossing:
     """Per-head attention crossing between the pair's texts (A→B, B→A …)."""
     return cached_in_budget(
-        ("crossing", model_cache_key(loaded), analysis.text, analysis.text_pair,
-         analysis.num_tokens),
+        cache_key("crossing", loaded, analysis),
         lambda: crossing_attention(analysis.attentions, analysis.segment))
 
 
