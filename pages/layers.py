@@ -119,15 +119,15 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
         "masked-LM head (dense, gelu, layer norm, decoder). The last row is the model's own "
         "prediction; emb = the embedding layer."
     )
-    k = int(st.number_input("Top-k per layer", min_value=1, max_value=MAX_TOP_K, value=5,
-                            key=LENS_TOP_K))
+    st.session_state.setdefault(LENS_TOP_K, 5)  # no value=: the value may be kept state
+    k = int(st.number_input("Top-k per layer", min_value=1, max_value=MAX_TOP_K, key=LENS_TOP_K))
     lens = cached_lens(loaded, analysis, position)
     tokens = [[token_label(t) for t in row[:k]] for row in lens.top_tokens]
     st.dataframe(lens_frame(lens.top_probs[:, :k], tokens, k), hide_index=True)
     st.plotly_chart(lens_chart(lens.top_probs[:, :k], tokens), key="lens_chart",
                     config=chart_config("lens_chart"))
     final_top = token_label(lens.top_tokens[-1][0]).strip() or lens.top_tokens[-1][0]
-    word = st.text_input("Target token", value="", key=TARGET, placeholder=final_top,
+    word = st.text_input("Target token", key=TARGET, placeholder=final_top,
                          help="Its rank at every layer; empty = the final layer's top token.")
     token_id, problem = (int(lens.top_ids[-1, 0]), None) if not word.strip() else \
         target_token_id(loaded, word)
