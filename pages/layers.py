@@ -26,7 +26,7 @@ from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
 from ui import keys
 from ui.analysis_view import analysis_with_notes
-from ui.attribution_view import attribution_section
+from ui.attribution_view import ATTRIBUTION_WIDGET_KEYS, attribution_section
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import chart_config, image_format_choice
@@ -43,6 +43,7 @@ from ui.reading import (
     shown_analysis,
     words_toggle,
 )
+from ui.shared_state import keep_widget_state
 from ui.url_state import LAYERS_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
@@ -62,6 +63,8 @@ GRID_HANDLED = "layers_head_grid_handled"
 OPEN_LAYER = "layers_open_layer"
 OPEN_HEAD = "layers_open_head"
 ABLATED = keys.ABLATED
+TAB_WIDGET_KEYS = (LENS_TOP_K, TARGET, COSINE_LAYER, ROLLOUT_LAYER, STATISTIC, OPEN_LAYER,
+                   OPEN_HEAD, ABLATED, *ATTRIBUTION_WIDGET_KEYS)
 TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
         "attention": "Attention summaries", "ablation": "Head ablation",
         "attribution": "Attribution"}
@@ -112,15 +115,15 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
         "masked-LM head (dense, gelu, layer norm, decoder). The last row is the model's own "
         "prediction; emb = the embedding layer."
     )
-    k = int(st.number_input("Top-k per layer", min_value=1, max_value=MAX_TOP_K, value=5,
-                            key=LENS_TOP_K))
+    st.session_state.setdefault(LENS_TOP_K, 5)  # no value=: the value may be kept state
+    k = int(st.number_input("Top-k per layer", min_value=1, max_value=MAX_TOP_K, key=LENS_TOP_K))
     lens = cached_lens(loaded, analysis, position)
     tokens = [[token_label(t) for t in row[:k]] for row in lens.top_tokens]
     st.dataframe(lens_frame(lens.top_probs[:, :k], tokens, k), hide_index=True)
     st.plotly_chart(lens_chart(lens.top_probs[:, :k], tokens), key="lens_chart",
                     config=chart_config("lens_chart"))
     final_top = token_label(lens.top_tokens[-1][0]).strip() or lens.top_tokens[-1][0]
-    word = st.text_input("Target token", value="", key=TARGET, placeholder=final_top,
+    word = st.text_input("Target token", key=TARGET, placeholder=final_top,
                          help="Its rank at every layer; empty = the final layer's top token.")
     token_id, problem = (int(lens.top_ids[-1, 0]), None) if not word.strip() else \
         target_token_id(loaded, word)
@@ -307,20 +310,24 @@ shown_tabs = {name: title for name, title in TABS.items()
 if st.session_state.get(keys.LAYERS_TAB) not in shown_tabs.values():
     st.session_state.pop(keys.LAYERS_TAB, None)
 publish_url_state()  # the URL shows the token the page shows
+# Only the open tab runs (the others' flows, ablation pass, charts are not computed); the
+# closed tabs' controls keep their values for when they are opened again. Without a masked-LM
+# head the tabs that read predictions are not offered.
+keep_widget_state(TAB_WIDGET_KEYS)
 tabs = dict(zip(shown_tabs, st.tabs(list(shown_tabs.values()), key=keys.LAYERS_TAB,
                                     on_change="rerun")))
-if "lens" in tabs:
-    with tabs["lens"]:
-        if words_on and piece != position:
+SECTIONS = {
+    "lens": lambda: lens_section(loaded, token_analysis, piece),
+    "hidden": lambda: hidden_section(loaded, token_analysis),
+    "attention": lambda: attention_section(loaded, analysis, position),
+    "ablation": lambda: ablation_section(loaded, token_analysis),
+    "attribution": lambda: attribution_section(loaded, token_analysis),
+}
+for name, tab in tabs.items():
+    if not tab.open:
+        continue
+    with tab:
+        if name == "lens" and words_on and piece != position:
             st.caption(f"Words are on: the lens reads the word's first piece (token {piece}).")
-        lens_section(loaded, token_analysis, piece)
-with tabs["hidden"]:
-    hidden_section(loaded, token_analysis)
-with tabs["attention"]:
-    attention_section(loaded, analysis, position)
-if "ablation" in tabs:
-    with tabs["ablation"]:
-        ablation_section(loaded, token_analysis)
-with tabs["attribution"]:
-    attribution_section(loaded, token_analysis)
+        SECTIONS[name]()
 publish_url_state()  # the tab and statistic the page shows are in the link

@@ -35,6 +35,7 @@ def page(sensitive_dir):
     patch.setenv(MODEL_ENV_VAR, str(sensitive_dir))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params["text"] = TEXT
+    at.query_params["layers_tab"] = "attribution"  # only the open tab runs
     at.switch_page("pages/layers.py")
     yield at.run()
     patch.undo()

@@ -33,9 +33,9 @@ from explorer.attribution import (
     value_weighted_attention,
 )
 from explorer.model import Loaded
-from ui.cache import cached_in_budget, held_in_budget, model_cache_key
+from ui.cache import cached_in_budget, held_in_budget
 from ui.export import chart_config, file_stem
-from ui.keys import SHOWN_ATTRIBUTION
+from ui.keys import SHOWN_ATTRIBUTION, CacheKey, cache_key
 from ui.lm_head import has_prediction_head
 from ui.markdown import escape_markdown
 
@@ -48,6 +48,8 @@ STEPS = "attribution_steps"
 VALUE_LAYER = "attribution_value_layer"
 VALUE_HEAD = "attribution_value_head"
 ROLLOUT_LAYER = "attribution_rollout_layer"
+ATTRIBUTION_WIDGET_KEYS = (MASK, CANDIDATE, CONTRAST, METHOD, BASELINE, STEPS, VALUE_LAYER,
+                           VALUE_HEAD, ROLLOUT_LAYER)
 
 METHOD_NAMES = {"integrated_gradients": "integrated gradients",
                 "gradient_x_input": "gradient × input"}
@@ -63,10 +65,10 @@ WHOLE_LAYER = "layer"
 
 
 def _attribution_key(loaded: Loaded, analysis: Analysis, position: int, target: int,
-                     contrast: int | None, method: str, baseline: str, steps: int) -> tuple:
-    return ("attribution", model_cache_key(loaded), analysis.text, position, target, contrast,
-            method, baseline if method == "integrated_gradients" else None,
-            steps if method == "integrated_gradients" else None)
+                     contrast: int | None, method: str, baseline: str, steps: int) -> CacheKey:
+    return cache_key("attribution", loaded, analysis, position, target, contrast, method,
+                     baseline if method == "integrated_gradients" else None,
+                     steps if method == "integrated_gradients" else None)
 
 
 def _candidate_name(mask: MaskPredictions, token_id: int) -> str:
@@ -220,7 +222,7 @@ def cached_value_norms(loaded: Loaded, analysis: Analysis
         combined = layer_value_weighted_attention(loaded, analysis.attentions,
                                                   analysis.hidden_states)
         return weighted, combined, norm_rollout(combined), rollout(analysis.attentions)
-    return cached_in_budget(("value norms", model_cache_key(loaded), analysis.text), compute)
+    return cached_in_budget(cache_key("value norms", loaded, analysis), compute)
 
 
 def _value_part(loaded: Loaded, analysis: Analysis) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from explorer.analysis import Analysis
 from explorer.model import Loaded
 from explorer.prediction_text import FilledText, filled_text, token_shown
-from ui.cache import cached_in_budget, model_cache_key
+from ui.cache import cached_in_budget
+from ui.keys import cache_key
 
 
 def cached_prediction_parts(loaded: Loaded, analysis: Analysis, mask_index: int, top_k: int
@@ -23,5 +24,5 @@ def cached_prediction_parts(loaded: Loaded, analysis: Analysis, mask_index: int,
                          mask.position, p.token_id))
             for p in mask.predictions[:top_k])
 
-    return cached_in_budget(("prediction text", model_cache_key(loaded), analysis.text,
-                             analysis.text_pair, mask_index, int(top_k)), compute)
+    return cached_in_budget(cache_key("prediction text", loaded, analysis, int(mask_index),
+                                      int(top_k)), compute)

@@ -12,7 +12,8 @@ from explorer.state import DEFAULT_TEXT
 from explorer.word_level import word_level
 from explorer.words import Words
 from ui import keys
-from ui.cache import cached_in_budget, model_cache_key
+from ui.cache import cached_in_budget
+from ui.keys import cache_key
 from ui.lm_head import has_prediction_head
 
 WORDS_HELP = ("Merge sub-word pieces into words (Clark et al. 2019, “What Does BERT Look "
@@ -31,7 +32,7 @@ def cached_words(loaded: Loaded, analysis: Analysis) -> tuple[Analysis, Words]:
     """The word-level copy of ``analysis`` (:func:`explorer.word_level.word_level`) and its
     grouping, kept in the one budgeted cache."""
     return cached_in_budget(
-        ("words", model_cache_key(loaded), analysis.text, analysis.text_pair),
+        cache_key("words", loaded, analysis),
         lambda: word_level(loaded.tokenizer, analysis))
 
 
@@ -62,8 +63,7 @@ def pair_texts(loaded: Loaded, text: str, second: str | None) -> tuple[str, str 
 def cached_crossing(loaded: Loaded, analysis: Analysis) -> Crossing:
     """Per-head attention crossing between the pair's texts (A→B, B→A …)."""
     return cached_in_budget(
-        ("crossing", model_cache_key(loaded), analysis.text, analysis.text_pair,
-         analysis.num_tokens),
+        cache_key("crossing", loaded, analysis),
         lambda: crossing_attention(analysis.attentions, analysis.segment))
 
 
