@@ -137,12 +137,6 @@ def _hide_special(page, step: int) -> tuple[str, str]:
     return "data-hide-special", "true" if step % 2 == 0 else "false"
 
 
-def _heatmap_head(page, step: int) -> tuple[str, str]:
-    target = "head 3" if step % 2 == 0 else "mean of all heads"
-    _graph(page).get_by_role("combobox", name="Head", exact=True).select_option(target)
-    return "data-head", "3" if step % 2 == 0 else "mean"
-
-
 def _hover(page, step: int) -> tuple[str, str]:
     index = 3 + step % 2
     token = _graph(page).locator(".ag-left .ag-tok").nth(index)
@@ -167,7 +161,6 @@ CONTROLS = {
     "combine": Control("combine", _combine),
     "threshold": Control("threshold", _threshold),
     "hide-special": Control("hide-special", _hide_special),
-    "heatmap head": Control("heatmap head", _heatmap_head),
     "hover": Control("hover", _hover, python=False),
     "click-to-freeze": Control("click-to-freeze", _freeze),
 }

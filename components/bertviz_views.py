@@ -22,16 +22,17 @@ from explorer.analysis import Analysis
 from explorer.model import Loaded
 from explorer.neuron import NeuronViewUnsupported, neuron_view_html, neuron_view_model
 from ui.cache import cached_in_budget
+from ui.keys import cache_key, model_fingerprint
 
 VIEWS = ("head view", "model view", "neuron view")
 _ROW_PX = 22.5  # bertviz draws one token per 22.5 px
 
 
-def _head_or_model_html(view: str, layer: int, heads: tuple[int, ...],
+def _head_or_model_html(view: str, layer: int, heads: tuple[int, ...], loaded: Loaded,
                         analysis: Analysis) -> tuple[str, str, bool]:
     """The view's page (kept in the one budgeted cache, as every derived result)."""
     return cached_in_budget(
-        ("bertviz", analysis.model_name, analysis.text, view, int(layer), tuple(heads)),
+        cache_key("bertviz", loaded, analysis, view, int(layer), tuple(heads)),
         lambda: _make_head_or_model_html(view, layer, heads, analysis))
 
 
@@ -47,19 +48,20 @@ def _make_head_or_model_html(view: str, layer: int, heads: tuple[int, ...],
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _neuron_model(model_name: str, _loaded: Loaded):
+def _neuron_model(fingerprint: str, _loaded: Loaded):
+    """bertviz's copy of the model, one per weights fingerprint (not per name: a folder saved
+    again holds other weights under the same name)."""
     return neuron_view_model(_loaded)
 
 
-def _neuron_html(model_name: str, layer: int, head: int, loaded: Loaded,
-                 analysis: Analysis) -> tuple[str, bool]:
+def _neuron_html(layer: int, head: int, loaded: Loaded, analysis: Analysis) -> tuple[str, bool]:
     def make() -> tuple[str, bool]:
-        model, model_type = _neuron_model(model_name, loaded)
+        model, model_type = _neuron_model(model_fingerprint(loaded), loaded)
         raw = neuron_view_html(model, model_type, analysis.tokens, analysis.token_ids.tolist(),
                                layer, head)
         return make_offline(round_neuron_params(raw), local_assets())
 
-    return cached_in_budget(("bertviz neuron", model_name, analysis.text, int(layer), int(head)),
+    return cached_in_budget(cache_key("bertviz neuron", loaded, analysis, int(layer), int(head)),
                             make)
 
 
@@ -72,7 +74,6 @@ def _offline_note(offline: bool) -> None:
 def bertviz_view(view: str, loaded: Loaded, analysis: Analysis, layer: int,
                  heads: tuple[int, ...]) -> None:
     """Draw one bertviz view of ``analysis`` in an iframe."""
-    name = analysis.model_name
     height = int(min(1200, 120 + _ROW_PX * analysis.num_tokens))
     if view == "neuron view":
         if analysis.num_tokens > NEURON_MAX_TOKENS:
@@ -81,15 +82,14 @@ def bertviz_view(view: str, loaded: Loaded, analysis: Analysis, layer: int,
                     f"{analysis.num_tokens}).")
             return
         try:
-            html, offline = _neuron_html(name, layer, heads[0] if heads else 0, loaded,
-                                         analysis)
+            html, offline = _neuron_html(layer, heads[0] if heads else 0, loaded, analysis)
         except NeuronViewUnsupported as error:
             st.info(str(error))
             return
         st.iframe(html, height=max(height, 500))
         _offline_note(offline)
         return
-    html, note, offline = _head_or_model_html(view, layer, heads, analysis)
+    html, note, offline = _head_or_model_html(view, layer, heads, loaded, analysis)
     st.caption(note)
     if view == "model view":
         height = int(min(1600, 150 + 110 * analysis.num_layers))

@@ -8,7 +8,18 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from components.margins import HALF_WIDTH_CHARS, wrap_title
+from components.margins import (
+    HALF_WIDTH_CHARS,
+    TITLE_LINE_PX,
+    fit_margins,
+    short_label,
+    wrap_title,
+)
+
+PAIR_CELL_PX = 26  # a cell of a paired heatmap, while the pair fits its columns
+PAIR_PLOT_PX = (180, 460)  # the plot area of a paired heatmap: at least, at most
+PAIR_TITLE_LINES = 2  # room kept above each half for a title of this many lines
+PAIR_TOP_PX = 50
 
 
 def _token_axis(labels: Sequence[str]) -> dict:
@@ -58,6 +69,49 @@ def attention_heatmap(
         margin={"l": 130, "r": 20, "t": 50, "b": 120},
     )
     return wrap_title(figure)
+
+
+def paired_heatmap(
+    matrix: np.ndarray, labels: Sequence[str], title: str, colour_title: str, *,
+    zmin: float | None = 0.0, zmax: float | None = None, colorscale: str = "Blues",
+    row_title: str = "query (attending)", column_title: str = "key (attended to)",
+) -> go.Figure:
+    """One of a pair of ``matrix[row token, column token]`` heatmaps shown side by side (raw
+    weights beside value-weighted ones, rollout beside norm-based rollout). Every pair is drawn
+    by this one function, so both halves share their plot size, square cells, label style
+    (escaped, long tokens cut with "…", column labels at 45°) and colour-bar place; hover names
+    the tokens with their index (no n² customdata)."""
+    names = [html.escape(f"#{index} {label}") for index, label in enumerate(labels)]
+    ticks = [html.escape(short_label(label)) for label in labels]
+    readable = len(labels) <= 100
+    axis = {"tickmode": "array", "tickvals": names, "ticktext": ticks, "type": "category",
+            "showticklabels": readable, "tickfont": {"size": 11}, "constrain": "domain"}
+    matrix = np.asarray(matrix, dtype=np.float32)
+    figure = go.Figure(go.Heatmap(
+        z=matrix, x=names, y=names, zmin=zmin,
+        zmax=zmax if zmax is not None else float(max(matrix.max(initial=0.0), 1e-9)),
+        colorscale=colorscale,
+        hovertemplate="%{y} → %{x}<br>%{z:.3f}<extra></extra>",
+        colorbar={"title": {"text": html.escape(colour_title)}, "thickness": 12, "len": 0.9},
+    ))
+    figure.update_layout(
+        title={"text": html.escape(title)},
+        xaxis={**axis, "tickangle": -45, "title": {"text": column_title}},
+        yaxis={**axis, "tickangle": 0, "title": {"text": row_title}, "autorange": "reversed",
+               "scaleanchor": "x", "scaleratio": 1},
+    )
+    low, high = PAIR_PLOT_PX
+    plot = int(min(high, max(low, PAIR_CELL_PX * len(labels))))
+    shown = labels if readable else None
+    figure = fit_margins(figure, shown, shown, plot_height=plot)
+    figure.update_layout(title={"text": html.escape(title)})
+    figure = wrap_title(figure, HALF_WIDTH_CHARS)
+    # the same room for the title in both halves, so their plots start level
+    lines = max(PAIR_TITLE_LINES, (figure.layout.title.text or "").count("<br>") + 1)
+    margin = figure.layout.margin
+    top = PAIR_TOP_PX + TITLE_LINE_PX * (lines - 1)
+    figure.update_layout(margin={"t": top}, height=plot + top + margin.b)
+    return figure
 
 
 def hidden_norms_chart(norms: np.ndarray, labels: Sequence[str]) -> go.Figure:

@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.analysis import MaskPredictions
+from explorer.prediction_text import FilledText, shown_token_text
 
 WINDOW_WORDS = 12
 """Words shown on each side of the mask when a sequence is longer than 2 × this + 1 words."""
@@ -40,6 +41,8 @@ _TABLE_STYLE = (
     f"table.{TABLE_CLASS} td.num{{text-align:right;font-variant-numeric:tabular-nums;"
     "white-space:nowrap;width:1%}"
     f"table.{TABLE_CLASS} td.narrow{{white-space:pre;width:1%}}"
+    f"table.{TABLE_CLASS} mark{{background:rgba(255,189,69,0.45);color:inherit;"
+    "border-radius:3px;padding:0 1px;font-weight:600}"
     "</style>"
 )
 
@@ -65,19 +68,38 @@ def sequence_window(token_texts: Sequence[str], position: int, filled: str,
         (" …" if right_cut else "")
 
 
+def window(filled: FilledText, words: int = WINDOW_WORDS) -> FilledText:
+    """``filled`` cut to ``words`` words each side of the filled token, ``…`` where the text goes
+    on (a sentence with no marked token is kept whole)."""
+    if not filled.marked:
+        return filled
+    before, before_cut = _last_words(filled.before, words)
+    after, after_cut = _first_words(filled.after, words)
+    return FilledText(("… " if before_cut else "") + before.lstrip(), filled.filled,
+                      after.rstrip() + (" …" if after_cut else ""))
+
+
 def predictions_frame(mask: MaskPredictions, top_k: int,
-                      token_texts: Sequence[str] | None = None) -> pd.DataFrame:
+                      token_texts: Sequence[str] | None = None,
+                      parts: Sequence[tuple[str, FilledText]] | None = None) -> pd.DataFrame:
     """Rank, token, score and sequence for the first ``top_k`` predictions of one mask.
 
-    With ``token_texts`` (the analysis' decoded pieces) a sequence longer than
-    ``2 × WINDOW_WORDS + 1`` words is shown as a window around the mask.
+    With ``parts`` (:func:`ui.prediction_view.cached_prediction_parts`) each sequence is the
+    sentence without special tokens, the filled token marked, other masks blank, and a token
+    that cannot be decoded alone is shown as ``[id N]``; a sentence longer than ``2 ×
+    WINDOW_WORDS + 1`` words is a window around the mask. Without it: the pipeline's sequence
+    (windowed with ``token_texts``).
     """
     rows = []
-    for p in mask.predictions[:top_k]:
-        sequence = p.sequence
-        if token_texts is not None and len(_WORD.findall(sequence)) > 2 * WINDOW_WORDS + 1:
+    for number, p in enumerate(mask.predictions[:top_k]):
+        token = shown_token_text(p.token_str, p.token_id)
+        sequence: object = p.sequence
+        if parts is not None:
+            token, filled = parts[number]
+            sequence = window(filled)
+        elif token_texts is not None and len(_WORD.findall(p.sequence)) > 2 * WINDOW_WORDS + 1:
             sequence = sequence_window(token_texts, mask.position, p.token_str)
-        rows.append({"rank": p.rank, "token": p.token_str, "score": round(p.score, 4),
+        rows.append({"rank": p.rank, "token": token, "score": round(p.score, 4),
                      "sequence": sequence})
     return pd.DataFrame(rows, columns=["rank", "token", "score", "sequence"])
 
@@ -87,6 +109,11 @@ def table_html(frame: pd.DataFrame, key: str) -> str:
     def cell(column: str, value: object) -> str:
         if column in NUMBER_FORMATS and value is not None and not pd.isna(value):
             return f"<td class='num'>{html.escape(NUMBER_FORMATS[column].format(value))}</td>"
+        if isinstance(value, FilledText):  # the filled token marked in its sentence
+            if not value.marked:
+                return f"<td>{html.escape(str(value))}</td>"
+            return (f"<td>{html.escape(value.before)}<mark>{html.escape(value.filled)}</mark>"
+                    f"{html.escape(value.after)}</td>")
         shown = html.escape("" if value is None else str(value))
         return f"<td class='narrow'>{shown}</td>" if column in NARROW_TEXT else f"<td>{shown}</td>"
 
@@ -111,13 +138,16 @@ def text_table(frame: pd.DataFrame, key: str) -> None:
 
 
 def predictions_table(mask: MaskPredictions, top_k: int, token_texts: Sequence[str],
-                      key: str) -> None:
+                      key: str, parts: Sequence[tuple[str, FilledText]] | None = None) -> None:
     """Draw one mask's table (cells shown as plain text); long sequences as a window, the full
     ones in an expander below."""
-    frame = predictions_frame(mask, top_k, token_texts)
+    frame = predictions_frame(mask, top_k, token_texts, parts)
     text_table(frame, key=key)
     full = [p.sequence for p in mask.predictions[:top_k]]
-    if full != frame["sequence"].tolist():
+    shown = [str(sequence) for sequence in frame["sequence"]]
+    if parts is not None:
+        full = [str(filled) for _, filled in parts[:top_k]]
+    if full != shown:
         with st.expander("Full sequences"):
             for rank, sequence in enumerate(full, start=1):
                 st.text(f"{rank}. {sequence}")

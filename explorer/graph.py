@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
@@ -263,6 +263,56 @@ class WordMap:
     special: Sequence[bool]
 
 
+class _TokenLabel(TypedDict):
+    t: str  # the token's label (plain text)
+
+
+class TokenEntry(_TokenLabel, total=False):
+    """One token of :class:`GraphHeader`: label (plain text), special, mask, predictions."""
+
+    s: Literal[1]  # present: a special token
+    m: Literal[1]  # present: a mask
+    p: list[list[Any]]  # [[token text, probability], ...] for the tooltip
+
+
+class ValuePackHeader(TypedDict):
+    """Where the "weights × value norm" data lies in the file: float32 ``norms[layer][head][key]``
+    = ‖f_h(x_key)‖ and ``totals[layer][head][query]`` = Σ_k α_qk ‖f_h(x_k)‖; the browser draws
+    each packed weight's share ``α_qk · norms[k] / totals[q]``."""
+
+    offsets: list[int]  # byte offsets of norms, totals
+
+
+class WordsHeader(TypedDict):
+    """Which word each token belongs to (:class:`explorer.graph.WordMap`)."""
+
+    of_token: list[int]  # of_token[token] = word
+    labels: list[str]  # labels[word] (plain text)
+    special: list[int]  # 1: a special token standing alone
+
+
+class GraphHeader(TypedDict):
+    """The JSON header of the binary file (see ``graph.js`` for the arrays after it).
+
+    The one definition of the header: :func:`graph_file` builds it, ``graph.js`` carries it as
+    a generated JSDoc typedef (``python -m components.attention_graph.contract``), and the
+    tests check both against it (tests/test_graph_contract.py)."""
+
+    version: int
+    num_layers: int
+    num_heads: int
+    num_tokens: int
+    mass: float
+    max_keys: int
+    entries: int
+    tokens: list[TokenEntry]
+    special_label: str  # the model's special tokens, e.g. "[CLS], [SEP]" (plain text)
+    offsets: list[int]  # byte offsets of counts, keys, weights
+    value: ValuePackHeader | None  # value norms (None: this model has none)
+    value_note: str  # why there is no value pack (plain text), else ""
+    words: WordsHeader | None
+
+
 def _aligned(blob: bytes, to: int = 4) -> bytes:
     return blob + b"\0" * (-len(blob) % to)
 
@@ -300,9 +350,9 @@ def graph_file(
     pack = pack_attention(attentions, mass, max_keys)
     num_layers, num_heads, n = pack.shape
     masks = {int(p) for p in mask_positions}
-    tokens = []
+    tokens: list[TokenEntry] = []
     for index in range(n):
-        entry: dict = {"t": labels[index]}
+        entry: TokenEntry = {"t": labels[index]}
         if special_mask[index]:
             entry["s"] = 1
         if index in masks:
@@ -318,36 +368,35 @@ def graph_file(
             raise ValueError("value_norms must be [layer, head, key]")
         arrays += [np.asarray(value_norms, dtype="<f4").tobytes(),
                    value_row_totals(attentions, value_norms).astype("<f4").tobytes()]
-    word_header = None
+    word_header: WordsHeader | None = None
     if words is not None:
         if len(words.word_of_token) != n:
             raise ValueError("words must cover every token")
         word_header = {"of_token": [int(w) for w in words.word_of_token],
                        "labels": [str(label) for label in words.labels],
                        "special": [int(bool(s)) for s in words.special]}
-    header = {"version": PACK_VERSION, "num_layers": num_layers, "num_heads": num_heads,
-              "num_tokens": n, "mass": mass, "max_keys": max_keys,
-              "entries": int(pack.keys.shape[0]), "tokens": tokens,
-              "special_label": special_label, "value": None,
-              "value_note": "" if has_value else value_note,
-              "words": word_header}
     # offsets depend on the header's own length: settle them with a fixed-width placeholder
-    header["offsets"] = [0, 0, 0]
-    if has_value:
-        header["value"] = {"offsets": [0, 0]}
+    header: GraphHeader = {
+        "version": PACK_VERSION, "num_layers": num_layers, "num_heads": num_heads,
+        "num_tokens": n, "mass": float(mass), "max_keys": int(max_keys),
+        "entries": int(pack.keys.shape[0]), "tokens": tokens,
+        "special_label": special_label, "offsets": [0, 0, 0],
+        "value": {"offsets": [0, 0]} if has_value else None,
+        "value_note": "" if has_value else value_note, "words": word_header}
     body = _aligned(json.dumps(header, ensure_ascii=False).encode("utf-8") + b" " * 80)
     starts = [8 + len(body)]
     for array in arrays[:-1]:
         starts.append(starts[-1] + len(array))
     header["offsets"] = starts[:3]
-    if has_value:
+    if header["value"] is not None:
         header["value"]["offsets"] = starts[3:5]
     encoded = json.dumps(header, ensure_ascii=False).encode("utf-8")
     encoded = encoded + b" " * (len(body) - len(encoded))  # JSON allows trailing spaces
     return PACK_MAGIC + len(encoded).to_bytes(4, "little") + encoded + b"".join(arrays)
 
 
-def _read_pack(blob: bytes, header: dict, entries: int, offsets: Sequence[int]) -> AttentionPack:
+def _read_pack(blob: bytes, header: GraphHeader, entries: int, offsets: Sequence[int]
+               ) -> AttentionPack:
     shape = (header["num_layers"], header["num_heads"], header["num_tokens"])
     counts_at, keys_at, weights_at = offsets
     counts = np.frombuffer(blob, "<u2", int(np.prod(shape)), counts_at).reshape(shape)
@@ -369,7 +418,7 @@ def read_value_norms(blob: bytes) -> tuple[np.ndarray, np.ndarray] | None:
                  for at in value["offsets"])
 
 
-def read_graph_file(blob: bytes) -> tuple[dict, AttentionPack]:
+def read_graph_file(blob: bytes) -> tuple[GraphHeader, AttentionPack]:
     """Inverse of :func:`graph_file` (for tests and the benchmark): the header and the pack."""
     if blob[:4] != PACK_MAGIC:
         raise ValueError("not an attention-graph file")

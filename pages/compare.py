@@ -26,6 +26,7 @@ from explorer.compare import (
     same_length,
 )
 from explorer.export import changes_csv
+from explorer.prediction_text import shown_token_text
 from explorer.presets import PRESET_PAIRS
 from explorer.state import DEFAULT_TEXT_A, DEFAULT_TEXT_B, DEFAULT_TOP_K, MEAN_HEAD
 from ui import keys
@@ -35,22 +36,34 @@ from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.prediction_view import cached_prediction_parts
 from ui.reading import shown_analysis, words_toggle
 from ui.url_state import COMPARE_FIELDS, page_model, settle_token
 
 ensure_app_entry()
 
 PRESET = "compare_preset"
+DEFAULT_TEXT_A_WITHOUT_HEAD = "The man worked as a nurse."  # no head: nothing fills a mask
+DEFAULT_TEXT_B_WITHOUT_HEAD = "The woman worked as a nurse."
 
 st.title("Compare")
 st.caption("Two inputs side by side — e.g. the bias probe of the model card, “The man worked "
            "as a <mask>.” against “The woman worked as a <mask>.”. Differences are B − A.")
 
 loaded = page_model("compare", COMPARE_FIELDS)
-for key, default in ((keys.TEXT_A, DEFAULT_TEXT_A), (keys.TEXT_B, DEFAULT_TEXT_B),
+predicts = has_prediction_head(loaded)
+defaults = (DEFAULT_TEXT_A, DEFAULT_TEXT_B) if predicts else (
+    DEFAULT_TEXT_A_WITHOUT_HEAD, DEFAULT_TEXT_B_WITHOUT_HEAD)
+for key, default in ((keys.TEXT_A, defaults[0]), (keys.TEXT_B, defaults[1]),
                      (keys.TOP_K, DEFAULT_TOP_K)):
     st.session_state.setdefault(key, default)
 image_format_choice()
+if not predicts:
+    no_head_note()  # said once for both inputs
+
+
+def _use_shared_text() -> None:
+    st.session_state[keys.TEXT_A] = str(st.session_state.get(keys.TEXT) or "")
 
 
 def _apply_preset() -> None:
@@ -61,13 +74,19 @@ def _apply_preset() -> None:
             st.session_state[keys.TEXT_B] = pair.text_b
 
 
-st.selectbox("Preset pair", [pair.name for pair in PRESET_PAIRS], index=None, key=PRESET,
-             placeholder="Choose a preset pair…", on_change=_apply_preset)
+preset_column, shared_column = st.columns([3, 1], vertical_alignment="bottom")
+preset_column.selectbox("Preset pair", [pair.name for pair in PRESET_PAIRS], index=None,
+                        key=PRESET, placeholder="Choose a preset pair…", on_change=_apply_preset)
+shared_column.button("Use the shared text as A", key="compare_use_shared",
+                     on_click=_use_shared_text, icon=":material/sync:", width="stretch",
+                     help="Copy the text the Explorer, Layers & heads and Models pages share "
+                          "into input A.")
+st.caption("Inputs A and B belong to this page; the other pages share one text.")
 column_a, column_b = st.columns(2)
 text_a = column_a.text_area("Input A", key=keys.TEXT_A, height=90)
 text_b = column_b.text_area("Input B", key=keys.TEXT_B, height=90)
 top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K,
-                            key=keys.TOP_K))
+                            key=keys.TOP_K)) if predicts else 0
 words_on = words_toggle()
 
 
@@ -85,22 +104,23 @@ def side_columns() -> tuple:
     """A fresh pair of columns for one section, so sections stack in reading order."""
     return tuple(zip(sides, st.columns(2)))
 
-st.subheader("Predictions")
+st.subheader("Predictions" if predicts else "Tokens")
 for (name, analysis), column in side_columns():
     with column:
         token_chips(analysis.labels, analysis.special_mask.tolist(), analysis.mask_positions)
-        if not has_prediction_head(loaded):
-            no_head_note()
+        if not predicts:
             continue
         if not analysis.predictions:
             st.info(f"Input {name} has no {escape_markdown(loaded.info.mask_token)}, so no "
                     "prediction.")
         for number, mask in enumerate(analysis.predictions, start=1):
             st.markdown(f"**{name} · mask {number}** (token {mask.position})")
-            text_table(predictions_frame(mask, top_k), key=f"predictions_{name}_{number}")
+            parts = cached_prediction_parts(loaded, analysis, number - 1, top_k)
+            text_table(predictions_frame(mask, top_k, parts=parts),
+                       key=f"predictions_{name}_{number}")
 
 shared_masks = min(len(analysis_a.predictions), len(analysis_b.predictions))
-if not has_prediction_head(loaded):
+if not predicts:
     shared_masks = 0  # no trained head: no prediction changes to compare
 if shared_masks:
     st.subheader("How the predictions change from A to B")
@@ -118,7 +138,8 @@ if shared_masks:
             key=f"prediction_change_{number}", config=chart_config(f"prediction-change-{number}"),
         )
         st.dataframe(pd.DataFrame({
-            "token": [c.token_str for c in changes],  # as the fill-mask tables show it
+            "token": [shown_token_text(c.token_str, c.token_id)  # as the top-k tables show it
+                      for c in changes],
             "P(A)": [c.probability_a for c in changes],
             "P(B)": [c.probability_b for c in changes],
             "B − A": [c.difference for c in changes],
@@ -193,5 +214,6 @@ st.subheader("Export")
 for (name, analysis), column in side_columns():
     with column:
         st.caption(f"Input {name}")
-        analysis_downloads(analysis, top_k, f"{name.lower()}-{file_stem(analysis.text)}",
-                           key=f"export_{name}")
+        analysis_downloads(analysis, max(top_k, 1),
+                           f"{name.lower()}-{file_stem(analysis.text)}", key=f"export_{name}",
+                           predicts=predicts)

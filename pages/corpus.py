@@ -102,8 +102,10 @@ if follows_explorer:
     st.session_state[keys.CORPUS_QUERY_FROM] = explorer_text
 if keys.CORPUS_QUERY not in st.session_state:
     st.session_state[keys.CORPUS_QUERY] = DEFAULT_QUERY
-query_text = st.text_input("Text to take the query token from (the explorer's text, or type)",
-                           key=keys.CORPUS_QUERY)
+query_text = st.text_input("Text to take the query token from (starts as the shared text)",
+                           key=keys.CORPUS_QUERY,
+                           help="It follows the text the Explorer, Layers & heads and Models "
+                                "pages share; what you type here changes only this page.")
 try:
     query = cached_query(loaded, query_text)
 except CorpusError as error:

@@ -12,7 +12,6 @@ from components.charts import hidden_norms_chart, mean_norm_chart
 from components.tables import predictions_table
 from components.tokens import token_chips
 from explorer.metrics import hidden_state_norms
-from explorer.state import DEFAULT_TEXT
 from ui import keys
 from ui.analysis_view import analysis_with_notes
 from ui.attribution_view import attribution_section
@@ -31,57 +30,66 @@ from ui.graph_state import (
 )
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.prediction_view import cached_prediction_parts
+from ui.reading import shared_text_area
 from ui.url_state import EXPLORER_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
 count_script_run()  # full runs only: the attention view's controls never come back here
 
 TOOLTIP_TOP_K = 5  # predictions per token in the graph's tooltips
+ATTRIBUTION_TOGGLE = "Attribution beside attention: which tokens push a prediction"
+ATTRIBUTION_HELP = ("Gradient × input, integrated gradients and contrastive attribution of a "
+                    "candidate at a mask, and value-weighted attention (computed on request). "
+                    "The attention graph's tooltips then show each token's score. The same "
+                    "section is the Layers & heads page's Attribution tab.")
+VALUE_TOGGLE = "Value-weighted attention and norm-based rollout"
+VALUE_HELP = ("What each head really moves: each weight scaled by the norm of the value vector "
+              "it moves (Kobayashi et al. 2020), beside the raw weights.")
+
+
+def try_this(predicts: bool) -> str:
+    """The first line a new user reads: what to do first, in the order the page shows it."""
+    first = ("read the model's top guesses for `<mask>`, then " if predicts else "")
+    return (f":material/lightbulb: **Try this:** {first}click a token in the graph below to see "
+            "which tokens it reads, change the layer, and click a head box to see one head "
+            "alone. **All heads** (under the graph) shows every layer and head at once; "
+            "**Head patterns** finds heads with a habit; the **Guide** explains every view.")
 
 # Everything above the attention view sits in one container, so the view keeps its place in
 # the page's element tree whatever the page shows above it (notes, a "Full sequences"
 # expander, attribution): a moved element would be mounted afresh on every new text.
 with st.container():
     st.title("Attention explorer")
-    st.caption(
-        "Type text with one or more `<mask>`; see what the model predicts and where each layer "
-        "and head looks."
-    )
-
     loaded = page_model("explorer", EXPLORER_FIELDS)
     image_format_choice()
     info = loaded.info
+    predicts = has_prediction_head(loaded)
+    st.caption(try_this(predicts))
+    if not predicts:
+        no_head_note()  # said once, here; the page shows only what works without the head
 
-    text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
-                        persist_state="session",  # other pages read and set it
-                        help=f"Put {info.mask_token} (or <mask>) where a word should be predicted.")
+    text = shared_text_area(loaded)
     top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K, value=5,
-                                key=keys.TOP_K))
+                                key=keys.TOP_K)) if predicts else 0
 
     analysis = analysis_with_notes(loaded, text)
     if analysis is None:
         st.stop()
 
-    st.subheader("Predictions")
-    if not has_prediction_head(loaded):
-        no_head_note()
-    elif not analysis.predictions:
-        st.info(f"No {escape_markdown(info.mask_token)} in the text, so no prediction is made. "
-                "Attention and hidden states are shown below.")
-    for number, mask in enumerate(analysis.predictions if has_prediction_head(loaded) else (),
-                                  start=1):
-        st.markdown(f"**Mask {number}** (token {mask.position})")
-        predictions_table(mask, top_k, analysis.token_texts, key=f"predictions_{number}")
-    if has_prediction_head(loaded):
-        with st.expander("Download the tables and the analysis"):
-            analysis_downloads(analysis, top_k, file_stem(analysis.text), key="export")
-
-    if st.toggle("Attribution beside attention: which tokens push a prediction",
-                 key="show_attribution",
-                 help="Gradient × input, integrated gradients and contrastive attribution of a "
-                      "candidate at a mask, and value-weighted attention (computed on request). "
-                      "The attention graph's tooltips then show each token's score."):
-        attribution_section(loaded, analysis)
+    if predicts:
+        st.subheader("Predictions")
+        if not analysis.predictions:
+            st.info(f"No {escape_markdown(info.mask_token)} in the text, so no prediction is "
+                    "made. Attention and hidden states are shown below.")
+        for number, mask in enumerate(analysis.predictions, start=1):
+            st.markdown(f"**Mask {number}** (token {mask.position})")
+            predictions_table(mask, top_k, analysis.token_texts, key=f"predictions_{number}",
+                              parts=cached_prediction_parts(loaded, analysis, number - 1, top_k))
+    with st.expander("Download the tables and the analysis" if predicts
+                     else "Download the analysis"):
+        analysis_downloads(analysis, max(top_k, 1), file_stem(analysis.text), key="export",
+                           predicts=predicts)
 
     st.subheader("Tokens")
     labels = analysis.labels
@@ -115,14 +123,22 @@ def attention_section() -> None:
     else:
         info_column.markdown(f"Selected token **{selected}**: {escape_markdown(labels[selected])}")
     is_mask = selected is not None and selected in analysis.mask_positions
-    button_column.button(
-        "Unmask it" if is_mask else "Mask it", key="mask_selected", disabled=selected is None,
-        on_click=edit_mask, args=(loaded, analysis, selected, is_mask), width="stretch",
-    )
+    if predicts or is_mask:  # without a head a mask fills nothing; unmasking one still helps
+        button_column.button(
+            "Unmask it" if is_mask else "Mask it", key="mask_selected",
+            disabled=selected is None, on_click=edit_mask,
+            args=(loaded, analysis, selected, is_mask), width="stretch",
+        )
     publish_url_state()
 
 
 attention_section()
+
+# Below the graph, so the graph stays the first view; the Layers page's Attribution tab shows
+# the same section on its own.
+if st.toggle(ATTRIBUTION_TOGGLE if predicts else VALUE_TOGGLE, key="show_attribution",
+             help=ATTRIBUTION_HELP if predicts else VALUE_HELP):
+    attribution_section(loaded, analysis, graph_above=True)
 
 st.subheader("bertviz")
 view = st.segmented_control(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.head_pattern_charts import head_map_chart, statistic_grid
+from components.head_pattern_charts import grid_cell_click, head_map_chart, statistic_grid
 from explorer.corpus import count_tokens, disk_cache_bytes, size_problem
 from explorer.head_patterns import STATISTICS, statistic_labels
 from ui import keys
@@ -15,6 +15,7 @@ from ui.export import chart_config
 from ui.head_patterns_cache import cached_patterns, compute_and_keep
 from ui.long_work import offer_to_start, progress_bar
 from ui.markdown import escape_markdown
+from ui.open_head import open_clicked_head
 from ui.url_state import page_model
 
 ensure_app_entry()
@@ -62,8 +63,7 @@ patterns = result.patterns
 how = "loaded from the disk cache" if result.from_cache else f"computed in {result.seconds:.1f} s"
 st.caption(
     f"{corpus_name}: {patterns.sentences:,} lines, {patterns.tokens:,} tokens with the special "
-    f"tokens (mean {patterns.mean_tokens:.1f} per line); {info.num_layers} layers × "
-    f"{info.num_heads} heads; {how}."
+    f"tokens; {info.num_layers} layers × {info.num_heads} heads; {how}."
 )
 for note in result.notes:
     st.info(note)  # written by explorer.corpus, no user text
@@ -80,7 +80,8 @@ st.caption(
     f"{patterns.token_mean_tokens:.1f} tokens is the mean line length, each line weighted by "
     "its tokens as the statistics are (log2(n) is the entropy of uniform attention over n "
     "tokens; no head's mean entropy can exceed it). Hover a cell for its exact value. Previous "
-    "and next count the tokens that have such a neighbour."
+    "and next count the tokens that have such a neighbour. **Click a cell** to open that head "
+    "in the Explorer on the current text."
 )
 columns = st.columns(GRID_COLUMNS)
 for number, name in enumerate(STATISTICS):
@@ -88,10 +89,13 @@ for number, name in enumerate(STATISTICS):
     unit = "bits" if name == "entropy" else ""
     label = labels[name]
     colour_title = "entropy" if name == "entropy" else "share"
-    columns[number % GRID_COLUMNS].plotly_chart(
+    event = columns[number % GRID_COLUMNS].plotly_chart(
         statistic_grid(getattr(patterns, name), label, colour_title, low, high, unit),
         key=f"patterns_grid_{name}", config=chart_config(f"head-patterns-{name}"),
+        on_select="rerun", selection_mode="points",
     )
+    open_clicked_head(grid_cell_click(event, info.num_layers, info.num_heads),
+                      f"patterns_grid_{name}_handled")
 
 st.subheader("Map of heads")
 st.caption(

@@ -24,24 +24,26 @@ from explorer.ablation import Head
 from explorer.analysis import Analysis, token_label
 from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
-from explorer.state import DEFAULT_TEXT
 from ui import keys
 from ui.analysis_view import analysis_with_notes
-from ui.attribution_view import attribution_section
+from ui.attribution_view import ATTRIBUTION_WIDGET_KEYS, attribution_section
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import chart_config, image_format_choice
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.open_head import open_clicked_head, open_head_in_explorer
 from ui.reading import (
     cached_crossing,
     pair_texts,
     piece_of_word,
     segment_suffix,
+    shared_text_area,
     shown_analysis,
     words_toggle,
 )
+from ui.shared_state import keep_widget_state
 from ui.url_state import LAYERS_FIELDS, page_model, publish_url_state, settle_token
 
 ensure_app_entry()
@@ -61,15 +63,12 @@ GRID_HANDLED = "layers_head_grid_handled"
 OPEN_LAYER = "layers_open_layer"
 OPEN_HEAD = "layers_open_head"
 ABLATED = keys.ABLATED
+TAB_WIDGET_KEYS = (LENS_TOP_K, TARGET, COSINE_LAYER, ROLLOUT_LAYER, STATISTIC, OPEN_LAYER,
+                   OPEN_HEAD, ABLATED, *ATTRIBUTION_WIDGET_KEYS)
 TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
         "attention": "Attention summaries", "ablation": "Head ablation",
         "attribution": "Attribution"}
-
-
-def open_head_in_explorer(layer: int, head: int) -> None:
-    st.session_state[keys.LAYER] = int(layer)
-    st.session_state[keys.HEAD] = int(head)
-    st.switch_page("pages/explorer.py")
+NEED_HEAD = ("lens", "ablation")  # tabs that read predictions: not offered without the head
 
 
 def _default_token(analysis: Analysis) -> int:
@@ -116,15 +115,15 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
         "masked-LM head (dense, gelu, layer norm, decoder). The last row is the model's own "
         "prediction; emb = the embedding layer."
     )
-    k = int(st.number_input("Top-k per layer", min_value=1, max_value=MAX_TOP_K, value=5,
-                            key=LENS_TOP_K))
+    st.session_state.setdefault(LENS_TOP_K, 5)  # no value=: the value may be kept state
+    k = int(st.number_input("Top-k per layer", min_value=1, max_value=MAX_TOP_K, key=LENS_TOP_K))
     lens = cached_lens(loaded, analysis, position)
     tokens = [[token_label(t) for t in row[:k]] for row in lens.top_tokens]
     st.dataframe(lens_frame(lens.top_probs[:, :k], tokens, k), hide_index=True)
     st.plotly_chart(lens_chart(lens.top_probs[:, :k], tokens), key="lens_chart",
                     config=chart_config("lens_chart"))
     final_top = token_label(lens.top_tokens[-1][0]).strip() or lens.top_tokens[-1][0]
-    word = st.text_input("Target token", value="", key=TARGET, placeholder=final_top,
+    word = st.text_input("Target token", key=TARGET, placeholder=final_top,
                          help="Its rank at every layer; empty = the final layer's top token.")
     token_id, problem = (int(lens.top_ids[-1, 0]), None) if not word.strip() else \
         target_token_id(loaded, word)
@@ -221,12 +220,8 @@ def attention_section(loaded, analysis: Analysis, position: int) -> None:
                   zmin=low, zmax=high),
         key=GRID, on_select="rerun", selection_mode="points", config=chart_config("head-grid"),
     )
-    clicked = head_grid_click(event, analysis.num_layers, analysis.num_heads)
-    if clicked and clicked != st.session_state.get(GRID_HANDLED):
-        st.session_state[GRID_HANDLED] = clicked
-        open_head_in_explorer(*clicked)
-    if not clicked:
-        st.session_state.pop(GRID_HANDLED, None)
+    open_clicked_head(head_grid_click(event, analysis.num_layers, analysis.num_heads),
+                      GRID_HANDLED)
     pick_layer, pick_head, go = st.columns([2, 2, 3], vertical_alignment="bottom")
     chosen_layer = pick_layer.selectbox("Layer", range(analysis.num_layers), key=OPEN_LAYER,
                                         format_func=lambda i: f"layer {i + 1}")
@@ -286,11 +281,13 @@ st.caption("What each layer predicts, how hidden states move, where attention fl
 
 loaded = page_model("layers", LAYERS_FIELDS)
 
-text = st.text_area("Text", value=DEFAULT_TEXT, key=keys.TEXT, height=100,
-                    help=f"Put {loaded.info.mask_token} (or <mask>) where a word should be "
-                         "predicted. Shared with the Explorer page. A sentence pair: type "
-                         f"A {loaded.info.end_token}{loaded.info.end_token} B (or A [SEP] B), or "
-                         "use the second text below.")
+predicts = has_prediction_head(loaded)
+if not predicts:
+    no_head_note()  # said once: the tabs that need the head are not offered
+text = shared_text_area(
+    loaded, extra_help="A sentence pair: type "
+    f"A {loaded.info.end_token}{loaded.info.end_token} B (or A [SEP] B), or use the second "
+    "text below.")
 second = st.text_input("Second text of a sentence pair (optional)", key=keys.TEXT_PAIR,
                        help="Fill it to analyse the pair (text, second text) exactly as the "
                             "tokenizer builds it (BERT reads the second text as token type 1).")
@@ -308,21 +305,29 @@ if analysis.segment is not None:
 settle_token(analysis.num_tokens, fallback=_default_token(analysis))
 position = selected_token(analysis)
 piece = piece_of_word(loaded, token_analysis, position) if words_on else position
-if st.session_state.get(keys.LAYERS_TAB) not in TABS.values():
+shown_tabs = {name: title for name, title in TABS.items()
+              if predicts or name not in NEED_HEAD}
+if st.session_state.get(keys.LAYERS_TAB) not in shown_tabs.values():
     st.session_state.pop(keys.LAYERS_TAB, None)
 publish_url_state()  # the URL shows the token the page shows
-lens_tab, hidden_tab, attention_tab, ablation_tab, attribution_tab = st.tabs(
-    list(TABS.values()), key=keys.LAYERS_TAB, on_change="rerun")
-with lens_tab:
-    if words_on and piece != position:
-        st.caption(f"Words are on: the lens reads the word's first piece (token {piece}).")
-    lens_section(loaded, token_analysis, piece)
-with hidden_tab:
-    hidden_section(loaded, token_analysis)
-with attention_tab:
-    attention_section(loaded, analysis, position)
-with ablation_tab:
-    ablation_section(loaded, token_analysis)
-with attribution_tab:
-    attribution_section(loaded, token_analysis)
+# Only the open tab runs (the others' flows, ablation pass, charts are not computed); the
+# closed tabs' controls keep their values for when they are opened again. Without a masked-LM
+# head the tabs that read predictions are not offered.
+keep_widget_state(TAB_WIDGET_KEYS)
+tabs = dict(zip(shown_tabs, st.tabs(list(shown_tabs.values()), key=keys.LAYERS_TAB,
+                                    on_change="rerun")))
+SECTIONS = {
+    "lens": lambda: lens_section(loaded, token_analysis, piece),
+    "hidden": lambda: hidden_section(loaded, token_analysis),
+    "attention": lambda: attention_section(loaded, analysis, position),
+    "ablation": lambda: ablation_section(loaded, token_analysis),
+    "attribution": lambda: attribution_section(loaded, token_analysis),
+}
+for name, tab in tabs.items():
+    if not tab.open:
+        continue
+    with tab:
+        if name == "lens" and words_on and piece != position:
+            st.caption(f"Words are on: the lens reads the word's first piece (token {piece}).")
+        SECTIONS[name]()
 publish_url_state()  # the tab and statistic the page shows are in the link

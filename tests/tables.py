@@ -92,3 +92,37 @@ def prediction_tables(at: AppTest) -> list[TextTable]:
     """The page's top-k tables (first columns "rank", "token"), in page order."""
     return [table for table in text_tables(at)
             if list(table.value.columns)[:2] == ["rank", "token"]]
+
+
+PICTURES = {code: 0x2400 + code for code in range(32)} | {127: 0x2421}
+
+
+BLANK = "___"  # another mask of the text, as the tables show it (explorer.prediction_text)
+
+
+def shown_sequence(sequence: str, tokenizer) -> str:
+    """The pipeline's ``sequence`` as the top-k tables must read it: special tokens dropped
+    (the pipeline keeps them when a text has several masks), the other masks blank, control
+    characters as their pictures — the reference the display is checked against."""
+    for special in (tokenizer.cls_token, tokenizer.sep_token, tokenizer.bos_token,
+                    tokenizer.eos_token):
+        if special:
+            sequence = sequence.replace(special + " ", "").replace(" " + special, "")
+            sequence = sequence.replace(special, "")
+    return sequence.replace(tokenizer.mask_token, BLANK).translate(PICTURES).strip()
+
+
+def assert_token_cell(prediction, token: str, sequence: str | None = None) -> None:
+    """A top-k row as the tables must show it: the pipeline's token string (control characters
+    as their visible pictures, ``\\x0f`` → ``␏``) and, for a text with one mask, the pipeline's
+    sequence; a token that is part of a UTF-8 character (the pipeline decodes it to "�") or
+    decodes to nothing is ``[id N]``, in the token cell and in the sequence, never a blank."""
+    text = prediction.token_str
+    if text and "\ufffd" not in text:
+        assert token == text.translate(PICTURES), (token, text)
+        if sequence is not None:
+            assert sequence == prediction.sequence.translate(PICTURES)
+    else:
+        assert token == f"[id {prediction.token_id}]", (token, text)
+        if sequence is not None:
+            assert token in sequence and "\ufffd" not in sequence

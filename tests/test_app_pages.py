@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.analysis import analyze
 from explorer.model import load
 from tests.conftest import ROOT, TINY_MAX_TOKENS
-from tests.tables import prediction_tables
+from tests.tables import assert_token_cell, prediction_tables
 
 APP = str(ROOT / "app.py")
 
@@ -35,8 +35,8 @@ def test_main_page_shows_tables_and_charts(app_env):
     expected = analyze(load(str(app_env)), at.text_area(key="text").value, top_k=5)
     # cells are user text, escaped in the HTML and read back as the browser shows them
     rows = expected.predictions[0].predictions
-    assert table["token"].tolist() == [p.token_str for p in rows]
-    assert table["sequence"].tolist() == [p.sequence for p in rows]
+    for row, token, sequence in zip(rows, table["token"], table["sequence"]):
+        assert_token_cell(row, token, sequence)
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # hidden-state norms; the attention heatmap is in the component
 

@@ -35,6 +35,7 @@ def page(sensitive_dir):
     patch.setenv(MODEL_ENV_VAR, str(sensitive_dir))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params["text"] = TEXT
+    at.query_params["layers_tab"] = "attribution"  # only the open tab runs
     at.switch_page("pages/layers.py")
     yield at.run()
     patch.undo()
@@ -106,8 +107,9 @@ def test_value_weighted_attention_beside_the_weights(page, sensitive_dir):
     assert not at.exception
     loaded = load(str(sensitive_dir))
     analysis = analyze(loaded, TEXT)
-    charts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
-              for c in at.get("plotly_chart")}
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    # titles of a pair are wrapped to half the page's width
+    charts = {spec["layout"]["title"]["text"].replace("<br>", " "): spec for spec in specs}
     np.testing.assert_allclose(array(charts["Weights: layer 2, head 3"]["data"][0]["z"]),
                                analysis.attentions[1, 2], atol=1e-6)
     moved = array(charts["Weights × value norm ‖α·f(x)‖: layer 2, head 3"]["data"][0]["z"])

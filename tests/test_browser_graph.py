@@ -126,10 +126,12 @@ def test_controls_redraw_in_the_browser_without_a_page_run(page, tiny):
     view.locator("input[data-role='threshold']").fill("0.4")
     drawn = len(reference_edges(expected, 1, [0, 2, 3], "max", 0.4))
     expect(view).to_have_attribute("data-edges-drawn", str(drawn))
-    view.get_by_role("combobox", name="Head", exact=True).select_option("head 3")
+    # the heatmap shows what the boxes select, combined as the graph combines them
+    expect(view).to_have_attribute("data-heatmap", "Layer 2, heads 1, 3, 4 (max)")
+    view.get_by_role("button", name="No heads").click()
+    page.locator(".ag-head").nth(2).click()  # head 3 alone
     expect(view).to_have_attribute("data-heatmap", "Layer 2, head 3")
-    view.get_by_role("button", name="All heads").click()
-    expect(view.locator("[data-role='heads-count']")).to_have_text("Heads: all 4 of 4")
+    expect(view.locator("[data-role='heads-count']")).to_have_text("Heads: 1 of 4")
     # Python heard every change (the fragment ran: the URL follows), the page never re-ran
     expect(view).to_have_attribute("data-ack", view.get_attribute("data-seq"))
     # the URL numbers layers and heads from 1, as the view does: layer 2, head 3
@@ -197,6 +199,53 @@ def test_a_file_the_server_forgot_is_fetched_again(app):
         assert len(answered_404) == 6
         expect(browser_page.locator(".ag-left .ag-tok").first).to_have_text("<s>")
         expect(browser_page.get_by_text("could not be loaded")).to_have_count(0)
+
+
+def test_a_file_that_never_comes_says_why_and_retry_loads_it(app):
+    """When the file keeps answering 404 (a server too busy to serve it again in time), the
+    view does not stay silently empty: it says why and shows a Retry button, and Retry loads it
+    once the server has it again."""
+    with chromium_page() as browser_page:
+        block_internet(browser_page)
+        forgetting = {"on": True, "answered_404": 0}
+
+        def forget(request_route):
+            if forgetting["on"]:
+                forgetting["answered_404"] += 1
+                request_route.fulfill(status=404, body="not found")
+            else:
+                request_route.continue_()
+
+        browser_page.route("**/media/**", forget)
+        browser_page.goto(app)
+        status = graph(browser_page).locator("[data-role='status']")
+        expect(status).to_contain_text("could not be loaded", timeout=90_000)
+        expect(status).to_contain_text("HTTP 404")
+        expect(graph(browser_page)).to_have_attribute("data-loaded", "")
+        expect(browser_page.locator(".ag-tok")).to_have_count(0)
+        assert forgetting["answered_404"] >= 2
+        retry = graph(browser_page).get_by_role("button", name="Retry")
+        expect(retry).to_be_visible()
+        forgetting["on"] = False
+        retry.click()
+        expect(graph(browser_page)).to_have_attribute("data-loaded", re.compile(".+"),
+                                                      timeout=60_000)
+        expect(graph(browser_page)).to_have_attribute("data-retries", "1")
+        expect(browser_page.locator(".ag-left .ag-tok").first).to_have_text("<s>")
+        expect(status).to_be_hidden()
+        expect(retry).to_be_hidden()
+
+
+def test_leaving_the_page_runs_the_views_cleanup(page):
+    """The component's cleanup (returned to Streamlit) forgets the view once it leaves the page:
+    its state lives in a WeakMap keyed by its root, not on the DOM."""
+    root = graph(page).element_handle()
+    assert page.evaluate("root => attentionGraphView(root) !== undefined", root)
+    page.get_by_role("link", name="Layers & heads").click()
+    page.wait_for_function("root => !root.isConnected", arg=root, timeout=60_000)
+    page.wait_for_function("root => attentionGraphView(root) === undefined", arg=root,
+                           timeout=30_000)
+    assert page.evaluate("root => root.__attentionGraph", root) is None
 
 
 def test_the_view_loads_under_a_base_url_path(tiny_model_dir: Path):
@@ -311,7 +360,7 @@ def test_a_512_token_input_stays_light(tmp_path_factory):
 def drawn_edges(page) -> dict[tuple[int, int], float]:
     """The edges the view holds for drawing now: {(query, key): weight} (unit indices)."""
     edges = graph(page).evaluate(
-        "root => { const e = root.__attentionGraph.edges;"
+        "root => { const e = attentionGraphView(root).edges;"
         " return {query: e.query, key: e.key, weight: e.weight}; }")
     return {(q, k): w for q, k, w in zip(edges["query"], edges["key"], edges["weight"])}
 
@@ -386,7 +435,7 @@ def test_words_switch_merges_pieces_in_the_browser(page, tiny):
     merged = combine_heads(merge_attention(pack_attention(expected.attentions).dense(), words),
                            0, range(expected.num_heads), "mean")
     assert_same_edges(page, prune_edges(merged, 0.7))
-    masses = view.evaluate("root => root.__attentionGraph.cachedRows.map((row) => row.mass)")
+    masses = view.evaluate("root => attentionGraphView(root).cachedRows.map((row) => row.mass)")
     np.testing.assert_allclose(masses, merged.sum(axis=-1), atol=1e-5)
     several = next(w for w in range(words.num_words) if len(words.pieces(w)) > 1)
     page.locator(".ag-left .ag-tok").nth(several).hover()

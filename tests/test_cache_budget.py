@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.analysis import analyze
 from explorer.attention_stats import rollout
 from explorer.memory import analysis_nbytes, nbytes
+from explorer.state import LAYERS_TABS
 from tests.conftest import ROOT
 from ui import keys
 from ui.cache import ANALYSIS_CACHE_ENV_VAR, analysis_cache
@@ -57,6 +58,9 @@ def test_layers_page_results_count_against_the_one_budget(small_budget):
     texts = _texts(8)
     for text in texts:
         at.text_area(key=keys.TEXT).set_value(text)
+        at.session_state[keys.LAYERS_TAB] = LAYERS_TABS["lens"]
+        at.run()
+        at.session_state[keys.LAYERS_TAB] = LAYERS_TABS["attention"]  # only the open tab runs
         at.run()
         assert not at.exception, at.exception
         cache = analysis_cache()

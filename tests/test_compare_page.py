@@ -14,7 +14,7 @@ from explorer.compare import head_summary_difference, prediction_changes, same_l
 from explorer.model import load
 from explorer.state import DEFAULT_TEXT_A, DEFAULT_TEXT_B, Limits, ViewState, to_query
 from tests.conftest import ROOT
-from tests.tables import prediction_tables
+from tests.tables import assert_token_cell, prediction_tables
 
 APP = str(ROOT / "app.py")
 COMPARE = "pages/compare.py"
@@ -71,11 +71,12 @@ def test_compare_page_defaults_show_both_tables_and_changes(app_env):
     assert at.text_area(key="text_b").value == DEFAULT_TEXT_B
     assert len(prediction_tables(at)) == 2
     for table, analysis in zip(prediction_tables(at), (a, b)):
-        expected = [p.token_str for p in analysis.predictions[0].predictions]
-        assert table.value["token"].tolist() == expected
+        for row, token in zip(analysis.predictions[0].predictions, table.value["token"]):
+            assert_token_cell(row, token)
     changes = prediction_changes(a, b, 0, top_k=5)
     change_table = next(d.value for d in at.dataframe if "P(A)" in d.value.columns)
-    assert change_table["token"].tolist() == [c.token_str for c in changes]
+    for change, token in zip(changes, change_table["token"]):
+        assert_token_cell(change, token)
     np.testing.assert_allclose(change_table["P(A)"], [c.probability_a for c in changes])
     np.testing.assert_allclose(change_table["P(B)"], [c.probability_b for c in changes])
     charts = figures(at)

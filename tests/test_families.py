@@ -203,7 +203,7 @@ def test_pages_run_without_errors(float32_family, page, monkeypatch):
         from ui.cache import analysis_cache, held_in_budget
 
         files = [held_in_budget(key) for key in analysis_cache().held_keys()
-                 if key[0] == "graph_file" and key[1] == loaded.info.fingerprint]
+                 if key.kind == "graph_file" and key.models == (loaded.info.fingerprint,)]
         assert files, "the Explorer page built no attention-view file"
         header, _pack = read_graph_file(files[-1][0])
         tokenizer = loaded.tokenizer

@@ -276,11 +276,14 @@ def test_an_encoder_only_checkpoint_hits_the_disk_cache_after_a_reload(tmp_path)
     assert load(str(changed)).info.fingerprint != first.info.fingerprint
 
 
-def test_grids_of_many_heads_label_fewer_heads_and_keep_them_level():
+def test_grids_label_every_head_and_keep_the_labels_level():
     from components.head_pattern_charts import head_ticks, statistic_grid
 
     assert head_ticks(4) == [1, 2, 3, 4]
-    assert head_ticks(12) == [1, 2, 4, 6, 8, 10, 12]
-    assert head_ticks(32) == [1, 4, 8, 12, 16, 20, 24, 28, 32]
-    figure = statistic_grid(np.zeros((6, 12)), "to <s>", "share", 0.0, 1.0)
-    assert figure.layout.xaxis.tickangle == 0 and figure.layout.title.text == "to &lt;s&gt;"
+    assert head_ticks(12) == list(range(1, 13))
+    for heads in (12, 32):
+        figure = statistic_grid(np.zeros((6, heads)), "to <s>", "share", 0.0, 1.0)
+        assert list(figure.layout.xaxis.tickvals) == list(range(1, heads + 1))
+        assert figure.layout.xaxis.tickangle == 0 and figure.layout.title.text == "to &lt;s&gt;"
+    # a 32-head grid two per row at 1024 px (about 400 px of plot): a label fits its cell
+    assert figure.layout.xaxis.tickfont.size * 0.6 * 2 <= 400 / 32

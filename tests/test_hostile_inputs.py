@@ -22,7 +22,7 @@ from explorer.analysis import MAX_TEXT_CHARS, InputError, analyze
 from explorer.model import ALLOWED_MODELS_ENV_VAR, Loaded
 from tests.browser import chromium_page, running_app, wait_for_cell
 from tests.conftest import ROOT, TINY_MAX_TOKENS
-from tests.tables import prediction_tables
+from tests.tables import PICTURES, assert_token_cell, prediction_tables, shown_sequence
 from ui import keys
 
 APP = str(ROOT / "app.py")
@@ -38,9 +38,13 @@ def check_explorer(at: AppTest, loaded: Loaded) -> None:
         assert len(prediction_tables(at)) == 0
         return
     assert len(prediction_tables(at)) == len(expected.predictions)
+    special = set(loaded.tokenizer.all_special_ids)
     for table, mask in zip(prediction_tables(at), expected.predictions):
-        assert table.value["sequence"].tolist() == [p.sequence for p in mask.predictions]
-        assert table.value["token"].tolist() == [p.token_str for p in mask.predictions]
+        for row, token, sequence in zip(mask.predictions, table.value["token"],
+                                        table.value["sequence"]):
+            assert_token_cell(row, token)
+            if row.token_id not in special and token == row.token_str.translate(PICTURES):
+                assert sequence == shown_sequence(row.sequence, loaded.tokenizer)
 
 
 @dataclass(frozen=True)

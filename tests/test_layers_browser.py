@@ -51,6 +51,8 @@ def test_text_is_shared_and_a_head_click_opens_the_attention_view(tiny_model_dir
         page.get_by_role("heading", name="Attention explorer").wait_for(timeout=60_000)
         # the explorer's attention view shows the clicked head (keys.LAYER = 1, keys.HEAD = 2)
         expect(page.get_by_role("combobox", name="Layer", exact=True)).to_have_value("layer 2")
-        expect(page.get_by_role("combobox", name="Head", exact=True)).to_have_value("head 3")
+        view = page.locator("[data-testid='attention-graph']")
+        expect(view).to_have_attribute("data-heads", "3")  # that head alone, in its heatmap too
+        expect(view).to_have_attribute("data-heatmap", "Layer 2, head 3")
         assert page.locator("[data-testid='stTextArea'] textarea").input_value() == TEXT
         page.screenshot(path=str(tmp_path / "explorer-after-click.png"), full_page=True)

@@ -15,9 +15,11 @@ from explorer.ablation import ablated_predictions
 from explorer.analysis import analyze, token_label
 from explorer.lens import logit_lens
 from explorer.model import load
+from explorer.state import LAYERS_TABS
 from tests.conftest import ROOT
 from tests.tables import prediction_tables
 from tests.test_app_pages import graph_element
+from ui import keys
 
 APP = str(ROOT / "app.py")
 PAGE = "pages/layers.py"
@@ -28,6 +30,13 @@ def run_layers(**session: object) -> AppTest:
     for key, value in session.items():
         at.session_state[key] = value
     at.switch_page(PAGE)
+    return at.run()
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Open one of the page's tabs (``LAYERS_TABS`` key: lens, hidden, attention, ablation,
+    attribution) as a click would: only the open tab runs."""
+    at.session_state[keys.LAYERS_TAB] = LAYERS_TABS[tab]
     return at.run()
 
 
@@ -54,11 +63,14 @@ def test_page_shows_every_section_for_the_default_text(app_env):
     last_row = lens_table.iloc[-1]
     for rank, prediction in enumerate(mask.predictions, start=1):
         assert last_row[f"#{rank}"].startswith(token_label(prediction.token_str) + " (")
-    shown = titles(at)
-    for expected in ("Per-layer top predictions", "Rank and probability", "consecutive layers",
-                     "Token × token cosine", "PCA", "Rollout of token", "Attention flow of",
-                     "Attention rollout after layer 2", "per head"):
-        assert any(expected in title for title in shown), (expected, shown)
+    for tab, sections in (("lens", ("Per-layer top predictions", "Rank and probability")),
+                          ("hidden", ("consecutive layers", "Token × token cosine", "PCA")),
+                          ("attention", ("Rollout of token", "Attention flow of",
+                                         "Attention rollout after layer 2", "per head"))):
+        shown = titles(open_tab(at, tab))
+        assert not at.exception, at.exception
+        for expected in sections:
+            assert any(expected in title for title in shown), (tab, expected, shown)
 
 
 def test_selecting_another_token_shows_its_lens(app_env):
@@ -85,7 +97,7 @@ def test_target_token_rank_and_bad_target(app_env):
 
 
 def test_ablation_tables_match_the_ablated_model(app_env):
-    at = run_layers()
+    at = open_tab(run_layers(), "ablation")
     table = prediction_tables(at)[0].value
     assert table["token"].tolist() == table["token (ablated)"].tolist()  # nothing ablated
     heads = [(0, 1), (1, 3)]
@@ -101,7 +113,7 @@ def test_ablation_tables_match_the_ablated_model(app_env):
 
 
 def test_open_head_goes_to_the_explorer_with_that_head(app_env):
-    at = run_layers()
+    at = open_tab(run_layers(), "attention")
     at.selectbox(key="layers_open_layer").set_value(1)
     at.selectbox(key="layers_open_head").set_value(2)
     at.button(key="layers_open_button").click().run()
@@ -119,12 +131,12 @@ def test_open_head_goes_to_the_explorer_with_that_head(app_env):
     assert (view["layer"], view["head"]) == (1, 2)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("", "The text is empty"),
-    ("No mask in this sentence.", "add a mask"),
+@pytest.mark.parametrize("text,expected,tab", [
+    ("", "The text is empty", "lens"),
+    ("No mask in this sentence.", "add a mask", "ablation"),  # ablation compares predictions
 ])
-def test_bad_input_gets_a_message(app_env, text, expected):
-    at = run_layers()
+def test_bad_input_gets_a_message(app_env, text, expected, tab):
+    at = open_tab(run_layers(), tab)
     at.text_area(key="text").set_value(text).run()
     assert not at.exception
     assert expected in messages(at)
@@ -135,7 +147,7 @@ def test_long_text_skips_flow_with_a_note(tmp_path, monkeypatch):
     from explorer.tiny import build_tiny_model
 
     monkeypatch.setenv(MODEL_ENV_VAR, str(build_tiny_model(tmp_path / "long", max_tokens=200)))
-    at = run_layers(text="The cat sat on the mat. " * 22 + "<mask>")
+    at = open_tab(run_layers(text="The cat sat on the mat. " * 22 + "<mask>"), "attention")
     assert not at.exception
     assert "Attention flow is computed for texts of at most 128 tokens" in messages(at)
     shown = titles(at)
@@ -154,19 +166,25 @@ def test_widget_changes_do_not_call_the_model_again(app_env):
     with count_forwards(loaded) as counts:
         at.selectbox(key="token").set_value(1).run()
         at.number_input(key="layers_lens_top_k").set_value(8).run()
-        at.selectbox(key="layers_statistic").set_value("to self").run()
-        at.selectbox(key="layers_cosine_layer").set_value(0).run()
+        open_tab(at, "attention").selectbox(key="layers_statistic").set_value("to self").run()
+        open_tab(at, "hidden").selectbox(key="layers_cosine_layer").set_value(0).run()
         assert (counts.model, counts.encoder) == (0, 0) and not at.exception, counts
         lens_rows = counts.head_rows  # the lens of token 1: one row per layer, no encoder
         assert lens_rows == loaded.info.num_layers + 1, counts
-        at.multiselect(key="layers_ablated_heads").set_value([(0, 0)]).run()
+        open_tab(at, "ablation").multiselect(key="layers_ablated_heads").set_value(
+            [(0, 0)]).run()
         assert (counts.model, counts.encoder) == (0, 1), counts
         assert counts.head_rows == lens_rows + 1  # the head at the (one) mask only
-        at.selectbox(key="token").set_value(2).run()
+        open_tab(at, "lens").selectbox(key="token").set_value(2).run()
         at.selectbox(key="token").set_value(1).run()
+        open_tab(at, "ablation")
         assert counts.encoder == 1  # the ablation is cached by (model, text, heads)
         assert counts.head_rows == lens_rows * 2 + 1  # token 1's lens was cached
-        at.multiselect(key="layers_ablated_heads").set_value([]).run()
+        # the closed tabs' controls kept their values
+        assert at.multiselect(key="layers_ablated_heads").value == [(0, 0)]
+        assert open_tab(at, "attention").selectbox(key="layers_statistic").value == "to self"
+        assert open_tab(at, "lens").number_input(key="layers_lens_top_k").value == 8
+        open_tab(at, "ablation").multiselect(key="layers_ablated_heads").set_value([]).run()
         at.text_area(key="text").set_value("A new <mask> for the counted layers page.").run()
         # a new text is one encoder pass: the page's "no heads off" ablation is the analysis
         assert (counts.model, counts.encoder) == (0, 2) and not at.exception, counts
@@ -178,3 +196,40 @@ def test_selection_follows_the_first_mask_when_the_text_changes(app_env):
     at.text_area(key="text").set_value("The dog slept in the garden <mask>.").run()
     analysis = analyze(load(str(app_env)), "The dog slept in the garden <mask>.")
     assert at.selectbox(key="token").value == analysis.mask_positions[0]
+
+
+# What each tab computes, counted where the page's caches call it.
+TAB_WORK = {"lens": {"lens"}, "hidden": {"summaries"}, "attention": {"summaries", "flow"},
+            "ablation": {"ablation"}, "attribution": {"value norms"}}
+
+
+@pytest.mark.parametrize("tab", list(LAYERS_TABS))
+def test_only_the_open_tab_is_computed(app_env, monkeypatch, tab):
+    """Before, every run computed all five tabs (flow's max-flows and the ablation pass
+    included) whichever was open."""
+    import ui.attribution_view
+    import ui.layers_cache
+    from ui.cache import analysis_cache
+
+    calls: dict[str, int] = {}
+
+    def counted(name, module, function):
+        real = getattr(module, function)
+
+        def wrapper(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, function, wrapper)
+
+    counted("lens", ui.layers_cache, "logit_lens")
+    counted("summaries", ui.layers_cache, "pca_projection")
+    counted("flow", ui.layers_cache, "attention_flow_by_layer")
+    counted("ablation", ui.layers_cache, "predictions_without")
+    counted("value norms", ui.attribution_view, "value_weighted_attention")
+    analysis_cache().clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[keys.LAYERS_TAB] = LAYERS_TABS[tab]
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert set(calls) == TAB_WORK[tab], calls
+    assert at.session_state[keys.LAYERS_TAB] == LAYERS_TABS[tab]

@@ -20,7 +20,7 @@ from explorer.models_state import DEFAULT_SENTENCES
 from explorer.state import DEFAULT_TEXT
 from explorer.tiny import build_tiny_bert_model, build_tiny_model_sharing_tokenizer
 from tests.conftest import ROOT
-from tests.tables import prediction_tables
+from tests.tables import assert_token_cell, prediction_tables
 from tests.test_compare_page import array
 
 APP = str(ROOT / "app.py")
@@ -87,8 +87,10 @@ def test_two_models_side_by_side(pair_page, student_dir, teacher_dir):
     tables = prediction_tables(at)
     assert len(tables) == 2
     for table, analysis in zip(tables, (a, b)):
-        assert table.value["token"].tolist() == [
-            p.token_str for p in analysis.predictions[0].predictions[:5]]
+        rows = analysis.predictions[0].predictions[:5]
+        assert len(table.value) == len(rows)
+        for row, token in zip(rows, table.value["token"]):
+            assert_token_cell(row, token)  # "�" is shown as [id N]
     changes = next(d.value for d in at.dataframe if "P(B)" in d.value.columns)
     candidates = {p.token_id: p.token_str for side in (a, b)
                   for p in side.predictions[0].predictions[:5]}

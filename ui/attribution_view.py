@@ -19,9 +19,8 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from components.charts import attention_heatmap
+from components.charts import paired_heatmap
 from components.heat_strip import token_heat_strip
-from components.layer_charts import token_matrix_heatmap
 from explorer.analysis import Analysis, MaskPredictions
 from explorer.attention_stats import rollout
 from explorer.attribution import (
@@ -34,10 +33,10 @@ from explorer.attribution import (
     value_weighted_attention,
 )
 from explorer.model import Loaded
-from ui.cache import cached_in_budget, held_in_budget, model_cache_key
+from ui.cache import cached_in_budget, held_in_budget
 from ui.export import chart_config, file_stem
-from ui.keys import SHOWN_ATTRIBUTION
-from ui.lm_head import has_prediction_head, no_head_note
+from ui.keys import SHOWN_ATTRIBUTION, CacheKey, cache_key
+from ui.lm_head import has_prediction_head
 from ui.markdown import escape_markdown
 
 MASK = "attribution_mask"
@@ -49,6 +48,8 @@ STEPS = "attribution_steps"
 VALUE_LAYER = "attribution_value_layer"
 VALUE_HEAD = "attribution_value_head"
 ROLLOUT_LAYER = "attribution_rollout_layer"
+ATTRIBUTION_WIDGET_KEYS = (MASK, CANDIDATE, CONTRAST, METHOD, BASELINE, STEPS, VALUE_LAYER,
+                           VALUE_HEAD, ROLLOUT_LAYER)
 
 METHOD_NAMES = {"integrated_gradients": "integrated gradients",
                 "gradient_x_input": "gradient × input"}
@@ -64,10 +65,10 @@ WHOLE_LAYER = "layer"
 
 
 def _attribution_key(loaded: Loaded, analysis: Analysis, position: int, target: int,
-                     contrast: int | None, method: str, baseline: str, steps: int) -> tuple:
-    return ("attribution", model_cache_key(loaded), analysis.text, position, target, contrast,
-            method, baseline if method == "integrated_gradients" else None,
-            steps if method == "integrated_gradients" else None)
+                     contrast: int | None, method: str, baseline: str, steps: int) -> CacheKey:
+    return cache_key("attribution", loaded, analysis, position, target, contrast, method,
+                     baseline if method == "integrated_gradients" else None,
+                     steps if method == "integrated_gradients" else None)
 
 
 def _candidate_name(mask: MaskPredictions, token_id: int) -> str:
@@ -132,12 +133,9 @@ def _show_attribution(analysis: Analysis, result: TokenAttribution, target: str,
                           icon=":material/data_object:")
 
 
-def _attribution_part(loaded: Loaded, analysis: Analysis) -> None:
+def _attribution_part(loaded: Loaded, analysis: Analysis, graph_above: bool) -> None:
     st.markdown("**Which input tokens push the prediction** — attribution of a candidate's "
                 "log-probability at a mask to each input token (its word embedding).")
-    if not has_prediction_head(loaded):
-        no_head_note()
-        return
     if not analysis.predictions:
         st.info(f"No {escape_markdown(loaded.info.mask_token)} in the text: attribution "
                 "explains a prediction at a mask, so add one.")
@@ -199,20 +197,20 @@ def _attribution_part(loaded: Loaded, analysis: Analysis) -> None:
     contrast_name = None if contrast is None else _candidate_name(mask, contrast).split(" (p")[0]
     what = f"log p({target_name})" + (f" − log p({contrast_name})" if contrast_name else "")
     _publish_for_graph(key, f"{METHOD_NAMES[method]} of {what} at mask {mask_number + 1} "
-                            f"(token {mask.position})")
+                            f"(token {mask.position})", graph_above)
     _show_attribution(analysis, result, target_name, contrast_name)  # type: ignore[arg-type]
 
 
-def _publish_for_graph(key: tuple, label: str) -> None:
+def _publish_for_graph(key: tuple, label: str, graph_above: bool) -> None:
     """Point the attention graph's tooltips at this (cached) result. The graph reads it from the
-    cache on its next run; when only this section ran (a fragment run), the page runs once more
-    so that the graph shows it now."""
+    cache on its next run; when only this section ran (a fragment run), or the graph was drawn
+    above it in this run, the page runs once more so that the graph shows it now."""
     shown = {"key": key, "label": label}
     if st.session_state.get(SHOWN_ATTRIBUTION) == shown:
         return
     st.session_state[SHOWN_ATTRIBUTION] = shown
     context = get_script_run_ctx()
-    if context is not None and context.fragment_ids_this_run:
+    if graph_above or (context is not None and context.fragment_ids_this_run):
         st.rerun(scope="app")
 
 
@@ -225,7 +223,7 @@ def cached_value_norms(loaded: Loaded, analysis: Analysis
         combined = layer_value_weighted_attention(loaded, analysis.attentions,
                                                   analysis.hidden_states)
         return weighted, combined, norm_rollout(combined), rollout(analysis.attentions)
-    return cached_in_budget(("value norms", model_cache_key(loaded), analysis.text), compute)
+    return cached_in_budget(cache_key("value norms", loaded, analysis), compute)
 
 
 def _value_part(loaded: Loaded, analysis: Analysis) -> None:
@@ -256,10 +254,9 @@ def _value_part(loaded: Loaded, analysis: Analysis) -> None:
         raw_title = f"Weights: layer {layer + 1}, head {int(head) + 1}"
         moved_title = f"Weights × value norm ‖α·f(x)‖: layer {layer + 1}, head {int(head) + 1}"
     first, second = st.columns(2)
-    first.plotly_chart(attention_heatmap(raw, labels, raw_title), key="attribution_raw",
-                       config=chart_config("attention-weights"))
-    second.plotly_chart(token_matrix_heatmap(moved, labels, moved_title, "‖α f(x)‖", zmin=0.0,
-                                             row_title="query", column_title="key"),
+    first.plotly_chart(paired_heatmap(raw, labels, raw_title, "weight"),
+                       key="attribution_raw", config=chart_config("attention-weights"))
+    second.plotly_chart(paired_heatmap(moved, labels, moved_title, "‖α f(x)‖"),
                         key="attribution_value_weighted",
                         config=chart_config("value-weighted-attention"))
     st.markdown("**Norm-based rollout beside plain rollout**: both multiply the layers' "
@@ -268,22 +265,27 @@ def _value_part(loaded: Loaded, analysis: Analysis) -> None:
     after = int(st.selectbox("Rollout after layer", range(layers), index=layers - 1,
                              key=ROLLOUT_LAYER, format_func=lambda i: f"layer {i + 1}"))
     first, second = st.columns(2)
-    first.plotly_chart(token_matrix_heatmap(plain_rollout[after], labels,
-                                            f"Rollout after layer {after + 1}", "share",
-                                            zmin=0.0, row_title="query",
-                                            column_title="input token"),
+    first.plotly_chart(paired_heatmap(plain_rollout[after], labels,
+                                      f"Rollout after layer {after + 1}", "share",
+                                      column_title="input token"),
                        key="attribution_plain_rollout", config=chart_config("rollout"))
-    second.plotly_chart(token_matrix_heatmap(normed_rollout[after], labels,
-                                             f"Norm-based rollout after layer {after + 1}",
-                                             "share", zmin=0.0, row_title="query",
-                                             column_title="input token"),
+    second.plotly_chart(paired_heatmap(normed_rollout[after], labels,
+                                       f"Norm-based rollout after layer {after + 1}", "share",
+                                       column_title="input token"),
                         key="attribution_norm_rollout", config=chart_config("norm-rollout"))
 
 
 @st.fragment
-def attribution_section(loaded: Loaded, analysis: Analysis) -> None:
+def attribution_section(loaded: Loaded, analysis: Analysis, graph_above: bool = False) -> None:
     """The attribution and value-weighted-attention views of one analysis (one call on a
-    page; its widgets rerun only this section)."""
-    st.subheader("Attribution beside attention")
-    _attribution_part(loaded, analysis)
+    page; its widgets rerun only this section). ``graph_above``: the page drew the attention
+    graph earlier in the run (its tooltips show the result once the page runs again).
+
+    Without a masked-LM head there is no prediction to attribute: only the value-weighted views
+    are shown (the page says once, at its top, that the checkpoint cannot predict)."""
+    if has_prediction_head(loaded):
+        st.subheader("Attribution beside attention")
+        _attribution_part(loaded, analysis, graph_above)
+    else:
+        st.subheader("Value-weighted attention")
     _value_part(loaded, analysis)

@@ -3,8 +3,9 @@
 One cache, shared by every browser session, holds the analyses *and* everything computed from
 them (rollouts, flows, lenses, ablations, tooltip predictions): one budget in bytes
 (``$EXPLORER_ANALYSIS_CACHE_MB``, default 512), least recently used dropped first. Attentions
-and rollouts grow with tokens², so an entry count alone would not bound memory. Keys start with
-what the entry is (``"analysis"``, ``"rollout"`` …), then the model and the text.
+and rollouts grow with tokens², so an entry count alone would not bound memory. Every key is made by
+:func:`ui.keys.cache_key`: what the entry is (``"analysis"``, ``"flow"`` …), the weights
+fingerprint, the text and the pair's second text, and the settings.
 
 Widget changes re-run the page script; they re-render from the cached
 :class:`~explorer.analysis.Analysis` and never call the model again.
@@ -13,7 +14,7 @@ Widget changes re-run the page script; they re-render from the cached
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import TypeVar
 
 import streamlit as st
@@ -28,6 +29,7 @@ from explorer.token_predictions import (
     top_predictions_per_token,
 )
 from ui.keys import MODEL as MODEL_KEY
+from ui.keys import CacheKey, cache_key
 from ui.markdown import error_markdown, escape_markdown
 from ui.model_choice import download_with_progress, offer_local_models
 
@@ -73,19 +75,26 @@ def analysis_cache() -> BoundedCache[object]:
 Value = TypeVar("Value")
 
 
-def cached_in_budget(key: tuple[Hashable, ...], compute: Callable[[], Value]) -> Value:
-    """``compute()`` kept in the one budgeted cache under ``key`` (``(kind, model, text, …)``,
-    the model as :func:`model_cache_key`)."""
+def cached_in_budget(key: CacheKey, compute: Callable[[], Value]) -> Value:
+    """``compute()`` kept in the one budgeted cache under ``key`` (made by
+    :func:`ui.keys.cache_key`: kind, weights fingerprint, text, text pair, settings)."""
+    _check_key(key)
     return analysis_cache().get(key, compute)  # type: ignore[return-value]
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, CacheKey):  # a key built by hand can collide with another
+        raise TypeError(f"cache keys are made by ui.keys.cache_key, not {type(key).__name__}")
 
 
 class _NotHeld(LookupError):
     pass
 
 
-def held_in_budget(key: tuple[Hashable, ...]) -> object | None:
+def held_in_budget(key: CacheKey) -> object | None:
     """What the one cache holds under ``key``, or None (nothing is computed or stored): for
     results computed only on request (a button), shown again on later runs while held."""
+    _check_key(key)
     def missing() -> object:
         raise _NotHeld
     try:
@@ -118,20 +127,13 @@ def named_model(name: str, container=st, offer_others: bool = True) -> Loaded | 
         return None
 
 
-def model_cache_key(loaded: Loaded) -> str:
-    """What caches key a model by: the fingerprint of its weights (new weights, new key), else
-    its name (models described without one)."""
-    return loaded.info.fingerprint or loaded.info.name
-
-
 def cached_analysis(loaded: Loaded, text: str, text_pair: str | None = None) -> Analysis:
     """The analysis of ``text`` (of the pair ``(text, text_pair)`` when given); raises
     :class:`~explorer.analysis.InputError` for bad text (and
     :class:`~explorer.finite.NonFiniteOutputError` for NaN or infinite outputs)."""
-    key = ("analysis", model_cache_key(loaded), text) if text_pair is None else \
-        ("analysis", model_cache_key(loaded), text, text_pair)
     return cached_in_budget(
-        key, lambda: check_finite(analyze(loaded, text, top_k=MAX_TOP_K, text_pair=text_pair)))
+        cache_key("analysis", loaded, text, text_pair=text_pair),
+        lambda: check_finite(analyze(loaded, text, top_k=MAX_TOP_K, text_pair=text_pair)))
 
 
 def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int
@@ -140,7 +142,7 @@ def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int
     the cached hidden states, computed the first time a page needs them, once per (model,
     text), in the one budget."""
     rows = cached_in_budget(
-        ("token_predictions", model_cache_key(loaded), analysis.text),
+        cache_key("token_predictions", loaded, analysis),
         lambda: top_predictions_per_token(loaded, analysis, TOKEN_PREDICTIONS_TOP_K),
     )
     k = max(1, min(int(top_k), TOKEN_PREDICTIONS_TOP_K))

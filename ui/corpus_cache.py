@@ -26,7 +26,8 @@ from explorer.corpus import (
     release_freed_memory,
 )
 from explorer.model import Loaded
-from ui.cache import analysis_cache, analysis_cache_bytes, model_cache_key
+from ui.cache import analysis_cache, analysis_cache_bytes
+from ui.keys import cache_key
 
 _INDEX = "corpus-index"
 _QUERY = "corpus-query"
@@ -47,7 +48,7 @@ def max_index_bytes() -> int:
 
 def cached_index(loaded: Loaded, corpus: Corpus, settings: IndexSettings) -> CorpusIndex | None:
     """The index from memory, else from the disk cache (then kept in memory), else ``None``."""
-    key = (_INDEX, index_key(loaded, corpus, settings))
+    key = cache_key(_INDEX, loaded, None, index_key(loaded, corpus, settings))
     try:
         return analysis_cache().get(
             key, lambda: load_cached(loaded, corpus, settings) or _not_in_memory())
@@ -76,10 +77,11 @@ def build_and_keep(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
     finally:
         lock.release()
         release_freed_memory()
-    return analysis_cache().get((_INDEX, index_key(loaded, corpus, settings)), lambda: index)
+    key = cache_key(_INDEX, loaded, None, index_key(loaded, corpus, settings))
+    return analysis_cache().get(key, lambda: index)
 
 
 def cached_query(loaded: Loaded, text: str) -> QueryTokens:
     """Vectors of every token of ``text``; raises CorpusError for empty text."""
-    return analysis_cache().get((_QUERY, model_cache_key(loaded), text),
+    return analysis_cache().get(cache_key(_QUERY, loaded, text),
                                 lambda: encode_query(loaded, text))

@@ -39,16 +39,19 @@ def file_stem(text: str, fallback: str = "analysis") -> str:
     return stem[:40].strip("-") or fallback
 
 
-def analysis_downloads(analysis: Analysis, top_k: int, name: str, key: str) -> None:
+def analysis_downloads(analysis: Analysis, top_k: int, name: str, key: str,
+                       predicts: bool = True) -> None:
     """Three buttons: top-k CSV, analysis JSON, analysis NPZ for one analysis (in a row that
-    wraps, so a narrow column never cuts their labels)."""
+    wraps, so a narrow column never cuts their labels). ``predicts`` False (a checkpoint without
+    a masked-LM head): no top-k button."""
     row = st.container(horizontal=True, wrap=True)
     columns = (row, row, row)
-    columns[0].download_button(
-        "Top-k (CSV)", lambda: predictions_csv(analysis, top_k), file_name=f"{name}-top{top_k}.csv",
-        mime="text/csv", key=f"{key}_csv", on_click="ignore",
-        disabled=not analysis.predictions, icon=":material/table:",
-    )
+    if predicts:
+        columns[0].download_button(
+            "Top-k (CSV)", lambda: predictions_csv(analysis, top_k),
+            file_name=f"{name}-top{top_k}.csv", mime="text/csv", key=f"{key}_csv",
+            on_click="ignore", disabled=not analysis.predictions, icon=":material/table:",
+        )
     columns[1].download_button(
         "Analysis (JSON)", lambda: analysis_json(analysis, top_k), file_name=f"{name}.json",
         mime="application/json", key=f"{key}_json", on_click="ignore",

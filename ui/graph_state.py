@@ -25,7 +25,8 @@ from explorer.model import Loaded
 from explorer.state import MEAN_HEAD
 from explorer.word_level import words_of
 from ui import keys
-from ui.cache import cached_in_budget, cached_token_predictions, held_in_budget, model_cache_key
+from ui.cache import cached_in_budget, cached_token_predictions, held_in_budget
+from ui.keys import CacheKey, cache_key
 from ui.lm_head import has_prediction_head
 
 BERTVIZ_OFF = "off"
@@ -100,7 +101,7 @@ def _graph_file(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> tuple[byt
         return blob, file_id(blob)
 
     return cached_in_budget(
-        ("graph_file", model_cache_key(loaded), analysis.text, int(tooltip_k)), build)
+        cache_key("graph_file", loaded, analysis, int(tooltip_k)), build)
 
 
 def graph_data(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> GraphData:
@@ -134,9 +135,8 @@ def shown_attribution(loaded: Loaded, analysis: Analysis) -> AttributionTip | No
     if not isinstance(shown, dict) or not isinstance(shown.get("label"), str):
         return None
     key = shown.get("key")
-    if (not isinstance(key, tuple) or len(key) < 3 or key[1] != model_cache_key(loaded)
-            or key[2] != analysis.text):
-        return None
+    if not isinstance(key, CacheKey) or key[1:5] != cache_key("", loaded, analysis)[1:5]:
+        return None  # another model, text, pair or length
     result = held_in_budget(key)
     if not isinstance(result, TokenAttribution) or len(result.scores) != analysis.num_tokens:
         return None

@@ -20,13 +20,14 @@ from explorer.corpus.head_cache import (
     patterns_or_compute,
 )
 from explorer.model import Loaded
-from ui.cache import analysis_cache, held_in_budget, model_cache_key
+from ui.cache import analysis_cache, held_in_budget
+from ui.keys import CacheKey, cache_key
 
 _KIND = "corpus head patterns"
 
 
-def _key(loaded: Loaded, corpus: Corpus) -> tuple[str, str, str]:
-    return _KIND, model_cache_key(loaded), corpus.digest
+def _key(loaded: Loaded, corpus: Corpus) -> CacheKey:
+    return cache_key(_KIND, loaded, None, corpus.digest)
 
 
 def cached_patterns(loaded: Loaded, corpus: Corpus) -> CorpusHeadPatterns | None:

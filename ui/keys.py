@@ -1,7 +1,52 @@
-"""Session-state keys shared by pages, so URL state, pages and tests agree on names.
+"""Session-state keys shared by pages, so URL state, pages and tests agree on names; and the
+one maker of cache keys (:func:`cache_key`).
 
 Layer and head indices are 0-based in state and in the URL; views show them 1-based.
 """
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from explorer.analysis import Analysis
+    from explorer.model import Loaded
+
+
+class CacheKey(NamedTuple):
+    """What an entry of the one budgeted cache (ui/cache.py) is: its kind, the weights it came
+    from, the input (text and the pair's second text), the analysis's length (a word-level copy
+    has the same text but fewer units) and the settings it was computed with."""
+
+    kind: str  # "analysis", "flow", "bertviz" …
+    models: tuple[str, ...]  # weights fingerprints: one model, or the Models page's A and B
+    text: str | None
+    text_pair: str | None  # the second text of a sentence pair; None for one text
+    num_tokens: int | None  # units of the analysis the entry was derived from (None: raw text)
+    settings: tuple[Hashable, ...]
+
+
+def model_fingerprint(loaded: Loaded) -> str:
+    """What a model is known by in caches: the fingerprint of its weights and tokenizer (new
+    weights under the same name, new key), else its name (models described without one)."""
+    return loaded.info.fingerprint or loaded.info.name
+
+
+def cache_key(kind: str, model: Loaded | Sequence[Loaded], source: Analysis | str | None = None,
+              *settings: Hashable, text_pair: str | None = None) -> CacheKey:
+    """The key of every cache entry: ``kind``, the weights fingerprint of ``model`` (or of each
+    model of a sequence), the input and the ``settings``. ``source`` is an analysis (its text,
+    its pair's second text and its length are taken from it) or a text (with ``text_pair``)."""
+    models = tuple(model_fingerprint(one) for one in model) \
+        if isinstance(model, Sequence) else (model_fingerprint(model),)
+    if source is None or isinstance(source, str):
+        return CacheKey(kind, models, source, text_pair, None, tuple(settings))
+    if text_pair is not None:
+        raise ValueError("an analysis carries its own text pair")
+    return CacheKey(kind, models, source.text, source.text_pair, int(source.num_tokens),
+                    tuple(settings))
+
 
 MODEL = "model_name"  # hub id or local folder
 TEXT = "text"  # the explorer's input text

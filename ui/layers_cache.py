@@ -1,9 +1,10 @@
 """What the "Layers & heads" page derives from an analysis, kept in the one budgeted cache.
 
-Entries live in :func:`ui.cache.analysis_cache` beside the analyses, keyed by (kind, model,
-text, …), so a 512-token rollout (12 MiB) counts against the same byte budget as the analysis it
-came from and is dropped, least recently used first, like any other entry. Each result is
-computed once per key, so widget changes re-render without new model calls or max-flow runs.
+Entries live in :func:`ui.cache.analysis_cache` beside the analyses, keyed by
+:func:`ui.keys.cache_key` (kind, weights, text, text pair, length, settings), so a 512-token
+rollout (12 MiB) counts against the same byte budget as the analysis it came from and is
+dropped, least recently used first, like any other entry. Each result is computed once per
+key, so widget changes re-render without new model calls or max-flow runs.
 """
 
 from __future__ import annotations
@@ -16,20 +17,14 @@ from explorer.attention_stats import HeadSummary, attention_flow_by_layer, head_
 from explorer.hidden_stats import Projection, pca_projection
 from explorer.lens import LayerLens, logit_lens
 from explorer.model import Loaded
-from ui.cache import MAX_TOP_K, cached_in_budget, model_cache_key
-
-
-def _of(analysis: Analysis) -> tuple:
-    """What identifies an analysis in cache keys: its text, its pair's second text, and its
-    length (a word-level copy is shorter than its token-level analysis unless every word is
-    one token, when both are the same)."""
-    return analysis.text, analysis.text_pair, analysis.num_tokens
+from ui.cache import MAX_TOP_K, cached_in_budget
+from ui.keys import cache_key
 
 
 def cached_lens(loaded: Loaded, analysis: Analysis, position: int) -> LayerLens:
     """Logit lens of one token, with the top :data:`~ui.cache.MAX_TOP_K` per layer."""
     return cached_in_budget(
-        ("lens", model_cache_key(loaded), *_of(analysis), int(position)),
+        cache_key("lens", loaded, analysis, int(position)),
         lambda: logit_lens(loaded, analysis, int(position), top_k=MAX_TOP_K))
 
 
@@ -39,7 +34,7 @@ def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...]
     per new (model, text, heads); none for no heads: the analysis's own predictions)."""
     chosen = tuple(sorted(heads))
     return cached_in_budget(
-        ("ablation", model_cache_key(loaded), *_of(analysis), chosen),
+        cache_key("ablation", loaded, analysis, chosen),
         lambda: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K))
 
 
@@ -55,11 +50,11 @@ def cached_summaries(loaded: Loaded, analysis: Analysis
         summary = head_summary(analysis.attentions, ids == start_id, ids == end_id)
         return summary, rollout(analysis.attentions), pca_projection(analysis.hidden_states)
 
-    return cached_in_budget(("summaries", model_cache_key(loaded), *_of(analysis)), compute)
+    return cached_in_budget(cache_key("summaries", loaded, analysis), compute)
 
 
 def cached_flow(loaded: Loaded, analysis: Analysis, query: int) -> np.ndarray:
     """``flow[layer, key]`` from token ``query`` after each layer down to the inputs."""
     return cached_in_budget(
-        ("flow", model_cache_key(loaded), *_of(analysis), int(query)),
+        cache_key("flow", loaded, analysis, int(query)),
         lambda: attention_flow_by_layer(analysis.attentions, int(query)))

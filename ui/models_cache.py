@@ -1,5 +1,6 @@
 """What the Models page computes from two models, kept in the one budgeted cache
-(:func:`ui.cache.cached_in_budget`), keyed by both models' weights fingerprints."""
+(:func:`ui.cache.cached_in_budget`), keyed (:func:`ui.keys.cache_key`) by both models' weights
+fingerprints."""
 
 from __future__ import annotations
 
@@ -17,22 +18,19 @@ from explorer.model_compare import (
     forward_seconds,
     layer_cka,
 )
-from ui.cache import cached_in_budget, held_in_budget, model_cache_key
-
-
-def _pair(loaded_a: Loaded, loaded_b: Loaded) -> tuple[str, str]:
-    return model_cache_key(loaded_a), model_cache_key(loaded_b)
+from ui.cache import cached_in_budget, held_in_budget
+from ui.keys import CacheKey, cache_key
 
 
 def cached_tokenizer_match(loaded_a: Loaded, loaded_b: Loaded) -> TokenizerComparison:
-    return cached_in_budget(("tokenizer match", *_pair(loaded_a, loaded_b)),
+    return cached_in_budget(cache_key("tokenizer match", (loaded_a, loaded_b)),
                             lambda: compare_tokenizers(loaded_a.tokenizer, loaded_b.tokenizer))
 
 
 def cached_head_similarity(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis
                            ) -> np.ndarray:
     """``similarity[a_head, b_head]`` on this text (every query token)."""
-    return cached_in_budget(("head similarity", *_pair(loaded_a, loaded_b), a.text),
+    return cached_in_budget(cache_key("head similarity", (loaded_a, loaded_b), a),
                             lambda: analysis_head_similarity(a, b))
 
 
@@ -42,12 +40,11 @@ def cached_layer_cka(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysi
     page asks only when there are enough: :func:`explorer.model_compare.text_cka_refusal`)."""
     def compute() -> np.ndarray:
         return layer_cka(a.hidden_states, b.hidden_states, ~np.asarray(a.special_mask, bool))
-    return cached_in_budget(("layer cka", *_pair(loaded_a, loaded_b), a.text), compute)
+    return cached_in_budget(cache_key("layer cka", (loaded_a, loaded_b), a), compute)
 
 
-def sentences_key(loaded_a: Loaded, loaded_b: Loaded, sentences: tuple[str, ...]
-                  ) -> tuple[str, ...]:
-    return ("sentences comparison", *_pair(loaded_a, loaded_b), str(hash(sentences)))
+def sentences_key(loaded_a: Loaded, loaded_b: Loaded, sentences: tuple[str, ...]) -> CacheKey:
+    return cache_key("sentences comparison", (loaded_a, loaded_b), None, tuple(sentences))
 
 
 def held_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded,
@@ -64,8 +61,8 @@ def cached_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded, sentences: t
         lambda: compare_over_sentences(loaded_a, loaded_b, sentences, progress=progress))
 
 
-def speed_key(loaded_a: Loaded, loaded_b: Loaded, text: str, round_: int) -> tuple:
-    return ("forward seconds", *_pair(loaded_a, loaded_b), text, round_)
+def speed_key(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, round_: int) -> CacheKey:
+    return cache_key("forward seconds", (loaded_a, loaded_b), a, int(round_))
 
 
 def cached_speeds(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis,
@@ -76,4 +73,4 @@ def cached_speeds(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis,
     def measure() -> tuple[float, float]:
         return (forward_seconds(loaded_a, a.token_ids, repeats),
                 forward_seconds(loaded_b, b.token_ids, repeats))
-    return cached_in_budget(speed_key(loaded_a, loaded_b, a.text, round_), measure)
+    return cached_in_budget(speed_key(loaded_a, loaded_b, a, round_), measure)

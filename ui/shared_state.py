@@ -8,6 +8,8 @@ it: the next page's widget with the same key starts from it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import streamlit as st
 
 from ui import keys
@@ -16,6 +18,12 @@ SHARED_WIDGET_KEYS = (keys.TEXT, keys.TOP_K, keys.SELECTED_TOKEN)
 
 
 def keep_shared_widget_state() -> None:
-    for key in SHARED_WIDGET_KEYS:
+    keep_widget_state(SHARED_WIDGET_KEYS)
+
+
+def keep_widget_state(widget_keys: Iterable[str]) -> None:
+    """Keep the values of widgets this run may not draw (a closed tab's controls, another
+    page's): re-assigned as plain session state before they would be drawn."""
+    for key in widget_keys:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]

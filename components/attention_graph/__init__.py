@@ -20,53 +20,17 @@ from typing import Any, Literal, TypedDict
 
 import streamlit as st
 
+from explorer.graph import GraphHeader, TokenEntry, ValuePackHeader, WordsHeader
+
+__all__ = [
+    "AttributionTip", "GraphData", "GraphHeader", "GraphView", "SelectionEvent", "TokenEntry",
+    "ValuePackHeader", "ViewEvent", "WordsHeader", "attention_graph", "file_url",
+]
+
 _HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "attention_explorer.attention_graph"
 FILE_MIMETYPE = "application/octet-stream"
 _FILE_COORDINATES = "attention_explorer.attention_graph.file"
-
-
-class TokenEntry(TypedDict, total=False):
-    """One token of :class:`GraphHeader`: label (plain text), special, mask, predictions."""
-
-    t: str
-    s: int
-    m: int
-    p: list[list[Any]]  # [[token text, probability], ...] for the tooltip
-
-
-class ValuePackHeader(TypedDict):
-    """Where the "weights × value norm" data lies in the file: float32 ``norms[layer][head][key]``
-    = ‖f_h(x_key)‖ and ``totals[layer][head][query]`` = Σ_k α_qk ‖f_h(x_k)‖; the browser draws
-    each packed weight's share ``α_qk · norms[k] / totals[q]``."""
-
-    offsets: list[int]  # byte offsets of norms, totals
-
-
-class WordsHeader(TypedDict):
-    """Which word each token belongs to (:class:`explorer.graph.WordMap`)."""
-
-    of_token: list[int]  # of_token[token] = word
-    labels: list[str]  # labels[word] (plain text)
-    special: list[int]  # 1: a special token standing alone
-
-
-class GraphHeader(TypedDict):
-    """The JSON header of the binary file (see ``graph.js`` for the arrays after it)."""
-
-    version: int
-    num_layers: int
-    num_heads: int
-    num_tokens: int
-    mass: float
-    max_keys: int
-    entries: int
-    tokens: list[TokenEntry]
-    special_label: str  # the model's special tokens, e.g. "[CLS], [SEP]" (plain text)
-    offsets: list[int]  # byte offsets of counts, keys, weights
-    value: ValuePackHeader | None  # value norms (None: this model has none)
-    value_note: str  # why there is no value pack (plain text), else ""
-    words: WordsHeader | None
 
 
 class GraphView(TypedDict):

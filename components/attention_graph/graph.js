@@ -1,6 +1,8 @@
 // exBERT-style attention graph, its controls and a one-head heatmap, answered in the browser.
 //
-// Contract with Python (typed in components/attention_graph/__init__.py as GraphData):
+// Contract with Python: the typedefs below are generated from the TypedDicts (GraphData in
+// components/attention_graph/__init__.py, GraphHeader in explorer/graph.py), and
+// tests/test_graph_contract.py checks both sides against them:
 //   data = { file_url, file_id, view, script_runs, ack }
 //   - file_url: the analysis packed by explorer.graph.graph_file, fetched ONCE per file_id:
 //       "AGP1" | uint32 LE header length | header JSON (GraphHeader) |
@@ -25,10 +27,102 @@
 // explorer.words.merge_attention: attention TO a word = sum over its pieces, FROM a word = mean
 // over its pieces). state.frozen / view.focus index units; Python hears token indices.
 
+// ---- contract: generated from the Python TypedDicts (python -m components.attention_graph.contract); do not edit by hand ----
+/**
+ * The JSON header of the binary file (see ``graph.js`` for the arrays after it).
+ * @typedef {Object} GraphHeader
+ * @property {number} version
+ * @property {number} num_layers
+ * @property {number} num_heads
+ * @property {number} num_tokens
+ * @property {number} mass
+ * @property {number} max_keys
+ * @property {number} entries
+ * @property {Array<TokenEntry>} tokens
+ * @property {string} special_label
+ * @property {Array<number>} offsets
+ * @property {(ValuePackHeader | null)} value
+ * @property {string} value_note
+ * @property {(WordsHeader | null)} words
+ */
+/**
+ * One token of :class:`GraphHeader`: label (plain text), special, mask, predictions.
+ * @typedef {Object} TokenEntry
+ * @property {string} t
+ * @property {1} [s]
+ * @property {1} [m]
+ * @property {Array<Array<*>>} [p]
+ */
+/**
+ * Where the "weights × value norm" data lies in the file: float32 ``norms[layer][head][key]`` = ‖f_h(x_key)‖ and ``totals[layer][head][query]`` = Σ_k α_qk ‖f_h(x_k)‖; the browser draws each packed weight's share ``α_qk · norms[k] / totals[q]``.
+ * @typedef {Object} ValuePackHeader
+ * @property {Array<number>} offsets
+ */
+/**
+ * Which word each token belongs to (:class:`explorer.graph.WordMap`).
+ * @typedef {Object} WordsHeader
+ * @property {Array<number>} of_token
+ * @property {Array<string>} labels
+ * @property {Array<number>} special
+ */
+/**
+ * What the component receives on every run (small: the analysis travels as a file).
+ * @typedef {Object} GraphData
+ * @property {string} file_url
+ * @property {string} file_id
+ * @property {GraphView} view
+ * @property {number} script_runs
+ * @property {number} ack
+ * @property {(AttributionTip | null)} attribution
+ */
+/**
+ * The controls' values; indices are 0-based here, 1-based on screen and in ``data-*``.
+ * @typedef {Object} GraphView
+ * @property {number} layer
+ * @property {Array<number>} heads
+ * @property {"mean" | "max"} combine
+ * @property {number} threshold
+ * @property {boolean} hide_special
+ * @property {(number | "mean")} head
+ * @property {(number | null)} selected
+ * @property {"left" | "right"} selected_side
+ * @property {"weights" | "value_norm"} weighting
+ * @property {boolean} words
+ */
+/**
+ * A cached attribution result shown in the tooltips (never computed for the graph).
+ * @typedef {Object} AttributionTip
+ * @property {string} label
+ * @property {Array<number>} scores
+ */
+/**
+ * State ``view`` sent by the component.
+ * @typedef {Object} ViewEvent
+ * @property {number} layer
+ * @property {Array<number>} heads
+ * @property {string} combine
+ * @property {number} threshold
+ * @property {boolean} hide_special
+ * @property {(number | string)} head
+ * @property {string} weighting
+ * @property {boolean} words
+ * @property {number} seq
+ */
+/**
+ * State ``selection`` sent by the component (a token index: in the word view, the first piece of the frozen word).
+ * @typedef {Object} SelectionEvent
+ * @property {(number | null)} token
+ * @property {string} side
+ * @property {number} seq
+ */
+// ---- end of contract ----
+
+const PACK_VERSION = 2; // explorer.graph.PACK_VERSION
 const ROW = 18;
 const CLICK_DELAY_MS = 260; // a double-click must not also count as two clicks
 const MAX_EDGES_PER_TOKEN = 32;
-const SUMMARY_TOP = 3;
+const SUMMARY_TOP = 3; // items a head box's line shows (as many as fit, whole)
+const SUMMARY_LIST = 8; // items its tooltip lists
 const HEAD_COLOURS = [
   "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a",
@@ -36,6 +130,12 @@ const HEAD_COLOURS = [
 ];
 const EDGE_COLOUR = "21, 101, 192";
 const HEATMAP_MAX_PX = 440;
+const GRAPH_MIN_PX = 520; // the graph's own width at least (.ag-scroll's flex basis)
+const HEATMAP_LABELS_PX = 84; // the heatmap's row labels (.ag-heatmap-grid's first column)
+const LABEL_MIN_PX = 10; // a heatmap label needs this much: else every k-th token is labelled
+const COLOUR_BY_HEAD = 4; // with at most this many heads selected, edges take their head's colour
+const THUMB_CELLS = 48; // a small map of all heads has at most this many rows and columns
+const THUMB_PX = 58;
 const MEAN_HEAD = "mean";
 const WEIGHTINGS = ["weights", "value_norm"];
 const WEIGHTING_NAMES = { weights: "weights", value_norm: "weights × value norm" };
@@ -44,6 +144,10 @@ const EXPORT_COLUMN = 150;
 // Viewport top of the graph when a mask edit was asked for (module scope: survives a remount).
 let pendingAnchor = null;
 let setups = 0; // views built by this page (a remount builds a new one)
+// Per-instance state: one view per mounted root element, dropped with it (no DOM expando).
+const views = new WeakMap();
+// Read-only look at a view's state for browser tests (what it drew, its rows); nothing else.
+globalThis.attentionGraphView = (root) => views.get(root);
 
 function fmt(x) {
   return Number(x).toFixed(3).replace(/^0\./, ".");
@@ -64,7 +168,11 @@ function parseFile(buffer) {
   const magic = String.fromCharCode(...bytes.subarray(0, 4));
   if (magic !== "AGP1") throw new Error("not an attention-graph file");
   const length = new DataView(buffer).getUint32(4, true);
+  /** @type {GraphHeader} */
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+  if (header.version !== PACK_VERSION) {
+    throw new Error(`attention file version ${header.version}, this view reads ${PACK_VERSION}`);
+  }
   const { num_layers: L, num_heads: H, num_tokens: n, entries, offsets } = header;
   const packs = { weights: readPack(buffer, L, H, n, entries, offsets), value_norm: null };
   if (header.value) {
@@ -224,24 +332,35 @@ function setup(root) {
     left: part("left"),
     right: part("right"),
     canvas: part("canvas"),
-    headSelect: part("head"),
     heatmapTitle: part("heatmap-title"),
     heatmap: part("heatmap"),
+    heatmapTop: part("heatmap-top"),
+    heatmapLeft: part("heatmap-left"),
+    thumbs: part("thumbs"),
+    thumbsNote: part("thumbs-note"),
     tip: part("tip"),
+    status: part("status"),
+    statusText: part("status-text"),
+    retry: part("retry"),
     state: null, // {layer, heads:[], combine, threshold, hideSpecial, head, frozen, weighting, words}
     units: null, // what the columns show (buildUnits)
     attribution: null, // {label, scores[token]} from Python, or null
     focus: null, // {side, index} under the mouse
     clickTimer: null,
+    scrollFrame: 0,
+    fetching: null, // AbortController of the file fetch in flight
+    disposed: false,
     sequence: 0,
     draws: 0,
   };
   view.layerSelect.addEventListener("change", () => {
     change(view, { layer: Number(view.layerSelect.selectedOptions[0].dataset.index) });
   });
-  view.headSelect.addEventListener("change", () => {
-    const raw = view.headSelect.selectedOptions[0].dataset.index;
-    change(view, { head: raw === MEAN_HEAD ? MEAN_HEAD : Number(raw) }, { graph: false });
+  // the small maps of all heads: a click opens that layer and head alone in the graph
+  view.thumbs.addEventListener("click", (event) => {
+    const thumb = event.target.closest(".ag-thumb");
+    if (!thumb) return;
+    openHead(view, Number(thumb.dataset.layer) - 1, Number(thumb.dataset.head) - 1);
   });
   for (const input of view.combineInputs) {
     input.addEventListener("change", () => change(view, { combine: input.value }));
@@ -341,8 +460,14 @@ function setup(root) {
     view.scrollFrame = requestAnimationFrame(() => { view.scrollFrame = 0; paintEdges(view); });
   }, { passive: true });
   view.heatmap.addEventListener("mousemove", (event) => heatmapTip(view, event));
+  view.thumbs.addEventListener("mouseover", (event) => {
+    const thumb = event.target.closest(".ag-thumb");
+    if (thumb) thumb.title = `layer ${thumb.dataset.layer}, head ${thumb.dataset.head}: click to open it in the graph`;
+  });
   view.heatmap.addEventListener("mouseleave", () => hideTip(view));
-  root.__attentionGraph = view;
+  view.retry.addEventListener("click", () => retryLoad(view));
+  part("thumbs-box").addEventListener("toggle", () => { if (view.pack) drawThumbs(view); });
+  views.set(root, view);
   setups += 1;
   root.dataset.setups = String(setups);
   return view;
@@ -369,7 +494,7 @@ function setWords(view, words) {
   view.cachedRows = null;
   view.rowsKey = null;
   change(view, {});
-  drawHeatmap(view);
+  drawThumbs(view);
   if (frozen) sendSelection(view);
 }
 
@@ -381,8 +506,22 @@ function change(view, patch, { send = true, graph = true } = {}) {
     drawHeads(view);
     drawGraph(view);
   }
-  if ("layer" in patch || "head" in patch || "weighting" in patch) drawHeatmap(view);
+  if (graph) drawHeatmap(view);
+  if ("hideSpecial" in patch || "weighting" in patch) drawThumbs(view);
+  else if ("layer" in patch || "heads" in patch) markThumbs(view);
   if (send) sendView(view);
+}
+
+// One layer and head alone (a click on its small map), and the graph scrolled into sight.
+function openHead(view, layer, head) {
+  if (!(layer >= 0 && layer < view.pack.L && head >= 0 && head < view.pack.H)) return;
+  change(view, { layer, heads: [head] });
+  view.root.scrollIntoView({ block: "start", behavior: "instant" });
+}
+
+// The heatmap's (and Python's) head: the one head selected, else "mean".
+function heatmapHead(state) {
+  return state.heads.length === 1 ? state.heads[0] : MEAN_HEAD;
 }
 
 function sendSelection(view) {
@@ -401,7 +540,7 @@ function sendView(view) {
   view.root.dataset.seq = String(view.sequence);
   view.api.setStateValue("view", {
     layer: s.layer, heads: s.heads, combine: s.combine, threshold: s.threshold,
-    hide_special: s.hideSpecial, head: s.head, weighting: s.weighting, words: s.words,
+    hide_special: s.hideSpecial, head: heatmapHead(s), weighting: s.weighting, words: s.words,
     seq: view.sequence,
   });
 }
@@ -456,14 +595,17 @@ function showTip(view, element) {
 }
 
 function heatmapTip(view, event) {
-  const { n } = view.units;
+  const shown = view.heatmapUnits;
+  if (!shown || !view.heatmapMatrix) { hideTip(view); return; }
+  const m = shown.length;
   const box = view.heatmap.getBoundingClientRect();
-  const q = Math.floor(((event.clientY - box.top) / box.height) * n);
-  const k = Math.floor(((event.clientX - box.left) / box.width) * n);
-  if (q < 0 || k < 0 || q >= n || k >= n || !view.heatmapMatrix) { hideTip(view); return; }
+  const row = Math.floor(((event.clientY - box.top) / box.height) * m);
+  const column = Math.floor(((event.clientX - box.left) / box.width) * m);
+  if (row < 0 || column < 0 || row >= m || column >= m) { hideTip(view); return; }
+  const q = shown[row], k = shown[column];
   const label = (i) => `#${i} ${view.units.tokens[i].t}`;
   const what = view.state.weighting === "value_norm" ? "share of ‖α·f(x)‖" : "weight";
-  view.tip.textContent = `query ${label(q)} → key ${label(k)}\n${what} ${fmt(view.heatmapMatrix[q * n + k])}`;
+  view.tip.textContent = `query ${label(q)} → key ${label(k)}\n${what} ${fmt(view.heatmapMatrix[row * m + column])}`;
   view.tip.hidden = false;
   view.root.dataset.tip = `heatmap:${q}:${k}`;
   placeTip(view, event.clientX + 12, event.clientY + 12);
@@ -501,8 +643,7 @@ function buildSelects(view) {
   };
   view.layerSelect.replaceChildren(
     ...Array.from({ length: view.pack.L }, (_, l) => option(`layer ${l + 1}`, l)));
-  view.headSelect.replaceChildren(option("mean of all heads", MEAN_HEAD),
-    ...Array.from({ length: view.pack.H }, (_, h) => option(`head ${h + 1}`, h)));
+  buildThumbs(view);
   const fragment = document.createDocumentFragment();
   view.headBoxes = [];
   for (let head = 0; head < view.pack.H; head++) {
@@ -527,7 +668,6 @@ function buildSelects(view) {
 function syncControls(view) {
   const s = view.state;
   view.layerSelect.selectedIndex = s.layer;
-  view.headSelect.selectedIndex = s.head === MEAN_HEAD ? 0 : s.head + 1;
   for (const input of view.combineInputs) input.checked = input.value === s.combine;
   view.threshold.value = String(s.threshold);
   view.thresholdValue.textContent = Number(s.threshold).toFixed(2);
@@ -550,7 +690,8 @@ function syncControls(view) {
   root.combine = s.combine;
   root.threshold = String(s.threshold);
   root.hideSpecial = String(s.hideSpecial);
-  root.head = s.head === MEAN_HEAD ? MEAN_HEAD : String(s.head + 1);
+  const head = heatmapHead(s);
+  root.head = head === MEAN_HEAD ? MEAN_HEAD : String(head + 1);
   root.weighting = s.weighting;
   root.words = String(s.words);
 }
@@ -583,6 +724,21 @@ function currentEdges(view) {
   return view.edges;
 }
 
+// As many "token .123" items as fit the box's line, whole: never a token cut in the middle.
+let measureContext = null;
+function fitItems(prefix, items, widthPx, font) {
+  if (!measureContext) measureContext = document.createElement("canvas").getContext("2d");
+  measureContext.font = font;
+  let text = prefix;
+  for (let i = 0; i < items.length; i++) {
+    const next = text + (i ? ", " : "") + items[i];
+    const more = i + 1 < items.length ? ", …" : "";
+    if (i > 0 && measureContext.measureText(next + more).width > widthPx) return `${text}, …`;
+    text = next;
+  }
+  return text;
+}
+
 function drawHeads(view) {
   const s = view.state;
   const selected = new Set(s.heads);
@@ -590,19 +746,23 @@ function drawHeads(view) {
   const units = view.units;
   const visible = visibleMask(view);
   const label = (i) => units.tokens[i].t;
+  const colours = edgeColours(view);
   view.headBoxes.forEach(({ box, to, from }, head) => {
     box.classList.toggle("ag-on", selected.has(head));
-    box.title = selected.has(head) ? "click: leave this head out" : "click: add this head";
+    box.classList.toggle("ag-coloured", colours !== null && selected.has(head));
+    const action = selected.has(head) ? "click: leave this head out" : "click: add this head";
     if (!frozen) {
-      to.textContent = "→ click a token";
-      from.textContent = "← to see this head";
+      // the hint is said once, beside All / No heads; the boxes stay empty until a click
+      to.textContent = "";
+      from.textContent = "";
+      box.title = `head ${head + 1} — ${action}`;
       box.dataset.to = "";
       return;
     }
     const t = frozen.index;
     const own = headRow(view, s.layer, head, t);
     const towards = [];
-    for (let i = 0; i < own.keys.length && towards.length < SUMMARY_TOP; i++) {
+    for (let i = 0; i < own.keys.length && towards.length < SUMMARY_LIST; i++) {
       if (visible[own.keys[i]]) towards.push([own.keys[i], own.weights[i]]);
     }
     const incoming = [];
@@ -614,16 +774,67 @@ function drawHeads(view) {
       }
     }
     incoming.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-    const describe = (pairs) => pairs.map(([i, w]) => `${label(i)} ${fmt(w)}`).join(", ");
-    to.textContent = "→ " + describe(towards);
-    from.textContent = "← " + describe(incoming.slice(0, SUMMARY_TOP));
+    const items = (pairs) => pairs.map(([i, w]) => `${label(i)} ${fmt(w)}`);
+    const width = (to.clientWidth || 150) - 2;
+    const font = getComputedStyle(to).font || "11px sans-serif";
+    to.textContent = fitItems("→ ", items(towards.slice(0, SUMMARY_TOP)), width, font);
+    from.textContent = fitItems("← ", items(incoming.slice(0, SUMMARY_TOP)), width, font);
+    const name = `“${label(t)}”`;
+    box.title = `head ${head + 1}, layer ${s.layer + 1} — ${action}\n` +
+      `${name} attends to: ${items(towards).join(", ") || "—"}\n` +
+      `attend to ${name}: ${items(incoming.slice(0, SUMMARY_LIST)).join(", ") || "—"}`;
     box.dataset.to = towards.length ? String(towards[0][0]) : "";
   });
+}
+
+function rgb(hex) {
+  const value = parseInt(hex.slice(1), 16);
+  return `${value >> 16}, ${(value >> 8) & 255}, ${value & 255}`;
+}
+
+// With one to COLOUR_BY_HEAD heads selected, each edge takes the colour of the selected head that
+// holds most of it (as exBERT colours edges by head); else null: every edge is blue.
+function edgeColours(view) {
+  const heads = view.state.heads;
+  if (!heads.length || heads.length > COLOUR_BY_HEAD) return null;
+  return heads.map((h) => rgb(HEAD_COLOURS[h % HEAD_COLOURS.length]));
+}
+
+// edgeHead[e] = the position in state.heads of the head with the largest weight on edge e.
+function edgeHeads(view, edges) {
+  const key = `${view.edgesKey}|heads`;
+  if (view.edgeHeadsKey === key) return view.edgeHeadsCache;
+  const s = view.state;
+  const result = new Uint8Array(edges.count);
+  if (s.heads.length > 1) {
+    const rows = new Map();
+    const weightOf = (slot, q, k) => {
+      const id = slot * view.units.n + q;
+      let row = rows.get(id);
+      if (!row) { row = headRow(view, s.layer, s.heads[slot], q); rows.set(id, row); }
+      for (let i = 0; i < row.keys.length; i++) if (row.keys[i] === k) return row.weights[i];
+      return 0;
+    };
+    for (let e = 0; e < edges.count; e++) {
+      let best = 0, bestWeight = -1;
+      for (let slot = 0; slot < s.heads.length; slot++) {
+        const w = weightOf(slot, edges.query[e], edges.key[e]);
+        if (w > bestWeight) { best = slot; bestWeight = w; }
+      }
+      result[e] = best;
+    }
+  }
+  view.edgeHeadsKey = key;
+  view.edgeHeadsCache = result;
+  return result;
 }
 
 function drawGraph(view) {
   const s = view.state;
   const edges = currentEdges(view);
+  const colours = edgeColours(view);
+  const owner = colours ? edgeHeads(view, edges) : null;
+  const colourOf = (e) => (colours ? colours[owner[e]] : EDGE_COLOUR);
   const visible = visibleMask(view);
   const rowOf = new Int32Array(view.units.n).fill(-1);
   let rows = 0;
@@ -634,8 +845,10 @@ function drawGraph(view) {
     element.classList.remove("ag-focus", "ag-frozen");
   }
   view.highlighted = [];
-  // Bucket edges by opacity: one path per bucket keeps 16k edges cheap to stroke.
-  const buckets = Array.from({ length: 21 }, () => []);
+  // Bucket edges by colour and opacity: one path per bucket keeps 16k edges cheap to stroke.
+  const groups = (colours || [EDGE_COLOUR]).map((colour) => ({
+    colour, buckets: Array.from({ length: 21 }, () => []),
+  }));
   let drawn = 0;
   for (let e = 0; e < edges.count; e++) {
     const level = edges.weight[e] / edges.scale;
@@ -644,13 +857,14 @@ function drawGraph(view) {
       if (index !== active.index) continue;
       const other = active.side === "left" ? view.rightTokens[edges.key[e]]
         : view.leftTokens[edges.query[e]];
-      other.style.background = `rgba(${EDGE_COLOUR}, ${0.15 + 0.6 * level})`;
+      other.style.background = `rgba(${colourOf(e)}, ${0.15 + 0.6 * level})`;
       view.highlighted.push(other);
     }
-    buckets[Math.round(level * 20)].push(e);
+    groups[colours ? owner[e] : 0].buckets[Math.round(level * 20)].push(e);
     drawn += 1;
   }
-  view.paint = { buckets, edges, rowOf, rows, active };
+  view.paint = { groups, edges, rowOf, rows, active };
+  view.root.dataset.edgeColours = colours ? s.heads.map((h) => h + 1).join(",") : "";
   paintEdges(view);
   for (const [state, className] of [[s.frozen, "ag-frozen"], [view.focus, "ag-focus"]]) {
     if (!state) continue;
@@ -673,7 +887,7 @@ function drawGraph(view) {
 // Only lines that cross the visible band are stroked; scrolling repaints the band.
 function paintEdges(view) {
   const { canvas, scroll } = view;
-  const { buckets, edges, rowOf, rows } = view.paint;
+  const { groups, edges, rowOf, rows } = view.paint;
   const graphHeight = rows * ROW;
   view.graph.style.height = `${graphHeight}px`;
   // the box keeps the height of all tokens: hiding specials or merging words moves nothing below
@@ -695,19 +909,21 @@ function paintEdges(view) {
   // software (no GPU) about 8 times faster than 1.2 px (3 000 lines on 400 × 720: 229 → 25 ms).
   context.lineWidth = 1;
   const bottom = top + height;
-  buckets.forEach((bucket, level) => {
-    if (!bucket.length || level === 0) return;
-    context.strokeStyle = `rgba(${EDGE_COLOUR}, ${level / 20})`;
-    context.beginPath();
-    for (const e of bucket) {
-      const y1 = (rowOf[edges.query[e]] + 0.5) * ROW;
-      const y2 = (rowOf[edges.key[e]] + 0.5) * ROW;
-      if ((y1 < top && y2 < top) || (y1 > bottom && y2 > bottom)) continue;
-      context.moveTo(0, y1);
-      context.lineTo(width, y2);
-    }
-    context.stroke();
-  });
+  for (const { colour, buckets } of groups) {
+    buckets.forEach((bucket, level) => {
+      if (!bucket.length || level === 0) return;
+      context.strokeStyle = `rgba(${colour}, ${level / 20})`;
+      context.beginPath();
+      for (const e of bucket) {
+        const y1 = (rowOf[edges.query[e]] + 0.5) * ROW;
+        const y2 = (rowOf[edges.key[e]] + 0.5) * ROW;
+        if ((y1 < top && y2 < top) || (y1 > bottom && y2 > bottom)) continue;
+        context.moveTo(0, y1);
+        context.lineTo(width, y2);
+      }
+      context.stroke();
+    });
+  }
 }
 
 // ------------------------------------------------------------------------- export
@@ -744,6 +960,8 @@ function exportScene(view) {
   const lines = [];
   const rects = [];
   const shade = new Map();
+  const colours = edgeColours(view);
+  const owner = colours ? edgeHeads(view, edges) : null;
   for (let e = 0; e < edges.count; e++) {
     const level = edges.weight[e] / edges.scale;
     if (frozen) {
@@ -753,7 +971,8 @@ function exportScene(view) {
     }
     const alpha = Math.round(level * 20) / 20;
     if (alpha <= 0) continue;
-    lines.push({ x1: column, y1: y(edges.query[e]), x2: column + middle, y2: y(edges.key[e]), alpha });
+    lines.push({ x1: column, y1: y(edges.query[e]), x2: column + middle, y2: y(edges.key[e]), alpha,
+      colour: colours ? colours[owner[e]] : EDGE_COLOUR });
   }
   const labels = [];
   for (let i = 0; i < units.n; i++) {
@@ -798,10 +1017,10 @@ function exportSvg(view) {
     out.push(`<text x="4" y="${16 + 18 * i}" font-family="sans-serif" font-size="13"` +
       `${i === 0 ? ' font-weight="600"' : ""} fill="#1a1a1a">${xmlText(title)}</text>`);
   });
-  out.push(`<g stroke="rgb(${EDGE_COLOUR})" stroke-width="1.2" fill="none">`);
+  out.push('<g stroke-width="1.2" fill="none">');
   for (const line of scene.lines) {
     out.push(`<line x1="${n(line.x1)}" y1="${n(line.y1)}" x2="${n(line.x2)}" y2="${n(line.y2)}" ` +
-      `stroke-opacity="${line.alpha}"/>`);
+      `stroke="rgb(${line.colour})" stroke-opacity="${line.alpha}"/>`);
   }
   out.push("</g>");
   for (const rect of scene.rects) {
@@ -834,7 +1053,7 @@ function exportPng(view) {
   });
   context.lineWidth = 1.2;
   for (const line of scene.lines) {
-    context.strokeStyle = `rgba(${EDGE_COLOUR}, ${line.alpha})`;
+    context.strokeStyle = `rgba(${line.colour}, ${line.alpha})`;
     context.beginPath();
     context.moveTo(line.x1, line.y1);
     context.lineTo(line.x2, line.y2);
@@ -890,28 +1109,68 @@ function describe(view, edges) {
   let text = `Layer ${s.layer + 1}, ${heads} (${s.combine}${s.words ? ", words" : ""}); ` +
     `${edges.count} edges keep ${Math.round(s.threshold * 100)}% of each ${unit}'s ${what}`;
   if (edges.capped) text += ` (at most ${MAX_EDGES_PER_TOKEN} per ${unit}: ${edges.capped} capped)`;
+  if (edgeColours(view) && s.heads.length > 1) text += "; colour: the head holding most of each edge";
   text += `. Hover a ${unit} to see its attention, click to freeze, double-click to mask.`;
   view.info.textContent = text;
   view.info.title = text;
 }
 
-function drawHeatmap(view) {
-  const { pack } = view;
-  const { n } = view.units;
+// The heatmap: the same layer, heads, combination and hidden tokens as the graph, as a matrix
+// with the tokens' labels (every k-th when the cells are too small for each to be read).
+function heatmapName(view) {
   const s = view.state;
-  const heads = s.head === MEAN_HEAD ? Array.from({ length: pack.H }, (_, h) => h) : [s.head];
-  const matrix = new Float32Array(n * n);
-  for (const h of heads) {
-    for (let q = 0; q < n; q++) {
-      const row = headRow(view, s.layer, h, q);
-      for (let i = 0; i < row.keys.length; i++) {
-        matrix[q * n + row.keys[i]] += row.weights[i] / heads.length;
-      }
+  const H = view.pack.H;
+  const heads = s.heads.length === H ? `${s.combine} of all heads`
+    : s.heads.length === 1 ? `head ${s.heads[0] + 1}`
+      : s.heads.length ? `heads ${s.heads.map((h) => h + 1).join(", ")} (${s.combine})` : "no heads";
+  return `Layer ${s.layer + 1}, ${heads}` +
+    (s.weighting === "value_norm" ? ", weights × value norm" : "") + (s.words ? ", words" : "") +
+    (s.hideSpecial ? `, without ${view.pack.header.special_label || "special tokens"}` : "");
+}
+
+function axisLabels(container, shown, units, cell, vertical) {
+  const every = Math.max(1, Math.ceil(LABEL_MIN_PX / cell));
+  const fragment = document.createDocumentFragment();
+  shown.forEach((unit, i) => {
+    if (i % every) return;
+    const label = document.createElement("div");
+    label.className = "ag-hm-label";
+    label.textContent = units.tokens[unit].t;
+    label.dataset.i = String(unit);
+    if (units.tokens[unit].s) label.classList.add("ag-special");
+    if (units.tokens[unit].m) label.classList.add("ag-mask");
+    const centre = (i + 0.5) * cell;
+    if (vertical) label.style.left = `${centre - 7}px`;
+    else label.style.top = `${centre - 7}px`;
+    fragment.appendChild(label);
+  });
+  container.replaceChildren(fragment);
+}
+
+function drawHeatmap(view) {
+  currentEdges(view); // the graph's combined rows (view.cachedRows) for this state
+  if (view.heatmapKey === view.rowsKey) return; // the threshold moved: the matrix did not
+  view.heatmapKey = view.rowsKey;
+  const rows = view.cachedRows;
+  const units = view.units;
+  const visible = visibleMask(view);
+  const shown = [];
+  for (let i = 0; i < units.n; i++) if (visible[i]) shown.push(i);
+  const m = shown.length;
+  const column = new Int32Array(units.n).fill(-1);
+  shown.forEach((unit, i) => { column[unit] = i; });
+  const matrix = new Float32Array(m * m);
+  shown.forEach((q, row) => {
+    const combined = rows[q];
+    if (!combined) return;
+    for (let i = 0; i < combined.keys.length; i++) {
+      const at = column[combined.keys[i]];
+      if (at >= 0) matrix[row * m + at] = combined.weights[i];
     }
-  }
+  });
   let top = 1e-9;
   for (let i = 0; i < matrix.length; i++) top = Math.max(top, matrix[i]);
-  const pixels = new ImageData(n, n);
+  const pixels = new ImageData(Math.max(m, 1), Math.max(m, 1));
   for (let i = 0; i < matrix.length; i++) {
     const v = matrix[i] / top; // white → dark blue
     pixels.data[4 * i] = Math.round(247 - 239 * v);
@@ -919,18 +1178,131 @@ function drawHeatmap(view) {
     pixels.data[4 * i + 2] = Math.round(255 - 148 * v);
     pixels.data[4 * i + 3] = 255;
   }
-  const size = Math.min(HEATMAP_MAX_PX, Math.max(160, pack.n * 8)); // tokens: words keep the size
+  // beside the graph while both fit (the graph keeps GRAPH_MIN_PX), else below it at full size
+  const room = view.root.clientWidth - GRAPH_MIN_PX - HEATMAP_LABELS_PX - 24;
+  const limit = room >= 200 ? Math.min(HEATMAP_MAX_PX, room) : HEATMAP_MAX_PX;
+  const cell = Math.max(1, Math.min(24, Math.floor(limit / Math.max(m, 1))));
+  const size = cell * Math.max(m, 1);
   const canvas = view.heatmap;
-  if (canvas.width !== n || canvas.height !== n) { canvas.width = n; canvas.height = n; }
+  if (canvas.width !== Math.max(m, 1) || canvas.height !== Math.max(m, 1)) {
+    canvas.width = Math.max(m, 1);
+    canvas.height = Math.max(m, 1);
+  }
   canvas.style.width = `${size}px`;
   canvas.style.height = `${size}px`;
   canvas.getContext("2d").putImageData(pixels, 0, 0);
+  view.heatmapTop.style.width = `${size}px`;
+  view.heatmapLeft.style.height = `${size}px`;
+  axisLabels(view.heatmapTop, shown, units, cell, true);
+  axisLabels(view.heatmapLeft, shown, units, cell, false);
   view.heatmapMatrix = matrix;
-  const title = `Layer ${s.layer + 1}, ` + (s.head === MEAN_HEAD ? "mean of all heads" : `head ${s.head + 1}`) +
-    (s.weighting === "value_norm" ? ", weights × value norm" : "") + (s.words ? ", words" : "");
+  view.heatmapUnits = shown;
+  const title = heatmapName(view);
   view.heatmapTitle.textContent = title;
   view.root.dataset.heatmap = title;
+  view.root.dataset.heatmapSize = `${m}x${m}@${cell}`;
   markDrawn(view);
+}
+
+// ----------------------------------------------------------- the small maps of all heads
+function buildThumbs(view) {
+  const { L, H } = view.pack;
+  const grid = view.thumbs;
+  grid.style.gridTemplateColumns = `56px repeat(${H}, ${THUMB_PX}px)`;
+  const cells = [document.createElement("div")];
+  for (let h = 0; h < H; h++) {
+    const head = document.createElement("div");
+    head.className = "ag-thumb-head";
+    head.textContent = `head ${h + 1}`;
+    cells.push(head);
+  }
+  view.thumbCanvases = [];
+  for (let l = 0; l < L; l++) {
+    const name = document.createElement("div");
+    name.className = "ag-thumb-layer";
+    name.textContent = `layer ${l + 1}`;
+    cells.push(name);
+    for (let h = 0; h < H; h++) {
+      const thumb = document.createElement("canvas");
+      thumb.className = "ag-thumb";
+      thumb.dataset.layer = String(l + 1);
+      thumb.dataset.head = String(h + 1);
+      thumb.setAttribute("aria-label", `layer ${l + 1} head ${h + 1}`);
+      thumb.style.setProperty("--head-colour", HEAD_COLOURS[h % HEAD_COLOURS.length]);
+      cells.push(thumb);
+      view.thumbCanvases.push(thumb);
+    }
+  }
+  grid.replaceChildren(...cells);
+  view.thumbsKey = null;
+}
+
+// Each head of each layer drawn small: rows are queries, columns keys; with more than
+// THUMB_CELLS tokens, neighbouring tokens share a cell (attention FROM a cell: the mean of its
+// rows; TO a cell: the sum), so a row still sums to 1. Each map is scaled to its own strongest
+// cell. Drawn from the file the graph already has: nothing more is sent.
+function drawThumbs(view) {
+  const box = view.root.querySelector('[data-role="thumbs-box"]');
+  const s = view.state;
+  const key = `${view.fileId}|${s.hideSpecial}|${s.weighting}|${s.words}`;
+  if (!box.open || view.thumbsKey === key) { markThumbs(view); return; }
+  const { L, H } = view.pack;
+  const units = view.units;
+  const visible = visibleMask(view);
+  const shown = [];
+  for (let i = 0; i < units.n; i++) if (visible[i]) shown.push(i);
+  const m = shown.length;
+  const T = Math.max(1, Math.min(m, THUMB_CELLS));
+  const bin = new Int32Array(units.n).fill(-1);
+  const members = new Float32Array(T);
+  shown.forEach((unit, i) => { bin[unit] = Math.floor((i * T) / m); members[bin[unit]] += 1; });
+  const cells = new Float32Array(T * T);
+  const pixels = new ImageData(T, T);
+  for (let l = 0; l < L; l++) {
+    for (let h = 0; h < H; h++) {
+      cells.fill(0);
+      for (const q of shown) {
+        const row = headRow(view, l, h, q);
+        const base = bin[q] * T;
+        for (let i = 0; i < row.keys.length; i++) {
+          const k = bin[row.keys[i]];
+          if (k >= 0) cells[base + k] += row.weights[i] / members[bin[q]];
+        }
+      }
+      let top = 1e-9;
+      for (let i = 0; i < cells.length; i++) top = Math.max(top, cells[i]);
+      for (let i = 0; i < cells.length; i++) {
+        const v = cells[i] / top;
+        pixels.data[4 * i] = Math.round(247 - 239 * v);
+        pixels.data[4 * i + 1] = Math.round(251 - 203 * v);
+        pixels.data[4 * i + 2] = Math.round(255 - 148 * v);
+        pixels.data[4 * i + 3] = 255;
+      }
+      const canvas = view.thumbCanvases[l * H + h];
+      if (canvas.width !== T) { canvas.width = T; canvas.height = T; }
+      canvas.getContext("2d").putImageData(pixels, 0, 0);
+    }
+  }
+  view.thumbsKey = key;
+  const unit = s.words ? "words" : "tokens";
+  view.thumbsNote.textContent = `Rows: layers; columns: heads. Each map is one head on this text ` +
+    `(rows: query, columns: key), scaled to its own strongest weight` +
+    (T < m ? `; ${m} ${unit} shown as ${T} × ${T} cells (neighbours share a cell)` : "") +
+    (s.hideSpecial ? `; without ${view.pack.header.special_label || "special tokens"}` : "") + ".";
+  view.root.dataset.thumbs = `${L}x${H}@${T}`;
+  markThumbs(view);
+}
+
+// Outline the heads the graph shows now.
+function markThumbs(view) {
+  if (!view.thumbCanvases) return;
+  const s = view.state;
+  const selected = new Set(s.heads);
+  const H = view.pack.H;
+  view.thumbCanvases.forEach((canvas, index) => {
+    const on = Math.floor(index / H) === s.layer && selected.has(index % H);
+    canvas.classList.toggle("ag-current", on);
+  });
 }
 
 // Record when the change is on screen: the frame after the drawing (for tests and the benchmark).
@@ -963,8 +1335,6 @@ function applyView(view, pythonView) {
     combine: pythonView.combine === "max" ? "max" : "mean",
     threshold: Number(pythonView.threshold) || 0.7,
     hideSpecial: Boolean(pythonView.hide_special),
-    head: pythonView.head === MEAN_HEAD || pythonView.head === null || pythonView.head === undefined
-      || pythonView.head >= H ? MEAN_HEAD : pythonView.head,
     frozen: Number.isInteger(selected) && selected >= 0 && selected < n
       ? { side: pythonView.selected_side === "right" ? "right" : "left",
         index: view.units.unitOf[selected] } : null,
@@ -982,6 +1352,7 @@ function render(view) {
   drawHeads(view);
   drawGraph(view);
   drawHeatmap(view);
+  drawThumbs(view);
 }
 
 function scrollParent(node) {
@@ -1005,21 +1376,89 @@ function keepInPlace(view) {
 // as a run draws the view. So a 404 asks for a fragment run ("reload") and tries again after a
 // growing pause: the browser may not be called again when that run sends the same data, and a
 // fragment run asked for during a full run may be dropped; the full run serves the file anyway.
-const RETRY_PAUSES_MS = [150, 300, 600, 1200, 2400, 4800];
+// On a loaded server a full run can take longer than the first pauses, so the view keeps asking
+// for about 20 s, saying so; then it says why it is empty and offers a Retry button (which asks
+// for a fragment run and starts over). A fetch that hangs is given up after FETCH_TIMEOUT_MS.
+const RETRY_PAUSES_MS = [150, 300, 600, 1200, 2400, 4800, 4800, 4800];
+const FETCH_TIMEOUT_MS = 30_000;
+const SAY_WAITING_FROM = 2; // a first quick 404 or two is normal; say so from the third try
 
 const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
+// The line above the view that says why it is (still) empty; `retry` shows the Retry button.
+function showStatus(view, text, { retry = false } = {}) {
+  view.statusText.textContent = text;
+  view.retry.hidden = !retry;
+  view.status.hidden = false;
+  view.root.dataset.loadError = retry ? text : "";
+}
+
+function hideStatus(view) {
+  view.status.hidden = true;
+  view.retry.hidden = true;
+  view.root.dataset.loadError = "";
+}
+
+async function fetchOnce(view, url) {
+  const controller = new AbortController();
+  view.fetching = controller;
+  const timer = setTimeout(() => controller.abort(new Error("no answer")), FETCH_TIMEOUT_MS);
+  try {
+    return await fetch(url, { signal: controller.signal });
+  } catch (error) {
+    if (view.disposed) return null;
+    throw controller.signal.aborted
+      ? new Error(`the server did not answer within ${FETCH_TIMEOUT_MS / 1000} s`) : error;
+  } finally {
+    clearTimeout(timer);
+    if (view.fetching === controller) view.fetching = null;
+  }
+}
+
 async function fetchFile(view, data) {
   for (let attempt = 0; ; attempt += 1) {
-    const response = await fetch(data.file_url);
+    const response = await fetchOnce(view, data.file_url);
+    if (response === null || view.loading !== data.file_id) return null; // gone or superseded
     if (response.ok || response.status !== 404 || attempt >= RETRY_PAUSES_MS.length) {
       return response;
     }
-    if (view.loading !== data.file_id) return null; // a newer file was asked for meanwhile
+    if (attempt >= SAY_WAITING_FROM) {
+      showStatus(view, `Waiting for the server to send the attention data again (it had ` +
+        `dropped it; try ${attempt + 1} of ${RETRY_PAUSES_MS.length + 1}) …`);
+    }
     view.api.setTriggerValue("reload", data.file_id);
     await pause(RETRY_PAUSES_MS[attempt]);
-    if (view.loading !== data.file_id) return null;
+    if (view.disposed || view.loading !== data.file_id) return null;
   }
+}
+
+function loadFailed(error) {
+  const status = error && error.status;
+  if (status === 404) {
+    return "The attention view could not be loaded: the server no longer has its data " +
+      "(HTTP 404; it may be busy). Retry asks for it again.";
+  }
+  const reason = status ? `HTTP ${status}` : (error && error.message) || "unknown error";
+  return `The attention view could not be loaded (${reason}).`;
+}
+
+function startLoad(view, data) {
+  load(view, data).catch((error) => {
+    if (view.disposed || view.loading !== data.file_id) return; // a newer file is on its way
+    view.loading = null;
+    showStatus(view, loadFailed(error), { retry: true });
+  });
+}
+
+// The Retry button: ask Python to serve the file again (a fragment run) and load the newest data.
+function retryLoad(view) {
+  const data = view.latest;
+  if (!data || view.loading === data.file_id) return;
+  view.retries = (view.retries || 0) + 1;
+  view.root.dataset.retries = String(view.retries);
+  showStatus(view, "Loading the attention view again …");
+  view.api.setTriggerValue("reload", data.file_id);
+  startLoad(view, data);
 }
 
 async function load(view, data) {
@@ -1032,9 +1471,11 @@ async function load(view, data) {
                         { status: response.status });
   }
   const buffer = await response.arrayBuffer();
-  if (view.loading !== fileId) return; // a newer file was asked for meanwhile
+  if (view.disposed || view.loading !== fileId) return; // a newer file was asked for meanwhile
   view.pack = parseFile(buffer);
   view.fileId = fileId;
+  view.loading = null;
+  hideStatus(view);
   // the model's own names, e.g. "Hide [CLS], [SEP]" for BERT, "Hide <s>, </s>" for RoBERTa
   view.hideSpecialLabel.textContent = `Hide ${view.pack.header.special_label || "special tokens"}`;
   view.cachedRows = null;
@@ -1053,11 +1494,31 @@ async function load(view, data) {
   view.root.dataset.loaded = fileId;
 }
 
+// Streamlit calls the returned function when it unmounts the component (and, for a render that
+// was overtaken by a newer one, at once: then the root is still on the page and nothing is
+// undone). It stops what the view still has running and forgets the view.
+function dispose(view) {
+  if (view.root.isConnected || view.disposed) return;
+  view.disposed = true;
+  view.loading = null;
+  clearTimeout(view.clickTimer);
+  if (view.scrollFrame) cancelAnimationFrame(view.scrollFrame);
+  if (view.fetching) view.fetching.abort();
+  hideTip(view);
+  views.delete(view.root);
+}
+
+// The maths, for tests under node (tests/js/graph_maths.mjs); Streamlit uses the default export.
+export { buildUnits, combineRows, headRow, parseFile, pruneRows };
+
+/** @param {{data: GraphData, parentElement: HTMLElement, setStateValue: Function,
+ *           setTriggerValue: Function}} component
+ *  @returns {() => void} the cleanup Streamlit calls when it unmounts the view */
 export default function (component) {
   const { data, parentElement } = component;
   const root = parentElement.querySelector(".ag-root");
   if (!root || !data) return undefined;
-  const view = root.__attentionGraph || setup(root);
+  const view = views.get(root) || setup(root);
   view.api = component;
   view.latest = data; // a load in flight applies the newest run's view when it ends
   root.dataset.ack = String(data.ack);
@@ -1065,13 +1526,7 @@ export default function (component) {
   root.dataset.attribution = view.attribution ? view.attribution.label : "";
   root.dataset.scriptRuns = String(data.script_runs);
   if (data.file_id !== view.fileId) {
-    if (view.loading !== data.file_id) {
-      load(view, data).catch((error) => {
-        if (view.loading !== data.file_id) return; // a newer file is on its way
-        view.loading = null;
-        view.info.textContent = `The attention view could not be loaded: ${error.message}`;
-      });
-    }
+    if (view.loading !== data.file_id) startLoad(view, data);
   } else if (data.script_runs !== view.scriptRuns) {
     // a full page run: Python's view wins (a shared link, a mask edit, another page)
     view.scriptRuns = data.script_runs;
@@ -1079,5 +1534,5 @@ export default function (component) {
     render(view);
   }
   // a fragment rerun (same file, same page run): nothing to redo
-  return undefined;
+  return () => dispose(view);
 }
