@@ -177,16 +177,17 @@ class JobLimiter:
     def run(self, key: Hashable, compute: Callable[[ProgressCallback], Value],
             wait: Callable[[Job], None] | None = None, poll_s: float = 0.2) -> Value:
         """``compute(progress)`` for ``key`` (shared with identical requests), waiting here;
-        ``wait(job)`` is called every ``poll_s`` seconds until it ends, and may raise to give up
-        (the job is then cancelled if nobody else waits)."""
+        ``wait(job)`` is called at once and then every ``poll_s`` seconds until it ends, and
+        may raise to give up (the job is then cancelled if nobody else waits)."""
         job = self.submit(key, compute)
         try:
             while True:
+                if wait is not None and not job.future.done():
+                    wait(job)
                 try:
                     return job.future.result(timeout=poll_s)
                 except FutureTimeout:
-                    if wait is not None:
-                        wait(job)
+                    continue
                 except CancelledError:
                     raise JobCancelled(str(key)) from None
         finally:
