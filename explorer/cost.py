@@ -6,7 +6,7 @@ runs over them (a backward pass counts as two forward passes, so one gradient st
 
 | action | tokens | passes |
 | --- | --- | --- |
-| analysis, ablation | the text's | 1 |
+| analysis, ablation, attention flow | the text's | 1 |
 | attribution, gradient × input | the text's | 3 |
 | attribution, integrated gradients | the text's | 3 × steps |
 | Models comparison over sentences | every sentence's | 2 (model A, model B) |
@@ -98,6 +98,12 @@ def analysis_cost(tokens: int) -> Cost:
 
 def ablation_cost(tokens: int) -> Cost:
     return Cost("ablation", tokens, 1)
+
+
+def flow_cost(tokens: int) -> Cost:
+    """One max-flow per token and layer on a graph of ``tokens`` nodes per layer (at most 128
+    tokens): counted as one pass."""
+    return Cost("attention flow", tokens, 1)
 
 
 def attribution_passes(method: str, steps: int) -> int:

@@ -10,6 +10,7 @@ from components.model_charts import cka_heatmap, head_pair_click, head_pair_grid
 from components.tables import predictions_frame, text_table
 from explorer.analysis import Analysis
 from explorer.corpus import bundled_corpus
+from explorer.cost import max_job_token_passes, max_pasted_tokens, pasted_problem, sentences_cost
 from explorer.model import Loaded, allowed_models, default_model_name, is_allowed
 from explorer.model_compare import (
     ComparisonError,
@@ -29,6 +30,7 @@ from ui.analysis_view import analysis_with_notes
 from ui.cache import MAX_TOP_K, held_in_budget, named_model
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
+from ui.jobs import JobRefused
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
 from ui.models_cache import (
@@ -38,6 +40,7 @@ from ui.models_cache import (
     cached_speeds,
     cached_tokenizer_match,
     held_sentences_comparison,
+    sentences_tokens,
     speed_key,
 )
 from ui.models_url import link_slot, publish_models_state, restore_models_state
@@ -51,6 +54,8 @@ SOURCE = "models_sentence_source"
 OWN_SENTENCES = "models_own_sentences"
 BUNDLED = "bundled corpus"
 OWN = "my sentences"
+CHARS_PER_TOKEN = 8
+"""The box takes at most this many characters per allowed token (English: about 4-5)."""
 
 
 def default_models() -> tuple[str, str]:
@@ -230,31 +235,38 @@ def over_sentences(loaded_a: Loaded, loaded_b: Loaded) -> None:
                                     key=keys.SENTENCES))
         sentences = tuple(bundled_corpus().sentences[:count])
     else:
-        typed = st.text_area("One sentence per line", key=OWN_SENTENCES, height=120)
+        limit = max_pasted_tokens()
+        typed = st.text_area(
+            "One sentence per line", key=OWN_SENTENCES, height=120,
+            max_chars=limit * CHARS_PER_TOKEN,
+            help=f"At most {MAX_SENTENCES} lines and {limit:,} tokens on this server.")
         lines = [line.strip() for line in typed.splitlines() if line.strip()]
         if len(lines) > MAX_SENTENCES:
             st.info(f"Using the first {MAX_SENTENCES} of {len(lines):,} lines.")
         sentences = tuple(lines[:MAX_SENTENCES])
+        if sentences:
+            tokens = sentences_tokens(loaded_a, sentences)
+            problem = pasted_problem(tokens, limit)
+            if problem:
+                st.warning(problem, icon=":material/memory:")
+                return
     if not sentences:
         st.info("Type at least one sentence.")
         return
     result = held_sentences_comparison(loaded_a, loaded_b, sentences)
     if result is None:
+        cost = sentences_cost(sentences_tokens(loaded_a, sentences))
         if not st.button(f"Compare A and B over {len(sentences)} sentence(s)",
                          key="models_compare_sentences", icon=":material/play_arrow:"):
+            st.caption(f"{cost.tokens:,} tokens × 2 models = {cost.token_passes:,} "
+                       f"token-passes; this server runs at most {max_job_token_passes():,} "
+                       "per request.")
             return
-        bar = st.progress(0.0, text="Running both models over the sentences …")
-
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{done} of {total} sentences")
-
         try:
-            result = cached_sentences_comparison(loaded_a, loaded_b, sentences, progress)
-        except ComparisonError as error:
-            bar.empty()
+            result = cached_sentences_comparison(loaded_a, loaded_b, sentences)
+        except (ComparisonError, JobRefused) as error:
             st.warning(escape_markdown(str(error)))
             return
-        bar.empty()
     st.caption(f"{result.sentences} sentences, {result.query_tokens:,} query tokens; CKA on "
                f"{result.cka_tokens:,} tokens.")
     st.plotly_chart(head_pair_grid(

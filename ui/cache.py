@@ -125,13 +125,17 @@ def model_cache_key(loaded: Loaded) -> str:
 
 
 def cached_analysis(loaded: Loaded, text: str, text_pair: str | None = None) -> Analysis:
-    """The analysis of ``text`` (of the pair ``(text, text_pair)`` when given); raises
+    """The analysis of ``text`` (of the pair ``(text, text_pair)`` when given), computed once
+    for every session asking at the same time (:func:`ui.jobs.computed`); raises
     :class:`~explorer.analysis.InputError` for bad text (and
     :class:`~explorer.finite.NonFiniteOutputError` for NaN or infinite outputs)."""
     key = ("analysis", model_cache_key(loaded), text) if text_pair is None else \
         ("analysis", model_cache_key(loaded), text, text_pair)
-    return cached_in_budget(
-        key, lambda: check_finite(analyze(loaded, text, top_k=MAX_TOP_K, text_pair=text_pair)))
+    from explorer.cost import analysis_cost
+    from ui.jobs import computed  # ui.jobs keeps its results in this module's cache
+
+    return computed(key, analysis_cost(loaded.info.max_tokens), lambda report: check_finite(
+        analyze(loaded, text, top_k=MAX_TOP_K, text_pair=text_pair)), "analysis")
 
 
 def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int

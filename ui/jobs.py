@@ -65,7 +65,7 @@ def computed(key: tuple[Hashable, ...], cost: Cost,
     if problem:
         raise JobRefused(problem)
     lane = limiter(cost.lane)
-    slot = st.empty()
+    slots: list = []  # made on the first update, so quick jobs add no element
     waited = [0.0]
 
     def wait(job: Job) -> None:
@@ -74,6 +74,9 @@ def computed(key: tuple[Hashable, ...], cost: Cost,
         waited[0] += 0.2
         if waited[0] <= SHOW_AFTER_S:
             return
+        if not slots:
+            slots.append(st.empty())
+        slot = slots[0]
         ahead = lane.ahead(job)
         if ahead >= 0:
             slot.progress(0.0, text=place_text(ahead, what))
@@ -88,7 +91,8 @@ def computed(key: tuple[Hashable, ...], cost: Cost,
         st.stop()  # nobody waits (this session is leaving); nothing is kept
         raise
     finally:
-        slot.empty()
+        if slots:
+            slots[0].empty()
     return cached_in_budget(key, lambda: value)
 
 

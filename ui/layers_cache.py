@@ -4,6 +4,7 @@ Entries live in :func:`ui.cache.analysis_cache` beside the analyses, keyed by (k
 text, …), so a 512-token rollout (12 MiB) counts against the same byte budget as the analysis it
 came from and is dropped, least recently used first, like any other entry. Each result is
 computed once per key, so widget changes re-render without new model calls or max-flow runs.
+Ablations and flows run through the job limiter (:func:`ui.jobs.computed`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import numpy as np
 from explorer.ablation import Head, predictions_without
 from explorer.analysis import Analysis, MaskPredictions
 from explorer.attention_stats import HeadSummary, attention_flow_by_layer, head_summary, rollout
+from explorer.cost import ablation_cost, flow_cost
 from explorer.hidden_stats import Projection, pca_projection
 from explorer.lens import LayerLens, logit_lens
 from explorer.model import Loaded
 from ui.cache import MAX_TOP_K, cached_in_budget, model_cache_key
+from ui.jobs import computed
 
 
 def _of(analysis: Analysis) -> tuple:
@@ -38,9 +41,11 @@ def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...]
     """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (one encoder pass
     per new (model, text, heads); none for no heads: the analysis's own predictions)."""
     chosen = tuple(sorted(heads))
-    return cached_in_budget(
+    return computed(
         ("ablation", model_cache_key(loaded), *_of(analysis), chosen),
-        lambda: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K))
+        ablation_cost(analysis.num_tokens),
+        lambda report: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K),
+        "ablation")
 
 
 def cached_summaries(loaded: Loaded, analysis: Analysis
@@ -60,6 +65,8 @@ def cached_summaries(loaded: Loaded, analysis: Analysis
 
 def cached_flow(loaded: Loaded, analysis: Analysis, query: int) -> np.ndarray:
     """``flow[layer, key]`` from token ``query`` after each layer down to the inputs."""
-    return cached_in_budget(
+    return computed(
         ("flow", model_cache_key(loaded), *_of(analysis), int(query)),
-        lambda: attention_flow_by_layer(analysis.attentions, int(query)))
+        flow_cost(analysis.num_tokens),
+        lambda report: attention_flow_by_layer(analysis.attentions, int(query)),
+        "attention flow")
