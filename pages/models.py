@@ -11,7 +11,15 @@ from components.tables import predictions_frame, text_table
 from explorer.analysis import Analysis
 from explorer.corpus import bundled_corpus
 from explorer.cost import max_job_token_passes, max_pasted_tokens, pasted_problem, sentences_cost
-from explorer.model import Loaded, allowed_models, default_model_name, is_allowed
+from explorer.hub import hub_status
+from explorer.model import (
+    Loaded,
+    allowed_models,
+    default_model_name,
+    is_allowed,
+    public_mode,
+    shown_model_name,
+)
 from explorer.model_compare import (
     ComparisonError,
     candidate_changes,
@@ -33,6 +41,7 @@ from ui.export import chart_config
 from ui.jobs import JobRefused
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.model_choice import local_models, public_model_field
 from ui.models_cache import (
     cached_head_similarity,
     cached_layer_cka,
@@ -60,14 +69,32 @@ CHARS_PER_TOKEN = 8
 
 def default_models() -> tuple[str, str]:
     """A: the app's model (distilroberta-base unless the operator chose another); B:
-    roberta-base, its teacher. With an allow-list, allowed models only."""
+    roberta-base, its teacher, where it can load (in the local cache, or the hub reachable on a
+    private server). Otherwise a local model other than A, else A itself (a local model always
+    loads; a hub id that cannot be fetched would only fail). With an allow-list, allowed models
+    only."""
     allowed = allowed_models()
     model_a = default_model_name()
-    model_b = DEFAULT_MODEL_B
-    if allowed is not None and not is_allowed(model_b, allowed):
+    if allowed is not None:
         others = [name for name in allowed if name != model_a]
-        model_b = others[0] if others else allowed[0]
-    return model_a, model_b
+        if is_allowed(DEFAULT_MODEL_B, allowed):
+            return model_a, DEFAULT_MODEL_B
+        return model_a, others[0] if others else allowed[0]
+    if local_model_b_first():
+        others = [m.name for m in local_models() if m.name != model_a]
+        return model_a, others[0] if others else model_a
+    return model_a, DEFAULT_MODEL_B
+
+
+def local_model_b_first() -> bool:
+    """Whether Model B's default should be a model on this machine rather than roberta-base:
+    on a public server (no downloads for visitors by default), or when roberta-base is not
+    in the local cache and the hub cannot be reached."""
+    if public_mode():
+        return True
+    if any(m.name == DEFAULT_MODEL_B for m in local_models()):
+        return False
+    return not hub_status().reachable  # HF_HUB_OFFLINE set, or no answer
 
 
 def model_field(label: str, key: str, default: str, container) -> str:
@@ -81,7 +108,9 @@ def model_field(label: str, key: str, default: str, container) -> str:
         current = str(st.session_state[key])
         if current not in allowed:
             st.session_state[key] = next(a for a in allowed if is_allowed(current, (a,)))
-        return str(container.selectbox(label, allowed, key=key))
+        return str(container.selectbox(label, allowed, key=key, format_func=shown_model_name))
+    if public_mode():
+        return public_model_field(label, key, container)
     return str(container.text_input(label, key=key, help="A hub id or a local folder holding a "
                                     "masked LM, as in the sidebar's model field."))
 

@@ -22,7 +22,7 @@ from explorer.analysis import Analysis, analyze
 from explorer.finite import check_finite
 from explorer.lru import BoundedCache
 from explorer.memory import nbytes
-from explorer.model import Loaded, ModelLoadError, default_model_name, load
+from explorer.model import Loaded, ModelLoadError, default_model_name, load, shown_model_name
 from explorer.token_predictions import (
     TokenPredictions,
     top_predictions_per_token,
@@ -109,7 +109,7 @@ def named_model(name: str, container=st, offer_others: bool = True) -> Loaded | 
     None."""
     try:
         download_with_progress(name)  # only a hub id missing from the cache, hub reachable
-        with st.spinner(f"Loading model {escape_markdown(name)} …"):
+        with st.spinner(f"Loading model {escape_markdown(shown_model_name(name))} …"):
             return _load_model(name)
     except ModelLoadError as error:
         container.error(error_markdown(error), icon=":material/error:")
