@@ -167,10 +167,17 @@ async def _start_sentences(page, url: str, folder: Path, sizes: Sizes, seed: int
     await page.goto(f"{url}/models")
     await page.get_by_role("heading", name="Models", exact=True).wait_for(timeout=sizes.timeout_ms)
     field_b = page.get_by_role("textbox", name="Model B")
-    if await field_b.count():
-        await field_b.fill(str(folder))
-        await field_b.press("Enter")
     radio = page.get_by_text("my sentences", exact=True)
+    for attempt in range(4):  # a field filled during the page's first run can be reset
+        if await field_b.count() and await field_b.input_value() != str(folder):
+            await field_b.fill(str(folder))
+            await field_b.press("Enter")
+        try:
+            await radio.wait_for(timeout=60_000)
+            break
+        except Exception:
+            if attempt == 3:
+                raise
     box = page.get_by_role("textbox", name="One sentence per line")
     for attempt in range(6):  # a click during the rerun that Model B started can be lost
         await radio.wait_for(timeout=sizes.timeout_ms)
