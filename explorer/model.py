@@ -456,6 +456,16 @@ def public_mode() -> bool:
     return os.environ.get(PUBLIC_ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def shown_model_name(name: str) -> str:
+    """How a model is named to a visitor: on a public server a folder is shown by its last part
+    (``/models/distilroberta-base`` → ``distilroberta-base``), never the server's path; hub ids
+    and every name on a private server as they are."""
+    name = str(name)
+    if not public_mode() or not _looks_like_path(name):
+        return name
+    return Path(name.rstrip("/")).name or name
+
+
 def is_operator_model(name: str) -> bool:
     """Whether ``name`` is the operator's choice (``$EXPLORER_MODEL`` or an allow-list entry)
     rather than a name a visitor typed."""

@@ -34,6 +34,7 @@ from explorer.attention_passes import (
 )
 from explorer.compare import TokenChange, prediction_changes
 from explorer.forward import sequence_inputs
+from explorer.head_patterns import ATTENTION_VALUES_PER_BATCH
 from explorer.model import Loaded
 
 
@@ -272,6 +273,10 @@ def compare_over_sentences(
 ) -> SentencesComparison:
     """Run ``sentences`` through both models (batched) and pool head similarity and layer CKA.
 
+    Streams: one batch of attentions per model in memory at a time, at most
+    :data:`~explorer.head_patterns.ATTENTION_VALUES_PER_BATCH` weights (long sentences make
+    smaller batches). ``progress(done, total)`` after each batch may raise to stop.
+
     Both tokenizers must be the same (:func:`compare_tokenizers`).
     """
     match = compare_tokenizers(loaded_a.tokenizer, loaded_b.tokenizer)
@@ -293,7 +298,10 @@ def compare_over_sentences(
     done = 0
     if progress:
         progress(0, len(id_lists))
-    for batch in length_batches([len(ids) for ids in id_lists], batch_size):
+    heads = max(loaded_a.info.num_layers * loaded_a.info.num_heads,
+                loaded_b.info.num_layers * loaded_b.info.num_heads)
+    for batch in length_batches([len(ids) for ids in id_lists], batch_size,
+                                max_square_tokens=ATTENTION_VALUES_PER_BATCH // heads):
         ids = [id_lists[i] for i in batch]
         passes_a = forward_sentences(loaded_a, ids, hidden=True)
         passes_b = forward_sentences(loaded_b, ids, hidden=True)

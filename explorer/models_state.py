@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from explorer.model import DEFAULT_MODEL, MAX_NAME_CHARS
+from explorer.model import (
+    DEFAULT_MODEL,
+    MAX_NAME_CHARS,
+    ModelLoadError,
+    check_allowed,
+    check_model_name,
+    check_public_folder,
+)
 from explorer.state import Limits, read_query
 
 DEFAULT_MODEL_A = DEFAULT_MODEL
@@ -74,8 +81,16 @@ def read_models_query(params: Mapping[str, object], max_top_k: int
         name = _single(params[key])
         if name is None or not name.strip() or len(name) > MAX_NAME_CHARS:
             notes.append(f"Ignored the link's {key}: it is not a model name. Using the default.")
-        else:
-            values[key] = name.strip()
+            continue
+        try:
+            check_model_name(name.strip())
+            check_allowed(name.strip())
+            check_public_folder(name.strip())
+        except (ModelLoadError, OSError, ValueError):
+            notes.append(f"Ignored the link's {key}={_shown(name)}: this server does not load "
+                         "that model. Using the default.")
+            continue
+        values[key] = name.strip()
     for key in ("head_a", "head_b"):
         if key not in params:
             continue

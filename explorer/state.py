@@ -31,6 +31,7 @@ from explorer.model import (
     check_model_name,
     check_public_folder,
     default_model_name,
+    shown_model_name,
 )
 
 DEFAULT_TEXT = "The capital of France is <mask>."
@@ -478,7 +479,7 @@ def parse_query(
 
 def _shown_default(key: str) -> str:
     if key == "model_name":
-        return f" ({default_model_name()})"
+        return f" ({shown_model_name(default_model_name())})"
     default = getattr(DEFAULT_STATE, key)
     if key in TEXT_KEYS or (default is None and key not in ("head", "token")):
         return ""  # the page's own choice

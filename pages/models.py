@@ -11,7 +11,16 @@ from components.model_charts import cka_heatmap, head_pair_click, head_pair_grid
 from components.tables import predictions_frame, text_table
 from explorer.analysis import Analysis
 from explorer.corpus import bundled_corpus
-from explorer.model import Loaded, allowed_models, default_model_name, is_allowed
+from explorer.cost import max_job_token_passes, max_pasted_tokens, pasted_problem, sentences_cost
+from explorer.hub import hub_status
+from explorer.model import (
+    Loaded,
+    allowed_models,
+    default_model_name,
+    is_allowed,
+    public_mode,
+    shown_model_name,
+)
 from explorer.model_compare import (
     ComparisonError,
     candidate_changes,
@@ -31,8 +40,10 @@ from ui.analysis_view import analysis_with_notes
 from ui.cache import MAX_TOP_K, held_in_budget, named_model
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
+from ui.jobs import JobRefused
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.model_choice import local_models, public_model_field
 from ui.models_cache import (
     cached_head_similarity,
     cached_layer_cka,
@@ -40,6 +51,7 @@ from ui.models_cache import (
     cached_speeds,
     cached_tokenizer_match,
     held_sentences_comparison,
+    sentences_tokens,
     speed_key,
 )
 from ui.models_url import link_slot, publish_models_state, restore_models_state
@@ -53,18 +65,38 @@ SOURCE = "models_sentence_source"
 OWN_SENTENCES = "models_own_sentences"
 BUNDLED = "bundled corpus"
 OWN = "my sentences"
+CHARS_PER_TOKEN = 8
+"""The box takes at most this many characters per allowed token (English: about 4-5)."""
 
 
 def default_models() -> tuple[str, str]:
     """A: the app's model (distilroberta-base unless the operator chose another); B:
-    roberta-base, its teacher. With an allow-list, allowed models only."""
+    roberta-base, its teacher, where it can load (in the local cache, or the hub reachable on a
+    private server). Otherwise a local model other than A, else A itself (a local model always
+    loads; a hub id that cannot be fetched would only fail). With an allow-list, allowed models
+    only."""
     allowed = allowed_models()
     model_a = default_model_name()
-    model_b = DEFAULT_MODEL_B
-    if allowed is not None and not is_allowed(model_b, allowed):
+    if allowed is not None:
         others = [name for name in allowed if name != model_a]
-        model_b = others[0] if others else allowed[0]
-    return model_a, model_b
+        if is_allowed(DEFAULT_MODEL_B, allowed):
+            return model_a, DEFAULT_MODEL_B
+        return model_a, others[0] if others else allowed[0]
+    if local_model_b_first():
+        others = [m.name for m in local_models() if m.name != model_a]
+        return model_a, others[0] if others else model_a
+    return model_a, DEFAULT_MODEL_B
+
+
+def local_model_b_first() -> bool:
+    """Whether Model B's default should be a model on this machine rather than roberta-base:
+    on a public server (no downloads for visitors by default), or when roberta-base is not
+    in the local cache and the hub cannot be reached."""
+    if public_mode():
+        return True
+    if any(m.name == DEFAULT_MODEL_B for m in local_models()):
+        return False
+    return not hub_status().reachable  # HF_HUB_OFFLINE set, or no answer
 
 
 def model_field(label: str, key: str, default: str, container) -> str:
@@ -78,7 +110,9 @@ def model_field(label: str, key: str, default: str, container) -> str:
         current = str(st.session_state[key])
         if current not in allowed:
             st.session_state[key] = next(a for a in allowed if is_allowed(current, (a,)))
-        return str(container.selectbox(label, allowed, key=key))
+        return str(container.selectbox(label, allowed, key=key, format_func=shown_model_name))
+    if public_mode():
+        return public_model_field(label, key, container)
     return str(container.text_input(label, key=key, help="A hub id or a local folder holding a "
                                     "masked LM, as in the sidebar's model field."))
 
@@ -264,31 +298,38 @@ def over_sentences(loaded_a: Loaded, loaded_b: Loaded) -> None:
                                     key=keys.SENTENCES))
         sentences = tuple(bundled_corpus().sentences[:count])
     else:
-        typed = st.text_area("One sentence per line", key=OWN_SENTENCES, height=120)
+        limit = max_pasted_tokens()
+        typed = st.text_area(
+            "One sentence per line", key=OWN_SENTENCES, height=120,
+            max_chars=limit * CHARS_PER_TOKEN,
+            help=f"At most {MAX_SENTENCES} lines and {limit:,} tokens on this server.")
         lines = [line.strip() for line in typed.splitlines() if line.strip()]
         if len(lines) > MAX_SENTENCES:
             st.info(f"Using the first {MAX_SENTENCES} of {len(lines):,} lines.")
         sentences = tuple(lines[:MAX_SENTENCES])
+        if sentences:
+            tokens = sentences_tokens(loaded_a, sentences)
+            problem = pasted_problem(tokens, limit)
+            if problem:
+                st.warning(problem, icon=":material/memory:")
+                return
     if not sentences:
         st.info("Type at least one sentence.")
         return
     result = held_sentences_comparison(loaded_a, loaded_b, sentences)
     if result is None:
+        cost = sentences_cost(sentences_tokens(loaded_a, sentences))
         if not st.button(f"Compare A and B over {len(sentences)} sentence(s)",
                          key="models_compare_sentences", icon=":material/play_arrow:"):
+            st.caption(f"{cost.tokens:,} tokens × 2 models = {cost.token_passes:,} "
+                       f"token-passes; this server runs at most {max_job_token_passes():,} "
+                       "per request.")
             return
-        bar = st.progress(0.0, text="Running both models over the sentences …")
-
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{done} of {total} sentences")
-
         try:
-            result = cached_sentences_comparison(loaded_a, loaded_b, sentences, progress)
-        except ComparisonError as error:
-            bar.empty()
+            result = cached_sentences_comparison(loaded_a, loaded_b, sentences)
+        except (ComparisonError, JobRefused) as error:
             st.warning(escape_markdown(str(error)))
             return
-        bar.empty()
     st.caption(f"{result.sentences} sentences, {result.query_tokens:,} query tokens; CKA on "
                f"{result.cka_tokens:,} tokens.")
     st.plotly_chart(head_pair_grid(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 
 import faiss
 import numpy as np
@@ -143,22 +144,25 @@ def test_an_abandoned_build_keeps_nothing(tiny, tmp_path):
     assert not cache_entries(tmp_path) and not any(tmp_path.iterdir())
 
 
-def test_an_abandoned_page_build_releases_the_build_lock(tiny, tmp_path, monkeypatch):
+def test_an_abandoned_page_build_frees_its_job_slot(tiny, tmp_path, monkeypatch):
     from explorer.corpus import CACHE_ENV_VAR
+    from explorer.jobs import limiter
     from ui.cache import analysis_cache
-    from ui.corpus_cache import _build_lock, build_and_keep, cached_index
+    from ui.corpus_cache import build_and_keep, cached_index
 
     monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path))
     analysis_cache.clear()
     corpus, settings = corpus_of(*SENTENCES), IndexSettings(batch_tokens=40)
 
-    def closed_tab(done: int, total: int) -> None:
-        if done > 0:
-            raise Stop
+    def closed_tab(done: int = 0, total: int = 0) -> None:
+        raise Stop  # the tab was closed: Streamlit raises at the first update of the page
 
     with pytest.raises(Stop):
-        build_and_keep(tiny, corpus, settings, closed_tab, lambda: None)
-    assert not _build_lock().locked()
+        build_and_keep(tiny, corpus, settings, closed_tab, closed_tab)
+    deadline = time.monotonic() + 30
+    while limiter().running() or limiter().queued():  # stopped at its next batch
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     assert cached_index(tiny, corpus, settings) is None  # nothing kept in memory or on disk
     index = build_and_keep(tiny, corpus, settings, lambda d, t: None, lambda: None)
     assert cached_index(tiny, corpus, settings) is index

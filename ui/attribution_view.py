@@ -32,9 +32,11 @@ from explorer.attribution import (
     norm_rollout,
     value_weighted_attention,
 )
+from explorer.cost import attribution_cost, max_attribution_steps, max_job_token_passes
 from explorer.model import Loaded
 from ui.cache import cached_in_budget, held_in_budget
 from ui.export import chart_config, file_stem
+from ui.jobs import JobRefused, computed
 from ui.keys import SHOWN_ATTRIBUTION, CacheKey, cache_key
 from ui.lm_head import has_prediction_head
 from ui.markdown import escape_markdown
@@ -164,11 +166,17 @@ def _attribution_part(loaded: Loaded, analysis: Analysis, graph_above: bool) -> 
     integrated = method == "integrated_gradients"
     baseline = str(baseline_column.selectbox("Baseline", BASELINES, key=BASELINE,
                                              help=BASELINE_HELP, disabled=not integrated))
-    st.session_state.setdefault(STEPS, 32)
+    most_steps = max_attribution_steps(analysis.num_tokens)
+    st.session_state.setdefault(STEPS, min(32, most_steps))
+    if int(st.session_state[STEPS]) > most_steps:  # e.g. kept from a shorter text
+        st.session_state[STEPS] = most_steps
     steps = int(steps_column.number_input(
-        "Steps", min_value=1, max_value=512, key=STEPS, disabled=not integrated,
+        "Steps", min_value=1, max_value=most_steps, key=STEPS, disabled=not integrated,
         help="Points on the path from the baseline to the input (Gauss–Legendre quadrature); "
-             "each costs one forward and backward pass."))
+             "each costs one forward and backward pass. At most "
+             f"{most_steps} for this text's {analysis.num_tokens} tokens: this server runs at "
+             f"most {max_job_token_passes():,} token-passes per request (tokens × 3 per "
+             "step)."))
     key = _attribution_key(loaded, analysis, mask.position, target, contrast, method,
                            baseline, steps)
     result = held_in_budget(key)
@@ -178,21 +186,17 @@ def _attribution_part(loaded: Loaded, analysis: Analysis, graph_above: bool) -> 
             st.caption("Computed on request (integrated gradients: one forward and backward "
                        "pass per step) and cached.")
             return
-        bar = st.progress(0.0, text="Computing …")
-
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{done} of {total} steps")
-
         try:
-            result = cached_in_budget(key, lambda: attribute(
-                loaded, position=mask.position, target_id=target, contrast_id=contrast,
-                method=method, baseline=baseline, steps=steps, progress=progress,
-                **analysis.model_inputs()))
-        except AttributionError as error:
-            bar.empty()
+            result = computed(
+                key, attribution_cost(analysis.num_tokens, method, steps),
+                lambda report: attribute(
+                    loaded, position=mask.position, target_id=target, contrast_id=contrast,
+                    method=method, baseline=baseline, steps=steps, progress=report,
+                    **analysis.model_inputs()),
+                "attribution", "{done} of {total} steps")
+        except (AttributionError, JobRefused) as error:
             st.warning(escape_markdown(str(error)))
             return
-        bar.empty()
     target_name = _candidate_name(mask, target).split(" (p")[0]
     contrast_name = None if contrast is None else _candidate_name(mask, contrast).split(" (p")[0]
     what = f"log p({target_name})" + (f" − log p({contrast_name})" if contrast_name else "")

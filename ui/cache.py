@@ -23,7 +23,7 @@ from explorer.analysis import Analysis, analyze
 from explorer.finite import check_finite
 from explorer.lru import BoundedCache
 from explorer.memory import nbytes
-from explorer.model import Loaded, ModelLoadError, default_model_name, load
+from explorer.model import Loaded, ModelLoadError, default_model_name, load, shown_model_name
 from explorer.token_predictions import (
     TokenPredictions,
     top_predictions_per_token,
@@ -118,7 +118,7 @@ def named_model(name: str, container=st, offer_others: bool = True) -> Loaded | 
     None."""
     try:
         download_with_progress(name)  # only a hub id missing from the cache, hub reachable
-        with st.spinner(f"Loading model {escape_markdown(name)} …"):
+        with st.spinner(f"Loading model {escape_markdown(shown_model_name(name))} …"):
             return _load_model(name)
     except ModelLoadError as error:
         container.error(error_markdown(error), icon=":material/error:")
@@ -128,12 +128,16 @@ def named_model(name: str, container=st, offer_others: bool = True) -> Loaded | 
 
 
 def cached_analysis(loaded: Loaded, text: str, text_pair: str | None = None) -> Analysis:
-    """The analysis of ``text`` (of the pair ``(text, text_pair)`` when given); raises
+    """The analysis of ``text`` (of the pair ``(text, text_pair)`` when given), computed once
+    for every session asking at the same time (:func:`ui.jobs.computed`); raises
     :class:`~explorer.analysis.InputError` for bad text (and
     :class:`~explorer.finite.NonFiniteOutputError` for NaN or infinite outputs)."""
-    return cached_in_budget(
-        cache_key("analysis", loaded, text, text_pair=text_pair),
-        lambda: check_finite(analyze(loaded, text, top_k=MAX_TOP_K, text_pair=text_pair)))
+    from explorer.cost import analysis_cost
+    from ui.jobs import computed  # ui.jobs keeps its results in this module's cache
+
+    return computed(cache_key("analysis", loaded, text, text_pair=text_pair),
+                    analysis_cost(loaded.info.max_tokens), lambda report: check_finite(
+        analyze(loaded, text, top_k=MAX_TOP_K, text_pair=text_pair)), "analysis")
 
 
 def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int

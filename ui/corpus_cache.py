@@ -3,15 +3,14 @@
 They count against the app's one memory budget (:func:`ui.cache.analysis_cache`, bounded by
 ``$EXPLORER_ANALYSIS_CACHE_MB``), least recently used first out, together with the analyses.
 The disk cache (:mod:`explorer.corpus.disk_cache`) survives restarts and has its own bound.
-Only one index is built at a time per process, so concurrent builds cannot add up.
+Index builds run through the process's job limiter (:func:`ui.jobs.run_batch_job`): at most
+``$EXPLORER_MAX_JOBS`` at once with every other expensive job, so concurrent builds cannot add
+up; identical builds are computed once.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-
-import streamlit as st
 
 from explorer.corpus import (
     Corpus,
@@ -56,28 +55,25 @@ def cached_index(loaded: Loaded, corpus: Corpus, settings: IndexSettings) -> Cor
         return None
 
 
-@st.cache_resource(show_spinner=False)
-def _build_lock() -> threading.Lock:
-    return threading.Lock()
-
-
 def build_and_keep(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
                    progress: ProgressCallback, waiting: Callable[[], None]) -> CorpusIndex:
-    """Build the index (one build at a time in this process; ``waiting()`` is called while
-    another session's build runs, and may raise to give up), save it on disk, keep it in memory.
+    """Build the index (through the job limiter: ``waiting()`` is called while other jobs run
+    first, ``progress(done, total)`` while it runs; either may raise to give up), save it on
+    disk, keep it in memory.
 
     When ``progress`` or ``waiting`` raise (Streamlit stops the run when the tab is closed or
-    the page reruns), nothing is kept and the build's memory is given back.
+    the page reruns), a build nobody else waits for stops at its next batch, nothing is kept
+    and the build's memory is given back.
     """
-    lock = _build_lock()
-    while not lock.acquire(timeout=0.5):
-        waiting()
-    try:
-        index = build_or_load(loaded, corpus, settings, progress=progress)
-    finally:
-        lock.release()
-        release_freed_memory()
+    from ui.jobs import run_batch_job
+
     key = cache_key(_INDEX, loaded, None, index_key(loaded, corpus, settings))
+    try:
+        index = run_batch_job(key, lambda report: build_or_load(loaded, corpus, settings,
+                                                                progress=report),
+                              progress, waiting)
+    finally:
+        release_freed_memory()
     return analysis_cache().get(key, lambda: index)
 
 

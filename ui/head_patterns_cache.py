@@ -3,15 +3,13 @@
 An entry (a few hundred kB at most: seven ``[layer, head]`` grids and the ``[head, head]``
 divergences) counts against the app's one memory budget (:func:`ui.cache.analysis_cache`); the
 disk cache (:mod:`explorer.corpus.head_cache`, beside the corpus indices) survives restarts.
-One computation runs at a time per process, like the index builds.
+Computations run through the process's job limiter (:func:`ui.jobs.run_batch_job`), like the
+index builds.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-
-import streamlit as st
 
 from explorer.corpus import Corpus, ProgressCallback
 from explorer.corpus.head_cache import (
@@ -42,22 +40,15 @@ def cached_patterns(loaded: Loaded, corpus: Corpus) -> CorpusHeadPatterns | None
     return analysis_cache().get(_key(loaded, corpus), lambda: from_disk)
 
 
-@st.cache_resource(show_spinner=False)
-def _compute_lock() -> threading.Lock:
-    return threading.Lock()
-
-
 def compute_and_keep(loaded: Loaded, corpus: Corpus, progress: ProgressCallback,
                      waiting: Callable[[], None]) -> CorpusHeadPatterns:
-    """Compute the statistics (one computation at a time in this process; ``waiting()`` is
-    called while another session's runs, and may raise to give up), save them on disk, keep
-    them in memory. When ``progress`` raises (the tab closed, the page reran), nothing is
-    kept."""
-    lock = _compute_lock()
-    while not lock.acquire(timeout=0.5):
-        waiting()
-    try:
-        result = patterns_or_compute(loaded, corpus, progress=progress)
-    finally:
-        lock.release()
+    """Compute the statistics (through the job limiter: ``waiting()`` is called while other
+    jobs run first, ``progress(done, total)`` while it runs; either may raise to give up), save
+    them on disk, keep them in memory. When ``progress`` raises (the tab closed, the page
+    reran), a computation nobody else waits for stops at its next batch; nothing is kept."""
+    from ui.jobs import run_batch_job
+
+    result = run_batch_job(_key(loaded, corpus),
+                           lambda report: patterns_or_compute(loaded, corpus, progress=report),
+                           progress, waiting)
     return analysis_cache().get(_key(loaded, corpus), lambda: result)

@@ -4,7 +4,8 @@ Entries live in :func:`ui.cache.analysis_cache` beside the analyses, keyed by
 :func:`ui.keys.cache_key` (kind, weights, text, text pair, length, settings), so a 512-token
 rollout (12 MiB) counts against the same byte budget as the analysis it came from and is
 dropped, least recently used first, like any other entry. Each result is computed once per
-key, so widget changes re-render without new model calls or max-flow runs.
+key, so widget changes re-render without new model calls or max-flow runs. Ablations and flows
+run through the job limiter (:func:`ui.jobs.computed`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import numpy as np
 from explorer.ablation import Head, predictions_without
 from explorer.analysis import Analysis, MaskPredictions
 from explorer.attention_stats import HeadSummary, attention_flow_by_layer, head_summary, rollout
+from explorer.cost import ablation_cost, flow_cost
 from explorer.hidden_stats import Projection, pca_projection
 from explorer.lens import LayerLens, logit_lens
 from explorer.model import Loaded
 from ui.cache import MAX_TOP_K, cached_in_budget
+from ui.jobs import computed
 from ui.keys import cache_key
 
 
@@ -33,9 +36,11 @@ def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...]
     """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (one encoder pass
     per new (model, text, heads); none for no heads: the analysis's own predictions)."""
     chosen = tuple(sorted(heads))
-    return cached_in_budget(
+    return computed(
         cache_key("ablation", loaded, analysis, chosen),
-        lambda: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K))
+        ablation_cost(analysis.num_tokens),
+        lambda report: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K),
+        "ablation")
 
 
 def cached_summaries(loaded: Loaded, analysis: Analysis
@@ -55,6 +60,8 @@ def cached_summaries(loaded: Loaded, analysis: Analysis
 
 def cached_flow(loaded: Loaded, analysis: Analysis, query: int) -> np.ndarray:
     """``flow[layer, key]`` from token ``query`` after each layer down to the inputs."""
-    return cached_in_budget(
+    return computed(
         cache_key("flow", loaded, analysis, int(query)),
-        lambda: attention_flow_by_layer(analysis.attentions, int(query)))
+        flow_cost(analysis.num_tokens),
+        lambda report: attention_flow_by_layer(analysis.attentions, int(query)),
+        "attention flow")

@@ -30,6 +30,7 @@ from explorer.model import (
     is_operator_model,
     looks_like_folder,
     public_mode,
+    shown_model_name,
 )
 from ui.keys import MODEL as MODEL_KEY
 from ui.markdown import escape_markdown
@@ -62,8 +63,11 @@ def model_sidebar() -> str:
                 "Model",
                 allowed,
                 key=MODEL_KEY,
+                format_func=shown_model_name,
                 help=f"This server loads only these models (${ALLOWED_MODELS_ENV_VAR}).",
             )
+        elif public_mode():
+            public_model_field("Model (hub id or local folder)", MODEL_KEY, st)
         else:
             st.text_input(
                 "Model (hub id or local folder)",
@@ -79,6 +83,26 @@ def model_sidebar() -> str:
             with st.expander("Models on this machine", icon=":material/memory:"):
                 offer_local_models(current, st, key="sidebar_model", commands=False)
     return str(st.session_state[MODEL_KEY])
+
+
+def offered_models(current: str = "") -> list[str]:
+    """The models this server offers by name: its own, those found on this machine, and
+    ``current`` (the field's value) when it is none of them."""
+    names = [default_model_name(), *(m.name for m in local_models())]
+    if current and current not in names:
+        names.append(current)
+    return list(dict.fromkeys(names))
+
+
+def public_model_field(label: str, key: str, container) -> str:
+    """On a public server without an allow-list: the offered models, shown by name (never a
+    server folder), and a visitor may type a hub id (validated when it loads)."""
+    current = str(st.session_state.get(key) or default_model_name())
+    st.session_state[key] = current
+    return str(container.selectbox(
+        label, offered_models(current), key=key, format_func=shown_model_name,
+        accept_new_options=True,
+        help="A model this server offers, or type the hub id of a masked language model."))
 
 
 def local_models() -> list[LocalModel]:

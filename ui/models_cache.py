@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.analysis import Analysis
-from explorer.attention_passes import ProgressCallback
+from explorer.attention_passes import encode_sentences
+from explorer.cost import Cost, sentences_cost
 from explorer.model import Loaded
 from explorer.model_compare import (
     SentencesComparison,
@@ -53,12 +54,26 @@ def held_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded,
     return held_in_budget(sentences_key(loaded_a, loaded_b, sentences))
 
 
-def cached_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded, sentences: tuple[str, ...],
-                                progress: ProgressCallback | None = None
-                                ) -> SentencesComparison:
+def sentences_tokens(loaded: Loaded, sentences: tuple[str, ...]) -> int:
+    """Tokens of ``sentences`` as the comparison reads them (special tokens included, each cut
+    to the model's limit), counted once per (model, sentences)."""
     return cached_in_budget(
+        cache_key("sentences tokens", loaded, None, tuple(sentences)),
+        lambda: sum(len(ids) for ids in encode_sentences(loaded, sentences)))
+
+
+def cached_sentences_comparison(loaded_a: Loaded, loaded_b: Loaded, sentences: tuple[str, ...]
+                                ) -> SentencesComparison:
+    """The pooled comparison, through the job limiter (:func:`ui.jobs.computed`: a place in
+    the queue, a progress bar, shared with identical requests, stopped when nobody waits);
+    raises :class:`ui.jobs.JobRefused` above this server's limit."""
+    from ui.jobs import computed
+
+    return computed(
         sentences_key(loaded_a, loaded_b, sentences),
-        lambda: compare_over_sentences(loaded_a, loaded_b, sentences, progress=progress))
+        sentences_cost(sentences_tokens(loaded_a, sentences)),
+        lambda report: compare_over_sentences(loaded_a, loaded_b, sentences, progress=report),
+        "comparison", "{done} of {total} sentences")
 
 
 def speed_key(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, round_: int) -> CacheKey:
@@ -70,7 +85,11 @@ def cached_speeds(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis,
     """Median forward seconds of A and of B on this text (each on its own tokens; the same
     tokens with one tokenizer), measured one after the other in the same run (``round_`` > 0
     measures again)."""
-    def measure() -> tuple[float, float]:
+    from ui.jobs import computed
+
+    def measure(report) -> tuple[float, float]:
         return (forward_seconds(loaded_a, a.token_ids, repeats),
                 forward_seconds(loaded_b, b.token_ids, repeats))
-    return cached_in_budget(speed_key(loaded_a, loaded_b, a, round_), measure)
+    cost = Cost("speed measurement", max(a.num_tokens, b.num_tokens), 2 * (repeats + 1))
+    return computed(speed_key(loaded_a, loaded_b, a, round_), cost, measure,
+                    "speed measurement")

@@ -3,7 +3,8 @@
 One place for every limit, so the page and the README can state them:
 
 - an **upload** holds at most :data:`MAX_CORPUS_BYTES` bytes, :data:`MAX_CORPUS_LINES` lines and
-  ``$EXPLORER_CORPUS_MAX_TOKENS`` indexed tokens (default :data:`DEFAULT_MAX_TOKENS`): the
+  ``$EXPLORER_CORPUS_MAX_TOKENS`` indexed tokens (default :data:`DEFAULT_MAX_TOKENS`, on a
+  public server, ``$EXPLORER_PUBLIC=1``, :data:`PUBLIC_MAX_TOKENS`): the
   vectors grow with tokens, not bytes (one byte of text is roughly 0.6 tokens, each token one
   vector per layer);
 - **one index** must fit the memory budget it is kept in (the app's one cache budget), checked
@@ -21,6 +22,7 @@ MAX_CORPUS_BYTES = 256 * 1024
 MAX_CORPUS_LINES = 5_000
 MAX_TOKENS_ENV_VAR = "EXPLORER_CORPUS_MAX_TOKENS"
 DEFAULT_MAX_TOKENS = 20_000
+PUBLIC_MAX_TOKENS = 5_000
 DISK_CACHE_ENV_VAR = "EXPLORER_CORPUS_CACHE_MB"
 DEFAULT_DISK_CACHE_MB = 2_048
 MIB = 2**20
@@ -36,8 +38,11 @@ def _env_number(name: str, default: float) -> float:
 
 
 def max_upload_tokens() -> int:
-    """Indexed tokens an uploaded corpus may hold: ``$EXPLORER_CORPUS_MAX_TOKENS`` (20 000)."""
-    return int(_env_number(MAX_TOKENS_ENV_VAR, DEFAULT_MAX_TOKENS))
+    """Indexed tokens an uploaded corpus may hold: ``$EXPLORER_CORPUS_MAX_TOKENS`` (20 000; on
+    a public server 5 000)."""
+    from explorer.model import public_mode
+    default = PUBLIC_MAX_TOKENS if public_mode() else DEFAULT_MAX_TOKENS
+    return int(_env_number(MAX_TOKENS_ENV_VAR, default))
 
 
 def disk_cache_bytes() -> int:

@@ -1,0 +1,323 @@
+"""A public demo under abuse (issue 25): what one visitor, or 8 or 32, can take from the server.
+
+    python bench/abuse.py                        # every case, distilroberta-shaped random model
+    python bench/abuse.py --cases sentences mix8 # some of them
+
+Runs ``streamlit run app.py`` in public mode (``EXPLORER_PUBLIC=1``, the model folder under
+``EXPLORER_MODEL_ROOT``, as the Docker image runs it) on loopback and drives real chromium
+sessions (async Playwright, one browser, one context per visitor). Cases:
+
+- ``sentences``: one visitor pastes 500 lines of ~300 words into Models → "Over many sentences"
+  → "my sentences" and clicks Compare (issue case 1);
+- ``attribution``: one visitor asks for integrated gradients at 512 steps on a 512-token text
+  (case 2);
+- ``mix8`` / ``mix32``: 8 or 32 visitors doing those two at once (case 4).
+
+Every case then closes the visitors' tabs (case 3) and prints: the server's peak RSS, its CPU
+seconds from 5 s to 35 s after the visitors left ("held after leaving"; a batch that was running
+may finish in the first seconds), and another visitor's time to the first prediction table while
+the abusers work, beside the same visitor's time on the idle server. Case 5 (server paths
+shown) is checked on every page the probe opens: the count of pages whose text holds the model
+folder's path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.memory import MIB, build_model, text_of_tokens
+
+_WORDS = ("the", "river", "bank", "was", "quiet", "and", "cold", "while", "old", "friends",
+          "walked", "slowly", "along", "a", "narrow", "path", "toward", "station", "where",
+          "trains", "arrived", "late", "every", "winter", "morning", "because", "snow",
+          "covered", "most", "of", "northern", "hills", "valleys")
+CASES = {"sentences": ("sentences",), "attribution": ("attribution",),
+         "mix8": ("sentences", "attribution") * 4, "mix32": ("sentences", "attribution") * 16}
+
+
+@dataclass
+class Sizes:
+    """How big the abuse is (the issue's numbers by default; ``small`` for the smoke test)."""
+
+    lines: int = 500
+    words: int = 300
+    steps: int = 512
+    tokens: int = 512
+    hold_s: float = 20.0
+    after_s: tuple[float, float] = (5.0, 35.0)
+    timeout_ms: int = 240_000
+
+
+SMALL = Sizes(lines=8, words=20, steps=16, tokens=48, hold_s=2.0, after_s=(1.0, 3.0),
+              timeout_ms=120_000)
+
+
+@dataclass
+class Result:
+    case: str
+    visitors: int
+    idle_first_table_s: float = float("nan")
+    busy_first_table_s: float = float("nan")
+    peak_rss_mib: float = 0.0
+    rss_after_mib: float = 0.0
+    loaded_rss_mib: float = 0.0
+    cpu_after_leaving_s: float = 0.0
+    pages_showing_path: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+class PeakRss:
+    """Samples a process's RSS every 0.1 s in a thread; ``peak`` is the highest seen."""
+
+    def __init__(self, pid: int) -> None:
+        from explorer.memory import rss_bytes
+        self._read = lambda: rss_bytes(pid)
+        self.peak = self._read()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                self.peak = max(self.peak, self._read())
+            except (OSError, RuntimeError):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def sentences_text(sizes: Sizes, seed: int) -> str:
+    rng = random.Random(seed)
+    return "\n".join(" ".join(rng.choice(_WORDS) for _ in range(sizes.words)) + "."
+                     for _ in range(sizes.lines))
+
+
+async def _page_text(page) -> str:
+    """The page's visible text and the values of its fields (a model field holds a path)."""
+    return await page.inner_text("body") + "\n" + await page.evaluate(
+        "[...document.querySelectorAll('input, textarea')].map(e => e.value).join('\\n')")
+
+
+async def _page(browser):
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(Sizes.timeout_ms)
+    page.set_default_navigation_timeout(Sizes.timeout_ms)
+    return context, page
+
+
+async def probe(browser, url: str, text: str, timeout_ms: int) -> tuple[float, list[str]]:
+    """A new visitor's seconds from opening the Explorer with ``text`` to its first prediction
+    table, and the text of the pages it saw (the Explorer and the Models page)."""
+    from tests.browser import TABLE
+
+    context, page = await _page(browser)
+    try:
+        started = time.perf_counter()
+        await page.goto(f"{url}/?text={urllib.parse.quote(text)}")
+        await page.locator(TABLE).first.wait_for(timeout=timeout_ms)
+        seconds = time.perf_counter() - started
+        texts = [await _page_text(page)]
+        await page.goto(f"{url}/models")
+        await page.get_by_role("heading", name="Models", exact=True).wait_for(timeout=timeout_ms)
+        await page.wait_for_timeout(1500)  # the model fields and their notes
+        texts.append(await _page_text(page))
+        return seconds, texts
+    finally:
+        await context.close()
+
+
+async def abuse_sentences(browser, url: str, folder: Path, sizes: Sizes, seed: int):
+    """Models → over many sentences → my sentences (Model B set to the served folder where the
+    field is free text, as the issue's attacker did) → Compare. Returns the open context."""
+    context, page = await _page(browser)
+    try:
+        await _start_sentences(page, url, folder, sizes, seed)
+    except Exception:
+        if os.environ.get("ABUSE_SCREENSHOT"):
+            await page.screenshot(path=os.environ["ABUSE_SCREENSHOT"], full_page=True)
+        await context.close()
+        raise
+    return context
+
+
+async def _start_sentences(page, url: str, folder: Path, sizes: Sizes, seed: int) -> None:
+    await page.goto(f"{url}/models")
+    await page.get_by_role("heading", name="Models", exact=True).wait_for(timeout=sizes.timeout_ms)
+    field_b = page.get_by_role("textbox", name="Model B")
+    radio = page.get_by_text("my sentences", exact=True)
+    for attempt in range(4):  # a field filled during the page's first run can be reset
+        if await field_b.count() and await field_b.input_value() != str(folder):
+            await field_b.fill(str(folder))
+            await field_b.press("Enter")
+        try:
+            await radio.wait_for(timeout=60_000)
+            break
+        except Exception:
+            if attempt == 3:
+                raise
+    box = page.get_by_role("textbox", name="One sentence per line")
+    for attempt in range(6):  # a click during the rerun that Model B started can be lost
+        await radio.wait_for(timeout=sizes.timeout_ms)
+        await radio.click()
+        try:
+            await box.wait_for(timeout=20_000)
+            break
+        except Exception:
+            if attempt == 5:
+                raise
+    await box.fill(sentences_text(sizes, seed))
+    await box.press("Control+Enter")
+    button = page.get_by_role("button", name="Compare A and B")
+    try:
+        await button.wait_for(timeout=30_000)
+        await button.click()
+    except Exception:  # refused before it starts (a limit stated instead of the button)
+        pass
+
+
+async def abuse_attribution(browser, url: str, text: str, sizes: Sizes):
+    """Layers → Attribution at ``sizes.steps`` steps on a long text → Compute."""
+    context, page = await _page(browser)
+    query = urllib.parse.urlencode({"text": text, "layers_tab": "attribution"})
+    await page.goto(f"{url}/layers?{query}")
+    steps = page.get_by_role("spinbutton", name="Steps")
+    await steps.wait_for(timeout=sizes.timeout_ms)
+    await steps.fill(str(sizes.steps))
+    await steps.press("Enter")
+    await page.wait_for_timeout(500)
+    button = page.get_by_role("button", name="Compute attribution")
+    try:
+        await button.wait_for(timeout=30_000)
+        await button.click()
+    except Exception:
+        pass
+    return context
+
+
+async def _run_case(case: str, url: str, pid: int, folder: Path, tokenizer, sizes: Sizes,
+                    seed: int) -> Result:
+    from playwright.async_api import async_playwright
+
+    from explorer.memory import rss_bytes
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    kinds = CASES[case]
+    result = Result(case, len(kinds))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            await probe(browser, url, text_of_tokens(tokenizer, 24, seed), sizes.timeout_ms)
+            idle = []
+            for round_ in range(2):
+                seconds, texts = await probe(browser, url, text_of_tokens(
+                    tokenizer, 24, seed + 100 + round_), sizes.timeout_ms)
+                idle.append(seconds)
+            result.idle_first_table_s = statistics.median(idle)
+            result.pages_showing_path = sum(str(folder) in text for text in texts)
+            result.loaded_rss_mib = rss_bytes(pid) / MIB
+            peak = PeakRss(pid)
+            long_text = text_of_tokens(tokenizer, sizes.tokens, seed)
+            starts = [abuse_sentences(browser, url, folder, sizes, seed + n) if kind == "sentences"
+                      else abuse_attribution(browser, url, long_text + " " * n, sizes)
+                      for n, kind in enumerate(kinds)]
+            contexts = await asyncio.gather(*starts, return_exceptions=True)
+            failed = [c for c in contexts if isinstance(c, BaseException)]
+            contexts = [c for c in contexts if not isinstance(c, BaseException)]
+            if failed:
+                result.notes.append(f"{len(failed)} visitor(s) failed to start: "
+                                    f"{' '.join(str(failed[0]).split())[:300]}")
+            await asyncio.sleep(2.0)
+            result.busy_first_table_s, _ = await probe(
+                browser, url, text_of_tokens(tokenizer, 24, seed + 200), sizes.timeout_ms)
+            await asyncio.sleep(sizes.hold_s)
+            for context in contexts:
+                await context.close()
+            left = time.monotonic()
+            await asyncio.sleep(sizes.after_s[0])
+            cpu_start = _cpu_seconds(pid)
+            await asyncio.sleep(max(0.0, left + sizes.after_s[1] - time.monotonic()))
+            result.cpu_after_leaving_s = _cpu_seconds(pid) - cpu_start
+            peak.stop()
+            result.peak_rss_mib = peak.peak / MIB
+            result.rss_after_mib = rss_bytes(pid) / MIB
+        finally:
+            await browser.close()
+    return result
+
+
+def run(cases: list[str], sizes: Sizes | None = None, small: bool = False,
+        extra_env: dict[str, str] | None = None, seed: int = 0) -> list[Result]:
+    """Each case against a fresh server (public mode) with a distilroberta-shaped random model
+    (``small``: a tiny one)."""
+    from transformers import AutoTokenizer
+
+    from tests.browser import app_server
+
+    sizes = sizes or Sizes()
+    results = []
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp) / "models"
+        shape = dict(layers=2, hidden=32, heads=2, max_tokens=128, vocab=0) if small else {}
+        folder = build_model(root / "distilroberta-shaped", **shape)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        env = {"EXPLORER_PUBLIC": "1", "EXPLORER_MODEL_ROOT": str(root),
+               "EXPLORER_ANALYSIS_CACHE_MB": "512", **(extra_env or {})}
+        for case in cases:
+            with app_server(folder, extra_env=env, timeout_s=240) as server:
+                results.append(asyncio.run(_run_case(case, server.url, server.pid, folder,
+                                                     tokenizer, sizes, seed)))
+            print(report(results[-1:]), flush=True)
+    return results
+
+
+def report(results: list[Result]) -> str:
+    rows = ["| case | visitors | peak RSS (MiB) | loaded → after (MiB) | CPU s held after "
+            "leaving | first table idle → busy (s) | ratio | pages showing the folder |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        rows.append(
+            f"| {r.case} | {r.visitors} | {r.peak_rss_mib:,.0f} | {r.loaded_rss_mib:,.0f} → "
+            f"{r.rss_after_mib:,.0f} | {r.cpu_after_leaving_s:.1f} | "
+            f"{r.idle_first_table_s:.1f} → {r.busy_first_table_s:.1f} | "
+            f"{r.busy_first_table_s / max(r.idle_first_table_s, 1e-9):.1f}× | "
+            f"{r.pages_showing_path} of 2 |" + (f" {'; '.join(r.notes)}" if r.notes else ""))
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    parser = argparse.ArgumentParser(description="A public demo under abuse (issue 25).")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--hold", type=float, default=Sizes.hold_s,
+                        help="seconds the abusive visitors stay before closing their tabs")
+    args = parser.parse_args(argv)
+    sizes = Sizes(hold_s=args.hold)
+    print(report(run(args.cases, sizes)))
+
+
+if __name__ == "__main__":
+    main()
