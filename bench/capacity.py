@@ -18,19 +18,22 @@ uniformly from [0.5, 1.5] × ``--think`` seconds before the next. Per cell it re
 - errors: error messages or exceptions in the page, a table that is not the text's, a failed
   run, a lost connection;
 - throughput (texts finished per second over the cell);
+- server CPU seconds (user + system) per text;
 - server RSS: before the cell, peak during it, with the cell's sessions still open, and after
-  they closed (how RSS grows with sessions).
+  they closed (how RSS grows with sessions). A server whose RSS passes ``--rss-limit-mib``
+  (8 GiB) is killed and the run stops there (the machine is shared).
 
 In the same run (before the server starts) it times the model's analysis alone
 (:func:`explorer.analysis.analyze`) at each length: the floor for one visitor.
 
-    python bench/capacity.py                                    # the whole table, ~10 minutes
+    python bench/capacity.py                                    # the whole table, ~15 minutes
     python bench/capacity.py --visitors 1 16 --tokens 128        # some cells
     python bench/capacity.py --py-spy /tmp/capacity.txt          # also profile the server
+    python bench/capacity.py --tokens 128 --server-env STREAMLIT_RUNNER_POST_SCRIPT_GC=true
     python bench/capacity.py --quick                            # tiny model, seconds (tests)
 
 Numbers vary with the machine's load: the report starts with ``uptime``'s load averages, taken
-at the start and the end.
+at the start and the end. Results and their reading: docs/capacity.md.
 """
 
 from __future__ import annotations
@@ -85,6 +88,12 @@ class Cell:
     rss_peak: int = 0
     rss_open: int = 0  # the cell's sessions still connected
     rss_after: int = 0  # after they closed
+    server_cpu_s: float = 0.0  # the server's CPU time (user + system) over the cell
+
+    @property
+    def cpu_per_text_s(self) -> float:
+        """Server CPU seconds per text sent (first pages included in the numerator)."""
+        return self.server_cpu_s / self.texts_done if self.texts_done else float("nan")
 
     @property
     def texts_done(self) -> int:
@@ -104,6 +113,12 @@ def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), int(-(-share * len(ordered) // 1))))
     return ordered[rank - 1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load_averages() -> str:
@@ -195,6 +210,7 @@ async def _measure_cell(url: str, pid: int, visitors: int, tokens: int,
 
     cell = Cell(visitors, tokens, think_s)
     cell.rss_before = rss_bytes(pid)
+    cpu_before = cpu_seconds(pid)
     connected: list = []
     with RssSampler(pid, rss_limit) as sampler:
         started = time.monotonic()
@@ -207,6 +223,7 @@ async def _measure_cell(url: str, pid: int, visitors: int, tokens: int,
             cell.rss_peak = sampler.peak
             return cell
         cell.rss_open = rss_bytes(pid)
+        cell.server_cpu_s = cpu_seconds(pid) - cpu_before
         for visitor in connected:
             await visitor.close()
         await asyncio.sleep(settle_s)  # the server drops closed sessions
@@ -295,7 +312,8 @@ def profile_summary(collapsed: Path, top: int = 30) -> str:
 def run(visitors: tuple[int, ...] = VISITORS, lengths: tuple[int, ...] = LENGTHS,
         texts_per_visitor: int = 3, think_s: float = 3.0, quick: bool = False,
         profile: Path | None = None, timeout_s: float = 600.0,
-        repeat_last: int = 0, rss_limit: int = 8192 * MIB,
+        repeat_last: int = 0, rss_limit: int = 8192 * MIB, baseline_texts: int = 6,
+        server_env: dict[str, str] | None = None,
         ) -> tuple[list[Cell], dict[str, object]]:
     """Measure every (length, visitors) cell against one app server; return the cells and the
     context (load averages, analysis times, RSS at start)."""
@@ -318,7 +336,9 @@ def run(visitors: tuple[int, ...] = VISITORS, lengths: tuple[int, ...] = LENGTHS
 
         tokenizer = AutoTokenizer.from_pretrained(folder)
         cells = []
-        with app_server(folder, public_env(model_root, folder), timeout_s=180) as server:
+        env = {**public_env(model_root, folder), **(server_env or {})}
+        context["server_env"] = server_env or {}
+        with app_server(folder, env, timeout_s=180) as server:
             context["rss_started"] = rss_bytes(server.pid)
             for tokens in lengths:  # warm up (not reported): one visitor, one text per length
                 asyncio.run(_measure_cell(server.url, server.pid, 1, tokens,
@@ -329,7 +349,9 @@ def run(visitors: tuple[int, ...] = VISITORS, lengths: tuple[int, ...] = LENGTHS
             plan += [plan[-1]] * repeat_last
             with py_spy(server.pid, profile):
                 for number, (tokens, count) in enumerate(plan):
-                    texts = texts_for(tokenizer, tokens, count, texts_per_visitor,
+                    per_visitor = max(texts_per_visitor, baseline_texts) if count == 1 \
+                        else texts_per_visitor  # more samples for the one-visitor baseline
+                    texts = texts_for(tokenizer, tokens, count, per_visitor,
                                       seed=100_000 * (number + 1))
                     cell = asyncio.run(_measure_cell(
                         server.url, server.pid, count, tokens, texts, think_s, timeout_s,
@@ -343,9 +365,9 @@ def run(visitors: tuple[int, ...] = VISITORS, lengths: tuple[int, ...] = LENGTHS
 
 
 HEADER = ("| tokens | visitors | texts | errors | table p50 | table p95 | table max | page p95 | "
-          "p95 / 1 visitor | texts/s | RSS before | RSS peak | RSS, sessions open | "
-          "RSS after close |\n"
-          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "p95 / 1 visitor | texts/s | server CPU / text | RSS before | RSS peak | "
+          "RSS, sessions open | RSS after close |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def row(cell: Cell, cells: list[Cell]) -> str:
@@ -357,6 +379,7 @@ def row(cell: Cell, cells: list[Cell]) -> str:
             f"{percentile(cell.table_s, 0.5):.2f} s | {p95:.2f} s | "
             f"{max(cell.table_s, default=float('nan')):.2f} s | "
             f"{percentile(cell.page_s, 0.95):.2f} s | {ratio} | {cell.throughput:.2f} | "
+            f"{cell.cpu_per_text_s:.2f} s | "
             f"{cell.rss_before / MIB:.0f} MiB | {cell.rss_peak / MIB:.0f} MiB | "
             f"{cell.rss_open / MIB:.0f} MiB | {cell.rss_after / MIB:.0f} MiB |")
 
@@ -366,7 +389,8 @@ def report(cells: list[Cell], context: dict[str, object]) -> str:
     lines = [
         f"load averages at start {context['load_start']}, at end {context.get('load_end')}; "
         f"{context['cores']} cores; server RSS at start {context['rss_started'] / MIB:.0f} MiB, "
-        f"after a warm-up (one text per length) {context['rss_warm'] / MIB:.0f} MiB",
+        f"after a warm-up (one text per length) {context['rss_warm'] / MIB:.0f} MiB; "
+        f"extra server environment: {context.get('server_env') or 'none'}",
         "analysis alone (this process, median): " + ", ".join(
             f"{tokens} tokens {seconds:.2f} s" for tokens, seconds in analysis.items()),
         f"think time between texts: uniform [0.5, 1.5] × {cells[0].think_s:g} s" if cells else "",
@@ -382,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visitors", type=int, nargs="+", default=list(VISITORS))
     parser.add_argument("--tokens", type=int, nargs="+", default=list(LENGTHS))
     parser.add_argument("--texts", type=int, default=3, help="new texts per visitor")
+    parser.add_argument("--baseline-texts", type=int, default=6,
+                        help="texts sent by the one visitor of a one-visitor cell")
     parser.add_argument("--think", type=float, default=3.0,
                         help="mean seconds a visitor reads before the next text")
     parser.add_argument("--repeat-last", type=int, default=0,
@@ -390,14 +416,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="record the server with py-spy into this file (collapsed stacks)")
     parser.add_argument("--rss-limit-mib", type=int, default=8192,
                         help="kill the server (and stop) when its RSS passes this")
+    parser.add_argument("--server-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="more environment for the server, e.g. "
+                             "STREAMLIT_RUNNER_POST_SCRIPT_GC=false")
     parser.add_argument("--quick", action="store_true",
                         help="tiny model, 1 and 2 visitors, 24 tokens, one text: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
         args.visitors, args.tokens, args.texts, args.think = [1, 2], [24], 1, 0.0
+        args.baseline_texts = 1
     cells, context = run(tuple(args.visitors), tuple(args.tokens), args.texts, args.think,
                          args.quick, args.profile, repeat_last=args.repeat_last,
-                         rss_limit=args.rss_limit_mib * MIB)
+                         rss_limit=args.rss_limit_mib * MIB,
+                         baseline_texts=args.baseline_texts,
+                         server_env=dict(item.split("=", 1) for item in args.server_env))
     print()
     print(report(cells, context))
     if args.profile is not None and args.profile.exists():
