@@ -73,6 +73,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HOME=/home/user/.cache/huggingface \
     TOKENIZERS_PARALLELISM=false \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=none \
     PORT=8501 \
     EXPLORER_MODEL=/models/distilroberta-base \
     EXPLORER_FALLBACK_MODEL=${MODEL_ID} \

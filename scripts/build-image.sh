@@ -148,6 +148,9 @@ if [ "$prefetch" = 1 ] && command -v npm >/dev/null 2>&1; then  # the views' scr
   mkdir -p "$context/npm" && cp package.json package-lock.json "$context/npm/"
   (cd "$context/npm" && npm ci --no-audit --no-fund --omit=dev --silent) >&2
 fi
+# The app's user (UID 1000) reads the models: a folder copied from a private place (mode 700)
+# would otherwise be unreadable in the image.
+chmod -R a+rX "$context/models"
 # Same content, same layers: file times do not invalidate the engine's layer cache.
 find "$context" -path "$context/wheels" -prune -o -exec touch -h -d @1 {} +
 

@@ -7,13 +7,16 @@ import fnmatch
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from dockerfile_parse import DockerfileParser
 
+from explorer.local_models import folder_models
 from explorer.model import load
 from tests.browser import TABLE, app_server, chromium_page
 from tests.conftest import ROOT
@@ -196,3 +199,22 @@ esac
                    "./models/distilroberta-base/model.safetensors"):
         assert needed in files, needed
     assert not any(f.startswith(("./.git/", "./node_modules", "./wheels")) for f in files)
+
+
+def test_a_model_folder_the_server_cannot_read_is_left_out_of_the_list(
+        tiny_model_dir, tmp_path, monkeypatch):
+    """The start page lists the folders under $EXPLORER_MODEL_ROOT; one the app's user may not
+    read (a volume mounted with the wrong owner) is skipped, not a traceback on every page
+    (seen for real in tests/test_container.py, where the app is not root)."""
+    root = tmp_path / "root"
+    shutil.copytree(tiny_model_dir, root / "readable")
+    shutil.copytree(tiny_model_dir, root / "locked")
+    is_file = Path.is_file
+
+    def denied(path: Path) -> bool:  # what stat() does as UID 1000 in a root-only folder
+        if path.parent.name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    assert [Path(m.name).name for m in folder_models(root, "model root")] == ["readable"]
