@@ -141,7 +141,11 @@ def folder_models(root: Path, where: str) -> list[LocalModel]:
     except OSError:
         return []
     for folder in candidates:
-        if (folder / "config.json").is_file():
+        try:
+            has_config = (folder / "config.json").is_file()
+        except OSError:  # a folder the server's user may not read is not offered (issue 20)
+            continue
+        if has_config:
             model = describe_folder(folder, str(folder), where)
             if model is not None:
                 found.append(model)

@@ -196,6 +196,14 @@ def _check_folder(folder: Path, name: str) -> None:
             "point the model field at a folder made by save_pretrained(), or give a hub id "
             f"such as {DEFAULT_MODEL}.",
         )
+    if not os.access(folder, os.R_OK | os.X_OK) or any(
+            path.is_file() and not os.access(path, os.R_OK) for path in folder.iterdir()):
+        raise ModelLoadError(
+            name,
+            [*tried, "permission denied: the user the app runs as cannot read the folder"],
+            "make it readable for that user, e.g. chmod -R a+rX on the folder (the Docker "
+            "image runs the app as UID 1000).",
+        )
     missing = [n for n in ("config.json",) if not (folder / n).is_file()]
     if not any(folder.glob("*.safetensors")):
         missing.append("model.safetensors")
