@@ -163,11 +163,13 @@ def _run_on_ray(lines: Sequence[str], work: WorkFolder, plan: ShardPlan, run: Sh
     started_here = not ray.is_initialized()
     if started_here:
         if address == "local":
+            root = str(Path(__file__).resolve().parent.parent)  # workers import explorer
             ray.init(num_cpus=max(1, min(2, os.cpu_count() or 1)), include_dashboard=False,
-                     log_to_driver=False)
+                     log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": root}})
         else:
             ray.init(address=address, log_to_driver=False)
     try:
+        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         rows = [{"shard": shard, "start": plan.shards[shard][0], "end": plan.shards[shard][1],
                  "lines": json.dumps(list(lines[plan.shards[shard][0]:plan.shards[shard][1]]))}
                 for shard in todo]
@@ -176,7 +178,8 @@ def _run_on_ray(lines: Sequence[str], work: WorkFolder, plan: ShardPlan, run: Sh
             _ShardActor, fn_constructor_kwargs={"model_name": model_name, "run": run,
                                                 "work_folder": str(work.folder),
                                                 "key": work.key, "shards": work.shards},
-            batch_size=1, concurrency=1, batch_format="numpy")
+            batch_size=1, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=max(1, min(len(todo), workers))))
         for finished, _row in enumerate(results.iter_rows(), start=1):
             if progress:
                 progress(already + finished, len(plan.shards))

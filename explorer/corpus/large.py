@@ -210,6 +210,7 @@ def train_ivfpq(vectors: np.ndarray, sample_rows: int = 65_536, seed: int = 0) -
     index.pq.cp.seed = seed
     index.pq.cp.max_points_per_centroid = 64  # 16 384 rows per sub-quantizer: PQ training
     index.pq.cp.niter = 15  # dominates the build otherwise (bench/corpus_search.py)
+    index.cp.min_points_per_centroid = index.pq.cp.min_points_per_centroid = 1  # small: fine
     index.train(sample)
     return index
 
@@ -395,6 +396,26 @@ class RerankedIndex:
         self.ntotal = int(ivfpq.ntotal)
         self.code_size = int(ivfpq.code_size) + 8  # the PQ code and its 8-byte id
         self.d = int(ivfpq.d)
+        self._descriptor = (os.open(vectors.filename, os.O_RDONLY)
+                            if isinstance(vectors, np.memmap) and vectors.filename else None)
+
+    def __del__(self) -> None:
+        if getattr(self, "_descriptor", None) is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """``vectors[rows]`` as float32, read with ``os.pread`` from the file when the vectors
+        are a ``np.memmap`` (a page fault maps the pages around each row into the process as
+        well: 50 queries of 200 candidates would map about 1 GB of a 1 M-row file)."""
+        vectors = self.vectors
+        if not isinstance(vectors, np.memmap) or self._descriptor is None:
+            return np.asarray(vectors[rows], dtype=np.float32)
+        width = vectors.shape[1] * vectors.dtype.itemsize
+        data = b"".join(os.pread(self._descriptor, width, vectors.offset + int(row) * width)
+                        for row in rows)
+        return np.frombuffer(data, dtype=vectors.dtype).reshape(len(rows), -1).astype(
+            np.float32)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -407,7 +428,7 @@ class RerankedIndex:
             candidate_rows = np.unique(candidate_rows[candidate_rows >= 0])  # sorted: disk order
             if not len(candidate_rows):
                 continue
-            exact = np.asarray(self.vectors[candidate_rows], dtype=np.float32) @ query
+            exact = self.rows(candidate_rows) @ query
             best = np.argsort(-exact, kind="stable")[:k]
             scores[number, :len(best)] = exact[best]
             rows[number, :len(best)] = candidate_rows[best]
