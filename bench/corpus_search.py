@@ -230,7 +230,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heads", type=int, default=12)
     parser.add_argument("--no-bundled", action="store_true",
                         help="skip indexing the bundled corpus")
+    parser.add_argument("--scale", type=int, nargs="+", default=None, metavar="VECTORS",
+                        help="instead: the on-disk IVF-PQ index at these sizes against exact "
+                        "search (bench/corpus_scale.py; e.g. --scale 100000 1000000)")
+    parser.add_argument("--real-large", type=int, default=1_000_000, metavar="TOKENS",
+                        help="with --scale: recall over this many real encodings (0 skips)")
     args = parser.parse_args(argv)
+    if args.scale:
+        from bench.corpus_scale import main as scale_main
+
+        scale_main(["--scale", *map(str, args.scale), "--queries", str(args.queries),
+                    "--k", str(args.k), "--real-large", str(args.real_large)])
+        return
     run(args.tokens, args.queries, args.k, args.layers, args.hidden, args.heads,
         bundled=not args.no_bundled)
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from components.corpus_views import context_html, matched_tokens_histogram
 from explorer.corpus import (
+    Corpus,
     CorpusError,
     IndexSettings,
     count_tokens,
@@ -17,6 +18,8 @@ from explorer.corpus import (
 )
 from explorer.state import DEFAULT_CORPUS_QUERY, unsearchable_token_note
 from ui import keys
+from ui.corpus_built import choose_built_index
+from ui.corpus_built import describe as describe_built
 from ui.corpus_cache import build_and_keep, cached_index, cached_query, max_index_bytes
 from ui.corpus_source import choose_corpus, upload_limits
 from ui.entry import ensure_app_entry
@@ -53,7 +56,9 @@ st.caption(
     f"keeps at most {disk_cache_bytes() / MIB:,.0f} MiB of indices (least recently used "
     "removed first)."
 )
-corpus = choose_corpus(keys.CORPUS_SOURCE, keys.CORPUS_UPLOAD, "search it")
+built = choose_built_index(loaded)  # an index made by `explorer index`, or None
+corpus = (Corpus(name=built.folder.name, sentences=()) if built is not None else
+          choose_corpus(keys.CORPUS_SOURCE, keys.CORPUS_UPLOAD, "search it"))
 corpus_name = escape_markdown(corpus.name)  # a file name is user text
 
 with st.expander("Index settings"):
@@ -63,7 +68,7 @@ with st.expander("Index settings"):
                              key=keys.CORPUS_WITH_HEADS)
 settings = IndexSettings(storage=storage, heads=with_heads)
 
-index = cached_index(loaded, corpus, settings)
+index = built if built is not None else cached_index(loaded, corpus, settings)
 if index is None:
     tokens = count_tokens(loaded, corpus)
     needed = estimated_index_bytes(info, tokens, settings)
@@ -85,11 +90,14 @@ if index is None:
 
 megabytes = index.vector_bytes() / 1e6
 how = "loaded from the disk cache" if index.from_cache else f"built in {index.seconds:.1f} s"
-st.caption(
-    f"{corpus_name}: {index.num_tokens:,} tokens in {len(index.sentences):,} lines; "
-    f"{megabytes:.1f} MB of vectors ({index.bytes_per_token():,.0f} bytes per token, "
-    f"{STORAGE_LABELS[index.settings.storage]}); {how}."
-)
+if built is not None:
+    st.caption(f"{corpus_name}: {describe_built(built)}")
+else:
+    st.caption(
+        f"{corpus_name}: {index.num_tokens:,} tokens in {len(index.sentences):,} lines; "
+        f"{megabytes:.1f} MB of vectors ({index.bytes_per_token():,.0f} bytes per token, "
+        f"{STORAGE_LABELS[index.settings.storage]}); {how}."
+    )
 for note in index.notes:
     st.info(note)  # written by explorer.corpus, no user text
 

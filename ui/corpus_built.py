@@ -1,0 +1,87 @@
+"""Indices built by the command line (``explorer index``) for the Corpus search page.
+
+They live in ``$EXPLORER_INDEX_DIR`` (default ``indexes/`` in the repository), one folder each,
+chosen by the server's operator: visitors pick one, never type a path. An index opens
+memory-mapped (:func:`explorer.corpus.large.open_index`), so it costs the app's memory budget
+next to nothing whatever its size; only indices built with the loaded model are offered.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from explorer.corpus.disk_cache import model_fingerprint
+from explorer.corpus.large import MappedCorpusIndex, open_index, read_meta
+from explorer.corpus.reading import ROOT, CorpusError
+from explorer.model import Loaded
+
+INDEX_DIR_ENV_VAR = "EXPLORER_INDEX_DIR"
+TOGGLE_KEY = "corpus_built_index_on"
+CHOICE_KEY = "corpus_built_index"
+
+
+def index_dir() -> Path:
+    configured = os.environ.get(INDEX_DIR_ENV_VAR, "").strip()
+    return Path(configured).expanduser() if configured else ROOT / "indexes"
+
+
+def built_indexes(loaded: Loaded) -> dict[str, dict]:
+    """``{folder name: meta}`` of the complete indices of the loaded model, by name."""
+    root = index_dir()
+    if not root.is_dir():
+        return {}
+    fingerprint = model_fingerprint(loaded)
+    found = {}
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.endswith((".work", ".tmp")):
+            continue
+        try:
+            meta = read_meta(folder)
+        except CorpusError:
+            continue  # half-written, or another version: never offered
+        if meta.get("fingerprint") == fingerprint:
+            found[folder.name] = meta
+    return found
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _opened(folder: str, written_ns: int) -> MappedCorpusIndex:
+    return open_index(folder)
+
+
+def choose_built_index(loaded: Loaded) -> MappedCorpusIndex | None:
+    """A toggle (shown only when there are indices for this model) and a choice among them;
+    the opened index, or ``None`` to use the bundled corpus or an upload."""
+    found = built_indexes(loaded)
+    if not found:
+        return None
+    if not st.toggle(f"Open an index built with the command line ({len(found)} for this "
+                     "model)", key=TOGGLE_KEY):
+        return None
+    name = st.selectbox(
+        "Index", list(found), key=CHOICE_KEY,
+        format_func=lambda n: f"{n}: {found[n]['corpus_name']}, {found[n]['tokens']:,} tokens "
+        f"({'exact' if found[n]['kind'] == 'exact' else 'IVF-PQ, exact re-ranking'})")
+    folder = index_dir() / str(name)
+    try:
+        return _opened(str(folder), (folder / "meta.json").stat().st_mtime_ns)
+    except (CorpusError, OSError, RuntimeError):
+        st.error("This index cannot be opened; build it again with `explorer index`.",
+                 icon=":material/error:")
+        st.stop()
+    raise AssertionError("unreachable")
+
+
+def describe(index: MappedCorpusIndex) -> str:
+    """A caption for an opened index (no user text: the corpus's name is left to the page)."""
+    kind = ("exact search (float16 vectors)" if index.kind == "exact" else
+            "IVF-PQ: candidates from compressed vectors "
+            f"({index.hidden[0].code_size} bytes each), re-scored exactly from float16 "
+            "vectors on disk; scores are exact, a few true neighbours may be missed "
+            "(recall@10 about 0.99 on real encodings, bench/corpus_scale.py)")
+    return (f"{index.num_tokens:,} tokens in {len(index.sentences):,} lines, built with "
+            f"`explorer index`, memory-mapped ({index.disk_bytes / 1e6:,.1f} MB on disk); "
+            f"{kind}.")
