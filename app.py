@@ -18,6 +18,7 @@ st.set_page_config(page_title="Attention explorer", page_icon=str(ICON), layout=
 PAGES = [
     st.Page("pages/explorer.py", title="Explorer", icon=":material/manage_search:", default=True),
     st.Page("pages/layers.py", title="Layers & heads", icon=":material/layers:"),
+    st.Page("pages/contributions.py", title="Contributions", icon=":material/account_tree:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/models.py", title="Models", icon=":material/difference:"),
     st.Page("pages/corpus.py", title="Corpus search", icon=":material/library_books:"),

@@ -81,6 +81,32 @@ class ValueProjection:
 
 
 @dataclass(frozen=True)
+class PostNormBlock:
+    """Paths (relative to one layer) of a post-LayerNorm encoder block, the form
+    ``h = norm1(x + attention(x))``, ``out = norm2(h + ffn_out(act(ffn_in(h))))`` that the
+    contribution decomposition (:mod:`explorer.contributions`) follows exactly."""
+
+    attention_norm: str
+    ffn_in: str
+    ffn_activation: str
+    ffn_out: str
+    output_norm: str
+
+
+_BERT_BLOCK = PostNormBlock(attention_norm="attention.output.LayerNorm",
+                            ffn_in="intermediate.dense",
+                            ffn_activation="intermediate.intermediate_act_fn",
+                            ffn_out="output.dense", output_norm="output.LayerNorm")
+_DISTILBERT_BLOCK = PostNormBlock(attention_norm="sa_layer_norm", ffn_in="ffn.lin1",
+                                  ffn_activation="ffn.activation", ffn_out="ffn.lin2",
+                                  output_norm="output_layer_norm")
+_ALBERT_BLOCK = PostNormBlock(attention_norm="attention.LayerNorm", ffn_in="ffn",
+                              ffn_activation="activation", ffn_out="ffn_output",
+                              output_norm="full_layer_layer_norm")
+CONTRIBUTIONS = "contribution graph"
+
+
+@dataclass(frozen=True)
 class Architecture:
     """Where one family keeps its parts (paths relative to the masked-LM model object)."""
 
@@ -109,6 +135,9 @@ class Architecture:
     # families); the values are computed from its output
     attention_input_norm: str | None = None
     long_context: bool = False  # reads thousands of tokens: the explorer caps its input
+    # the post-norm block's parts, for the contribution graph; None: the family's block has
+    # another form (pre-norm, gated FFN) and the graph is unsupported
+    post_norm_block: PostNormBlock | None = None
     unsupported: dict[str, str] = field(default_factory=dict)  # view -> why not
 
     def supports(self, view: str) -> bool:
@@ -168,6 +197,17 @@ class Architecture:
         ``get_output_embeddings()``, which is a hidden × hidden map in non-legacy DeBERTa)."""
         return int(model.config.vocab_size)
 
+    def block_parts(self, model: nn.Module, layer: int) -> dict[str, Any]:
+        """Layer ``layer``'s (0-based) post-norm block modules, by :class:`PostNormBlock`
+        field name; :class:`ArchitectureError` when the family's block has another form."""
+        if self.post_norm_block is None:
+            raise ArchitectureError(self.why_not(CONTRIBUTIONS) or
+                                    f"{self.family}: the contribution graph is unsupported.")
+        block = self.layers_of(model)[layer]
+        spec = self.post_norm_block
+        return {name: _path(block, getattr(spec, name)) for name in
+                ("attention_norm", "ffn_in", "ffn_activation", "ffn_out", "output_norm")}
+
     def head_function(self, model: nn.Module) -> HeadFunction:
         """Last-layer hidden states → vocabulary logits, exactly as the model computes them."""
         try:
@@ -194,12 +234,14 @@ _NO_NEURON = {NEURON_VIEW: "bertviz's neuron view has model classes for BERT and
 
 ARCHITECTURES: tuple[Architecture, ...] = (
     Architecture(
+        post_norm_block=_BERT_BLOCK,
         family="RoBERTa", model_types=("roberta",), encoder="roberta", embeddings="embeddings",
         layers="encoder.layer", attention_output="attention.output.dense",
         lm_head=_sequential("lm_head"), position_offset=_roberta_offset,
         neuron_view_type="roberta", attention_value="attention.self.value",
     ),
     Architecture(
+        post_norm_block=_BERT_BLOCK,
         family="XLM-RoBERTa", model_types=("xlm-roberta",), encoder="roberta",
         embeddings="embeddings", layers="encoder.layer",
         attention_output="attention.output.dense", lm_head=_sequential("lm_head"),
@@ -207,6 +249,7 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         attention_value="attention.self.value",
     ),
     Architecture(
+        post_norm_block=_BERT_BLOCK,
         family="CamemBERT", model_types=("camembert",), encoder="roberta",
         embeddings="embeddings", layers="encoder.layer",
         attention_output="attention.output.dense", lm_head=_sequential("lm_head"),
@@ -214,12 +257,14 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         attention_value="attention.self.value",
     ),
     Architecture(
+        post_norm_block=_BERT_BLOCK,
         family="BERT", model_types=("bert",), encoder="bert", embeddings="embeddings",
         layers="encoder.layer", attention_output="attention.output.dense",
         lm_head=_sequential("cls"), start_token="[CLS]", end_token="[SEP]",
         neuron_view_type="bert", attention_value="attention.self.value",
     ),
     Architecture(
+        post_norm_block=_DISTILBERT_BLOCK,
         family="DistilBERT", model_types=("distilbert",), encoder="distilbert",
         embeddings="embeddings", layers="transformer.layer", attention_output="attention.out_lin",
         lm_head=_sequential("vocab_transform", "activation", "vocab_layer_norm",
@@ -228,6 +273,7 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         attention_value="attention.v_lin",
     ),
     Architecture(
+        post_norm_block=_ALBERT_BLOCK,
         family="ALBERT", model_types=("albert",), encoder="albert", embeddings="embeddings",
         layers=lambda encoder, config: _albert_layers(encoder.encoder, config),
         attention_output="attention.dense", lm_head=_sequential("predictions"),
@@ -235,6 +281,7 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         attention_value="attention.value",
     ),
     Architecture(
+        post_norm_block=_BERT_BLOCK,
         family="ELECTRA", model_types=("electra",), encoder="electra", embeddings="embeddings",
         layers="encoder.layer", attention_output="attention.output.dense",
         lm_head=_sequential("generator_predictions", "generator_lm_head"),
@@ -242,6 +289,7 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         attention_value="attention.self.value",
     ),
     Architecture(
+        post_norm_block=_BERT_BLOCK,
         family="DeBERTa-v2/v3", model_types=("deberta-v2",), encoder="deberta",
         embeddings="embeddings", layers="encoder.layer",
         attention_output="attention.output.dense", lm_head=_deberta_head,
@@ -252,8 +300,10 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         family="ModernBERT", model_types=("modernbert",), encoder="model",
         embeddings="embeddings", layers="layers", attention_output="attn.Wo",
         lm_head=_sequential("head", "decoder"), final_norm="final_norm",
-        start_token="[CLS]", end_token="[SEP]", long_context=True, unsupported=_NO_NEURON,
+        start_token="[CLS]", end_token="[SEP]", long_context=True,
         attention_value="attn.Wqkv", fused_qkv=True, attention_input_norm="attn_norm",
+        unsupported={**_NO_NEURON, CONTRIBUTIONS: "ModernBERT is a pre-norm model with a gated "
+                     "feed-forward block; the contribution graph follows post-norm blocks only."},
     ),
 )
 """The families the explorer supports. DistilRoBERTa is model type ``roberta``."""

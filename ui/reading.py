@@ -75,7 +75,8 @@ def segment_suffix(analysis: Analysis, index: int) -> str:
 
 
 SHARED_TEXT_LABEL = "Text (shared across pages)"
-SHARED_TEXT_PAGES = "Explorer, Layers & heads, Models and (as its query) Corpus search"
+SHARED_TEXT_PAGES = ("Explorer, Layers & heads, Contributions, Models and (as its query) "
+                     "Corpus search")
 DEFAULT_TEXT_WITHOUT_HEAD = "The capital of France is Paris."
 """The first text for a checkpoint without a masked-LM head: a <mask> could not be filled."""
 
