@@ -143,8 +143,8 @@ def _edge_split(loaded: Loaded, analysis: Analysis, edge: dict[str, int],
     total = float(by_head.sum())
     st.html(
         f'<div data-testid="edge-title"><b>Layer {layer + 1}</b>: '
-        f'{html.escape(labels[source])} (token {source}) → {html.escape(labels[target])} '
-        f'(token {target}), share {shares[layer, target, source]:.1%} of the output</div>')
+        f'{html.escape(labels[source])} (token {source + 1}) → {html.escape(labels[target])} '
+        f'(token {target + 1}), share {shares[layer, target, source]:.1%} of the output</div>')
     heads = analysis.num_heads
     frame = pd.DataFrame({
         "head": [f"head {h + 1}" for h in range(heads)],
@@ -181,7 +181,7 @@ def writes_section(loaded: Loaded, analysis: Analysis) -> None:
                          index=analysis.num_layers - 1, key=WRITES_LAYER,
                          format_func=lambda v: f"layer {v + 1}")
     writes = cached_writes(loaded, analysis, layer, target)
-    st.html(f'<div data-testid="writes-token">At token {target}: '
+    st.html(f'<div data-testid="writes-token">At token {target + 1}: '
             f'<b>{html.escape(analysis.labels[target])}</b></div>')
     rows = [(f"head {h + 1}", float(np.abs(writes.heads[h]).sum()), reading)
             for h, reading in enumerate(writes.head_readings)]

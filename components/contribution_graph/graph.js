@@ -14,7 +14,8 @@
 // root element; the default export returns a cleanup that removes the listeners.
 
 const ROW = 20;
-const COLUMN = 150;
+const MAX_COLUMN = 150;
+const MIN_COLUMN = 60;
 const LEFT = 130;
 const TOP = 28;
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -60,6 +61,9 @@ function render(view) {
   if (view.hideSpecial) data.special.forEach((s, i) => { if (s && i !== view.target) hidden.add(i); });
   const shown = [...Array(n).keys()].filter((i) => !hidden.has(i));
   const yOf = new Map(shown.map((token, row) => [token, TOP + row * ROW]));
+  // columns shrink to fit the page's width (down to MIN_COLUMN, then the view scrolls)
+  const COLUMN = Math.max(MIN_COLUMN, Math.min(MAX_COLUMN,
+    Math.floor(((view.root.clientWidth || 900) - LEFT * 2 - 4) / Math.max(1, L))));
   const width = LEFT * 2 + COLUMN * L;
   const height = TOP + shown.length * ROW + 10;
   svg.setAttribute("width", width);
@@ -184,7 +188,11 @@ function setup(root, api) {
   view.thresholdInput.addEventListener("input", onThreshold);
   view.thresholdInput.addEventListener("change", onThresholdDone);
   view.hideInput.addEventListener("change", onHide);
+  // Streamlit calls a render's cleanup when a newer render overtakes it too, while the root is
+  // still on the page: then nothing is undone. Once the root has left the page, the listeners
+  // go and the view is forgotten.
   view.cleanup = () => {
+    if (root.isConnected) return;
     view.targetSelect.removeEventListener("change", onTarget);
     view.thresholdInput.removeEventListener("input", onThreshold);
     view.thresholdInput.removeEventListener("change", onThresholdDone);
