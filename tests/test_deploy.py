@@ -21,7 +21,8 @@ from explorer.model import load
 from tests.browser import TABLE, app_server, chromium_page
 from tests.conftest import ROOT
 
-NOT_IN_IMAGE = {"tests", "bench", "docs", ".ci", "models"}  # models/ is copied to /models
+NOT_IN_IMAGE = {"tests", "bench", "docs", ".ci", "models", "deploy"}  # models/ is copied to /models;
+# deploy/ holds the HAProxy and Kubernetes files that run the image, not part of it
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,8 @@ def find(shown: dict[str, dict], part: str) -> dict:
 
 
 def test_words_switch_draws_words_and_rows_sum_to_one(app_env):
-    at = run_layers(text=TEXT, words=True, layers_rollout_layer=1)
+    at = run_layers(text=TEXT, words=True, layers_rollout_layer=1,
+                    layers_tab="Attention summaries")
     assert not at.exception, at.exception
     loaded = load(str(app_env))
     analysis = analyze(loaded, TEXT)
@@ -99,7 +100,7 @@ def test_badly_typed_pair_is_read_as_one_text(app_env):
 
 
 def test_head_grid_uses_fixed_labelled_scales(app_env):
-    at = run_layers(text="The capital of France is <mask>.")
+    at = run_layers(text="The capital of France is <mask>.", layers_tab="Attention summaries")
     loaded = load(str(app_env))
     n = analyze(loaded, "The capital of France is <mask>.").num_tokens
     grid = find(figures(at), "per head")
@@ -202,6 +203,7 @@ def test_a_full_layers_link_restores_every_control(app_env):
     assert at.toggle(key="words").value is True
     assert at.selectbox(key="token").value == 2
     assert at.session_state["layers_tab"] == "Head ablation"
-    assert at.selectbox(key="layers_statistic").value == "to self"
+    # the ablation tab is open (drawn); the closed summaries tab keeps its statistic
+    assert at.session_state["layers_statistic"] == "to self"
     assert at.multiselect(key="layers_ablated_heads").value == [(0, 1), (1, 3)]
     assert at.query_params["layers_ablated_heads"] == "L1H2,L2H4"
