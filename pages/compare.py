@@ -74,13 +74,13 @@ def _apply_preset() -> None:
             st.session_state[keys.TEXT_B] = pair.text_b
 
 
-preset_column, shared_column = st.columns([3, 1], vertical_alignment="bottom")
+preset_column, shared_column = st.columns([2, 1], vertical_alignment="bottom")
 preset_column.selectbox("Preset pair", [pair.name for pair in PRESET_PAIRS], index=None,
                         key=PRESET, placeholder="Choose a preset pair…", on_change=_apply_preset)
-shared_column.button("Use the shared text as A", key="compare_use_shared",
+shared_column.button("Shared text as A", key="compare_use_shared",
                      on_click=_use_shared_text, icon=":material/sync:", width="stretch",
-                     help="Copy the text the Explorer, Layers & heads and Models pages share "
-                          "into input A.")
+                     help="Copy the text the Explorer, Layers & heads, Contributions and Models "
+                          "pages share into input A.")
 st.caption("Inputs A and B belong to this page; the other pages share one text.")
 column_a, column_b = st.columns(2)
 text_a = column_a.text_area("Input A", key=keys.TEXT_A, height=90)

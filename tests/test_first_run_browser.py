@@ -31,10 +31,10 @@ def test_offline_first_page_shows_the_message_and_local_models(tiny_model_dir: P
         choice.wait_for(timeout=remaining_ms())
         # Navigation icons are Material symbols (rendered by the bundled font), not emoji.
         nav = page.locator("[data-testid='stSidebarNav']")
-        # Seven pages: Explorer, Layers & heads, Compare, Models, Corpus search, Head patterns,
-        # Guide.
-        assert nav.locator("a").count() == 7
-        assert nav.locator("[data-testid='stIconMaterial']").count() == 7
+        # Eight pages: Explorer, Layers & heads, Contributions, Compare, Models, Corpus search,
+        # Head patterns, Guide.
+        assert nav.locator("a").count() == 8
+        assert nav.locator("[data-testid='stIconMaterial']").count() == 8
         choice.click()
         page.locator(TABLE).first.wait_for(timeout=60_000)
         assert page.get_by_text("Could not load the model").count() == 0
