@@ -21,8 +21,9 @@ from explorer.model import load
 from tests.browser import TABLE, app_server, chromium_page
 from tests.conftest import ROOT
 
-NOT_IN_IMAGE = {"tests", "bench", "docs", ".ci", "models", "deploy"}  # models/ is copied to /models;
-# deploy/ holds the HAProxy and Kubernetes files that run the image, not part of it
+# models/ is copied to /models; deploy/ holds the HAProxy and Kubernetes files that run the
+# image, not part of it
+NOT_IN_IMAGE = {"tests", "bench", "docs", ".ci", "models", "deploy"}
 
 
 @pytest.fixture(scope="module")

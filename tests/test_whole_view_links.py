@@ -62,7 +62,7 @@ def control(at: AppTest, kind: str, key: str) -> object:
     drawn = [widget for widget in at.get(kind) if widget.key == key]
     if drawn:
         return drawn[0].value
-    return at.session_state[key] if key in at.session_state else None
+    return at.session_state[key] if key in at.session_state else None  # noqa: SIM401
 
 
 def page_only(state: ViewState, fields: tuple[str, ...]) -> dict[str, str]:
