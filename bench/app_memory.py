@@ -28,13 +28,13 @@ def run(analyses: int = 20, tokens: int = 128, layers: int = 6, hidden: int = 76
     from explorer.analysis import analyze
     from explorer.memory import rss_bytes
     from explorer.model import load
-    from tests.browser import TABLE, app_server, chromium_page, wait_for_cell
+    from tests.browser import TABLE, app_server, chromium_page, shown_cell, wait_for_cell
 
     with tempfile.TemporaryDirectory() as temp:
         folder = build_model(Path(temp) / "model", layers, hidden, heads, max_tokens, vocab)
         loaded = load(str(folder))
         texts = [text_of_tokens(loaded.tokenizer, tokens, seed) for seed in range(analyses)]
-        expected = [analyze(loaded, t, top_k=5).predictions[0].predictions[0].sequence
+        expected = [shown_cell(analyze(loaded, t, top_k=5).predictions[0].predictions)
                     for t in texts]
         del loaded
         with app_server(folder, timeout_s=180) as server, chromium_page() as page:

@@ -134,6 +134,16 @@ def wait_for_cell(page, text: str, timeout: int = 60_000) -> None:
         arg=[_CELL, text], timeout=timeout)
 
 
+def shown_cell(predictions) -> str:
+    """A cell the top-k table of ``predictions`` (one mask's, best first) shows, computed from
+    the pipeline's output: the sequence of the first prediction whose token decodes alone (the
+    table shows exactly the pipeline's sequence for it), else the first token as ``[id N]``."""
+    for prediction in predictions:
+        if prediction.token_str and "\ufffd" not in prediction.token_str:
+            return prediction.sequence
+    return f"[id {int(predictions[0].token_id)}]"
+
+
 def table_cells(table) -> list[str]:
     """The text of every cell of one table (a locator of ``TABLE``), row by row."""
     return table.locator("td").all_text_contents()

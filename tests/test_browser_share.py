@@ -10,9 +10,15 @@ from playwright.sync_api import expect
 from explorer.analysis import analyze
 from explorer.export import predictions_csv
 from explorer.model import load
-from explorer.prediction_text import decodable
 from explorer.state import ViewState, to_query
-from tests.browser import TABLE, chromium_page, running_app, table_cells, wait_for_cell
+from tests.browser import (
+    TABLE,
+    chromium_page,
+    running_app,
+    shown_cell,
+    table_cells,
+    wait_for_cell,
+)
 
 
 def _block_the_internet(page) -> list[str]:
@@ -42,9 +48,7 @@ def test_shared_compare_link_restores_the_view(tiny_model_dir: Path, tmp_path: P
     state = ViewState(page="compare", text_a="He is a <mask>.", text_b="She is a <mask>.",
                       top_k=3, layer=1, head=2)
     expected_a = analyze(load(str(tiny_model_dir)), state.text_a, top_k=3)
-    # a row whose token decodes alone shows the pipeline's sequence as it is ([id N] otherwise)
-    readable = next(p.sequence for p in expected_a.predictions[0].predictions
-                    if decodable(p.token_str))
+    readable = shown_cell(expected_a.predictions[0].predictions)
     with running_app(tiny_model_dir) as url, chromium_page() as page:
         blocked = _block_the_internet(page)
         page.goto(f"{url}/compare?{urlencode(to_query(state))}")

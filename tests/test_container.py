@@ -25,7 +25,7 @@ import pytest
 from explorer.analysis import analyze
 from explorer.model import load
 from explorer.tiny import build_tiny_model
-from tests.browser import TABLE, chromium_page, free_port, table_cells, wait_for_cell
+from tests.browser import TABLE, chromium_page, free_port, shown_cell, table_cells, wait_for_cell
 from tests.conftest import ROOT
 
 PODMAN = shutil.which("podman")
@@ -152,7 +152,7 @@ def test_a_visitor_types_a_mask_and_sees_predictions_and_the_graph(
         box = page.get_by_role("textbox", name="Text")
         box.fill(TEXT)
         box.press("Control+Enter")
-        wait_for_cell(page, expected[0].sequence, timeout=120_000)
+        wait_for_cell(page, shown_cell(expected), timeout=120_000)
         cells = table_cells(page.locator(TABLE).first)
         assert [c for c in cells if c in {p.sequence for p in expected}] == [
             p.sequence for p in expected]

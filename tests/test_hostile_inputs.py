@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from bench.memory import text_of_tokens
 from explorer.analysis import MAX_TEXT_CHARS, InputError, analyze
 from explorer.model import ALLOWED_MODELS_ENV_VAR, Loaded
-from tests.browser import chromium_page, running_app, wait_for_cell
+from tests.browser import chromium_page, running_app, shown_cell, wait_for_cell
 from tests.conftest import ROOT, TINY_MAX_TOKENS
 from tests.tables import PICTURES, assert_token_cell, prediction_tables, shown_sequence
 from ui import keys
@@ -314,7 +314,7 @@ def test_markup_in_the_text_never_runs_in_a_real_browser(tiny_model_dir, tiny):
         box = page.get_by_role("textbox", name="Text")
         box.wait_for(timeout=60_000)
         for payload in XSS_PAYLOADS:
-            expected = analyze(tiny, payload, top_k=5).predictions[0].predictions[0].sequence
+            expected = shown_cell(analyze(tiny, payload, top_k=5).predictions[0].predictions)
             box.fill(payload)
             box.press("Control+Enter")
             wait_for_cell(page, expected)

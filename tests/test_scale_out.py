@@ -37,6 +37,7 @@ from tests.browser import (
     ROOT,
     app_server,
     free_port,
+    shown_cell,
     wait_for_cell,
 )
 
@@ -373,7 +374,7 @@ def replay_upload(page, visit_: Visit, url: str, corpus: bytes) -> list:
 
 def test_sticky_sessions_serve_the_whole_app_from_two_replicas(cluster: Cluster, browser, tiny,
                                                                tmp_path: Path):
-    expected = analyze(tiny, TEXT).predictions[0].predictions[0].sequence
+    expected = shown_cell(analyze(tiny, TEXT).predictions[0].predictions)
     corpus = tmp_path / "my corpus.txt"
     corpus.write_text(CORPUS)
     with visit(browser, cluster.sticky) as first, visit(browser, cluster.sticky) as second:
