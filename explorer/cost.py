@@ -10,6 +10,7 @@ runs over them (a backward pass counts as two forward passes, so one gradient st
 | attribution, gradient × input | the text's | 3 |
 | attribution, integrated gradients | the text's | 3 × steps |
 | Models comparison over sentences | every sentence's | 2 (model A, model B) |
+| patching B with A (Compare) | the texts' | layers × (heads + tokens) + 2 |
 | corpus index, head patterns | every line's | 1 |
 
 Limits (each stated on the page that applies it; in public mode, ``$EXPLORER_PUBLIC=1``, the
@@ -104,6 +105,12 @@ def flow_cost(tokens: int) -> Cost:
     """One max-flow per token and layer on a graph of ``tokens`` nodes per layer (at most 128
     tokens): counted as one pass."""
     return Cost("attention flow", tokens, 1)
+
+
+def patching_cost(layers: int, heads: int, tokens: int) -> Cost:
+    """One batched pass per layer with a row per head, one per layer with a row per position,
+    and the two unpatched runs."""
+    return Cost("patching", tokens, layers * (heads + tokens) + 2)
 
 
 def attribution_passes(method: str, steps: int) -> int:

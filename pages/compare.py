@@ -36,6 +36,7 @@ from ui.entry import ensure_app_entry
 from ui.export import analysis_downloads, chart_config, file_stem, image_format_choice
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
+from ui.patching_view import patching_section
 from ui.prediction_view import cached_prediction_parts
 from ui.reading import shown_analysis, words_toggle
 from ui.url_state import COMPARE_FIELDS, page_model, settle_token
@@ -94,6 +95,7 @@ analysis_a = analysis_with_notes(loaded, text_a, column_a, "A")
 analysis_b = analysis_with_notes(loaded, text_b, column_b, "B")
 if analysis_a is None or analysis_b is None:
     st.stop()
+piece_a, piece_b = analysis_a, analysis_b  # per piece, as the model read them (patching)
 # what the attention views draw: words when the switch is on (predictions stay per piece)
 analysis_a = shown_analysis(loaded, analysis_a, words_on)
 analysis_b = shown_analysis(loaded, analysis_b, words_on)
@@ -151,6 +153,9 @@ if shared_masks:
     st.download_button("Prediction changes (CSV)", lambda: changes_csv(all_changes),
                        file_name="prediction-changes.csv", mime="text/csv",
                        key="changes_csv", on_click="ignore", icon=":material/table:")
+
+    st.subheader("Patching B with A")
+    patching_section(loaded, piece_a, piece_b)
 
 st.subheader("Attention")
 layer_column, head_column, token_column = st.columns(3)
