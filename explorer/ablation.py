@@ -7,7 +7,10 @@ ablated heads' slices of the context vector before the projection. ALBERT runs o
 several times; its hook counts the calls of each forward pass to know which layer is running.
 The head's attention weights are still computed (and returned), but nothing the head read
 reaches the residual stream: the attention output is ``bias + Σ_{kept heads} W_h · context_h``.
-This is what ``head_mask = 0`` did.
+This is what ``head_mask = 0`` did (``mode="zero"``). Zero is far from anything a head ever
+outputs, so ``mode="mean"`` (mean-ablation) instead sets each ablated head's context vector to its
+mean over the positions of the same input: what the head carries on average stays, what it
+carries about one particular token is removed.
 
 The model is shared by every session of the app, so the hooks only act in the thread that
 registered them; a forward pass in another thread at the same moment is unaffected.
@@ -30,6 +33,9 @@ from explorer.model import Loaded
 
 Head = tuple[int, int]
 """(layer, head), both 0-based."""
+ABLATION_MODES = ("zero", "mean")
+"""``zero``: the head's context vectors are zeroed; ``mean``: replaced by their mean over the
+input's positions."""
 
 
 class AblationError(ValueError):
@@ -58,8 +64,12 @@ def normalise_heads(heads: Iterable[Head], num_layers: int, num_heads: int) -> t
 
 
 @contextmanager
-def heads_switched_off(loaded: Loaded, heads: Iterable[Head]) -> Iterator[None]:
-    """Within the block, forward passes in this thread run with ``heads`` switched off."""
+def heads_switched_off(loaded: Loaded, heads: Iterable[Head], mode: str = "zero"
+                       ) -> Iterator[None]:
+    """Within the block, forward passes in this thread run with ``heads`` switched off
+    (``mode``: one of :data:`ABLATION_MODES`)."""
+    if mode not in ABLATION_MODES:
+        raise AblationError(f"Unknown ablation {mode!r}: use one of {', '.join(ABLATION_MODES)}.")
     info = loaded.info
     chosen = normalise_heads(heads, info.num_layers, info.num_heads)
     head_size = info.hidden_size // info.num_heads
@@ -87,7 +97,9 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head]) -> Iterator[None]:
                 return None
             context = args[0].clone()  # context[batch, token, head * head_size + i]
             for head in dropped:
-                context[..., head * head_size:(head + 1) * head_size] = 0
+                columns = slice(head * head_size, (head + 1) * head_size)
+                context[..., columns] = 0 if mode == "zero" else \
+                    context[..., columns].mean(dim=-2, keepdim=True)
             return (context, *args[1:])
         return zero_heads
 
@@ -104,10 +116,10 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head]) -> Iterator[None]:
 
 @torch.inference_mode()
 def ablated_logits(loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head],
-                   token_type_ids: np.ndarray | None = None) -> torch.Tensor:
+                   token_type_ids: np.ndarray | None = None, mode: str = "zero") -> torch.Tensor:
     """``logits[token, vocab]`` of ``token_ids`` (a pair: with its ``token_type_ids``) with
     ``heads`` switched off."""
-    with heads_switched_off(loaded, heads):
+    with heads_switched_off(loaded, heads, mode):
         last = run_encoder(loaded, np.asarray(token_ids, dtype=np.int64),
                            token_type_ids=token_type_ids).last_hidden_state[0]
     return lm_logits(loaded, last)
@@ -115,20 +127,20 @@ def ablated_logits(loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head],
 
 def ablated_predictions(
     loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head], top_k: int,
-    token_type_ids: np.ndarray | None = None,
+    token_type_ids: np.ndarray | None = None, mode: str = "zero",
 ) -> tuple[MaskPredictions, ...]:
     """Top-k per ``<mask>`` with ``heads`` switched off, in the fill-mask pipeline's format:
     one encoder pass (a pair: with its ``token_type_ids``), the LM head at the masks only."""
     token_ids = np.asarray(token_ids, dtype=np.int64)
     mask_positions = np.flatnonzero(token_ids == loaded.tokenizer.mask_token_id)
-    with heads_switched_off(loaded, heads):
+    with heads_switched_off(loaded, heads, mode):
         last = run_encoder(loaded, token_ids, token_type_ids=token_type_ids).last_hidden_state[0]
     logits = lm_logits(loaded, last[torch.from_numpy(mask_positions).to(last.device)])
     return fill_mask_predictions(loaded, token_ids, logits, top_k)
 
 
 def predictions_without(
-    loaded: Loaded, analysis: Analysis, heads: Iterable[Head], top_k: int
+    loaded: Loaded, analysis: Analysis, heads: Iterable[Head], top_k: int, mode: str = "zero"
 ) -> tuple[MaskPredictions, ...]:
     """The analysis's top-k per mask with ``heads`` switched off. No heads: the analysis's own
     predictions, without a forward pass (the model with nothing ablated is the model)."""
@@ -137,4 +149,5 @@ def predictions_without(
     if not chosen and top_k <= analysis.top_k:
         return tuple(MaskPredictions(m.position, m.predictions[:top_k])
                      for m in analysis.predictions)
-    return ablated_predictions(loaded, heads=chosen, top_k=top_k, **analysis.model_inputs())
+    return ablated_predictions(loaded, heads=chosen, top_k=top_k, mode=mode,
+                               **analysis.model_inputs())

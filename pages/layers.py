@@ -268,11 +268,23 @@ def ablation_section(loaded, analysis: Analysis) -> None:
         return
     k = int(st.session_state.get(keys.TOP_K) or 5)
     k = max(1, min(k, MAX_TOP_K))
-    ablated = cached_ablation(loaded, analysis, tuple(chosen))
-    for number, (plain, changed) in enumerate(zip(analysis.predictions, ablated), start=1):
+    st.caption("Zero-ablation (left) sets the heads' outputs to zero, a value they never "
+               "produce; mean-ablation (right) sets them to their mean over this text's "
+               "positions, which keeps what the head writes everywhere and removes what it "
+               "writes about each token. Where the two disagree, the zero is doing the work.")
+    zeroed = cached_ablation(loaded, analysis, tuple(chosen), "zero")
+    averaged = cached_ablation(loaded, analysis, tuple(chosen), "mean")
+    for number, (plain, zero, mean) in enumerate(zip(analysis.predictions, zeroed, averaged),
+                                                 start=1):
         st.markdown(f"**Mask {number}** (token {plain.position}) — "
                     f"{len(chosen)} head(s) off")
-        text_table(ablation_frame(plain, changed, k), key=f"ablation_{number}")
+        zero_column, mean_column = st.columns(2)
+        with zero_column:
+            st.caption("Zero-ablation")
+            text_table(ablation_frame(plain, zero, k), key=f"ablation_{number}")
+        with mean_column:
+            st.caption("Mean-ablation")
+            text_table(ablation_frame(plain, mean, k), key=f"ablation_mean_{number}")
 
 
 st.title("Layers & heads")

@@ -173,13 +173,14 @@ def test_widget_changes_do_not_call_the_model_again(app_env):
         assert lens_rows == loaded.info.num_layers + 1, counts
         open_tab(at, "ablation").multiselect(key="layers_ablated_heads").set_value(
             [(0, 0)]).run()
-        assert (counts.model, counts.encoder) == (0, 1), counts
-        assert counts.head_rows == lens_rows + 1  # the head at the (one) mask only
+        # zero- and mean-ablation: one encoder pass each
+        assert (counts.model, counts.encoder) == (0, 2), counts
+        assert counts.head_rows == lens_rows + 2  # the head at the (one) mask only
         open_tab(at, "lens").selectbox(key="token").set_value(2).run()
         at.selectbox(key="token").set_value(1).run()
         open_tab(at, "ablation")
-        assert counts.encoder == 1  # the ablation is cached by (model, text, heads)
-        assert counts.head_rows == lens_rows * 2 + 1  # token 1's lens was cached
+        assert counts.encoder == 2  # the ablations are cached by (model, text, heads, mode)
+        assert counts.head_rows == lens_rows * 2 + 2  # token 1's lens was cached
         # the closed tabs' controls kept their values
         assert at.multiselect(key="layers_ablated_heads").value == [(0, 0)]
         assert open_tab(at, "attention").selectbox(key="layers_statistic").value == "to self"
@@ -187,7 +188,7 @@ def test_widget_changes_do_not_call_the_model_again(app_env):
         open_tab(at, "ablation").multiselect(key="layers_ablated_heads").set_value([]).run()
         at.text_area(key="text").set_value("A new <mask> for the counted layers page.").run()
         # a new text is one encoder pass: the page's "no heads off" ablation is the analysis
-        assert (counts.model, counts.encoder) == (0, 2) and not at.exception, counts
+        assert (counts.model, counts.encoder) == (0, 3) and not at.exception, counts
 
 
 def test_selection_follows_the_first_mask_when_the_text_changes(app_env):

@@ -31,15 +31,16 @@ def cached_lens(loaded: Loaded, analysis: Analysis, position: int) -> LayerLens:
         lambda: logit_lens(loaded, analysis, int(position), top_k=MAX_TOP_K))
 
 
-def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...]
-                    ) -> tuple[MaskPredictions, ...]:
-    """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (one encoder pass
-    per new (model, text, heads); none for no heads: the analysis's own predictions)."""
+def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...],
+                    mode: str = "zero") -> tuple[MaskPredictions, ...]:
+    """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (``mode``: zero or
+    mean; one encoder pass per new (model, text, heads, mode); none for no heads: the
+    analysis's own predictions)."""
     chosen = tuple(sorted(heads))
     return computed(
-        cache_key("ablation", loaded, analysis, chosen),
+        cache_key("ablation", loaded, analysis, chosen, mode),
         ablation_cost(analysis.num_tokens),
-        lambda report: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K),
+        lambda report: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K, mode=mode),
         "ablation")
 
 
