@@ -22,3 +22,15 @@ def test_contributions_bench_runs_at_a_tiny_size(tiny):
     assert all(seconds > 0 for name, (seconds, _) in figures.items() if name != "tokens")
     text = report(figures)
     assert text.startswith("16 tokens") and "| contributions |" in text
+
+
+def test_the_graphs_cost_follows_the_measured_ratios(monkeypatch):
+    from explorer.cost import PUBLIC_MAX_JOB, contribution_cost
+
+    monkeypatch.setenv("EXPLORER_PUBLIC", "1")
+    monkeypatch.delenv("EXPLORER_MAX_JOB_TOKEN_PASSES", raising=False)
+    through, attention_only = contribution_cost(512, True), contribution_cost(512, False)
+    assert (through.passes, attention_only.passes) == (256, 43)
+    assert through.token_passes > PUBLIC_MAX_JOB >= attention_only.token_passes
+    assert "token-passes" in through.problem() and not attention_only.problem()
+    assert contribution_cost(1, True).passes == 1

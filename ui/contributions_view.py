@@ -16,7 +16,7 @@ from components.tables import text_table
 from explorer.analysis import Analysis
 from explorer.architectures import CONTRIBUTIONS
 from explorer.contributions import ContributionError, contributions, head_contribution_maps
-from explorer.cost import Cost
+from explorer.cost import Cost, contribution_cost
 from explorer.head_writes import READING_NOTE, Writes, layer_writes
 from explorer.model import Loaded
 from ui.export import chart_config
@@ -37,10 +37,10 @@ DEFAULT_THRESHOLD = 0.05
 
 def cached_shares(loaded: Loaded, analysis: Analysis, through_ffn: bool) -> np.ndarray:
     """``shares[layer, query, key]`` (read-only), computed once per model, text and scope,
-    through the job limiter (one pass's worth of work: the decomposition reads the analysis's
-    hidden states and attentions, it runs no model)."""
+    through the job limiter at its measured cost (it runs no model, but splitting every query
+    over every key through the feed-forward block costs far more than a forward pass)."""
     return computed(cache_key("contributions", loaded, analysis, bool(through_ffn)),
-                    Cost("contribution graph", analysis.num_tokens, 1),
+                    contribution_cost(analysis.num_tokens, bool(through_ffn)),
                     lambda report: contributions(loaded, analysis,
                                                  through_ffn=through_ffn).shares,
                     "contribution graph")
