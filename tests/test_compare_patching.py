@@ -11,20 +11,11 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.analysis import analyze
 from explorer.model import load
-from tests.conftest import ROOT
 from tests.test_compare_page import array
+from tests.test_reading_pages import run_compare
 
-APP = str(ROOT / "app.py")
 TEXT_A = "The man worked as a <mask>."
 TEXT_B = "The cat worked as a <mask>."
-
-
-def run_compare(**session: object) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.switch_page("pages/compare.py")
-    return at.run()
 
 
 def chart(at: AppTest, key: str) -> dict:
@@ -78,3 +69,12 @@ def test_inputs_of_different_lengths_get_a_message(app_env):
     assert not at.exception, at.exception
     assert any("same length" in info.value for info in at.info)
     assert not [c for c in at.get("plotly_chart") if "patching" in c.proto.id]
+
+
+def test_patching_an_input_with_itself_reads_as_no_effect(app_env):
+    """The null: A = B, so no component of A can move B's prediction."""
+    at = run_compare(text_a=TEXT_B, text_b=TEXT_B, patching_run=True)
+    assert not at.exception, at.exception
+    np.testing.assert_allclose(array(chart(at, "patching_heads")["data"][0]["z"]), 0, atol=1e-5)
+    np.testing.assert_allclose(array(chart(at, "patching_positions")["data"][0]["z"]), 0,
+                               atol=1e-5)
