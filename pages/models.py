@@ -41,7 +41,7 @@ from ui.cache import MAX_TOP_K, held_in_budget, named_model
 from ui.entry import ensure_app_entry
 from ui.export import chart_config
 from ui.jobs import JobRefused
-from ui.lm_head import has_prediction_head, no_head_note
+from ui.lm_head import has_prediction_head
 from ui.markdown import escape_markdown
 from ui.model_choice import local_models, public_model_field
 from ui.models_cache import (
@@ -65,8 +65,11 @@ SOURCE = "models_sentence_source"
 OWN_SENTENCES = "models_own_sentences"
 BUNDLED = "bundled corpus"
 OWN = "my sentences"
-CHARS_PER_TOKEN = 8
-"""The box takes at most this many characters per allowed token (English: about 4-5)."""
+CHARS_PER_TOKEN = 8  # the box takes at most this many characters per allowed token (English: 4-5)
+NEITHER_PREDICTS = (
+    "Neither model has a masked-LM prediction head (its weights are missing: saved as an "
+    "encoder only, e.g. a sentence-transformers model), so no predictions are shown — they "
+    "would be random. Attention, layers and speed are compared as usual.")
 
 
 def default_models() -> tuple[str, str]:
@@ -132,13 +135,16 @@ def all_heads(loaded: Loaded) -> list[tuple[int, int]]:
 
 def predictions_side_by_side(loaded_a: Loaded, loaded_b: Loaded, a: Analysis, b: Analysis,
                              top_k: int, comparable: bool) -> None:
+    if not (has_prediction_head(loaded_a) or has_prediction_head(loaded_b)):
+        return  # said once above the text
     st.subheader("Predictions")
     columns = st.columns(2)
     for name, loaded, analysis, column in (("A", loaded_a, a, columns[0]),
                                            ("B", loaded_b, b, columns[1])):
         with column:
             if not has_prediction_head(loaded):
-                no_head_note()
+                st.caption(f"Model {name} has no masked-LM prediction head (an encoder-only "
+                           "checkpoint): no predictions, they would be random.")
                 continue
             if not analysis.predictions:
                 st.info(f"No {escape_markdown(loaded.info.mask_token)} in the text for model "
@@ -368,10 +374,16 @@ if loaded_b is not None:
 if loaded_a is None or loaded_b is None:
     st.stop()
 
+either_predicts = has_prediction_head(loaded_a) or has_prediction_head(loaded_b)
+if not either_predicts:
+    st.info(NEITHER_PREDICTS, icon=":material/block:")
 text = st.text_area("Text (shared with the Explorer)", key=keys.TEXT, height=90,
                     help="Put <mask> where a word should be predicted.")
-top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K,
-                            key=keys.TOP_K))
+if either_predicts:
+    top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K,
+                                key=keys.TOP_K))
+else:  # nothing to predict: no control that cannot work
+    top_k = int(st.session_state[keys.TOP_K])
 _pair_defaults(loaded_a, loaded_b)
 publish_models_state(DEFAULTS)
 

@@ -23,7 +23,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, app_server  # noqa: E402
 
 VIEWPORT = {"width": 1440, "height": 900}
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
-PAGES = ("", "layers", "compare", "models", "corpus", "head_patterns", "guide")
+PAGES = ("", "layers", "contributions", "compare", "models", "corpus", "head_patterns", "guide")
 IDLE = """() => !!document.querySelector('h1')
   && !document.querySelector('[data-testid=stStatusWidget]')
   && !document.querySelector('[data-testid=stSkeleton]')

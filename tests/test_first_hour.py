@@ -87,6 +87,26 @@ def test_without_a_head_layers_and_compare_show_only_what_works(no_head_app):
     assert len(prediction_tables(at)) == 0
 
 
+def test_without_a_head_the_models_page_says_so_once_and_offers_no_top_k(no_head_app):
+    """Offline (HF_HUB_OFFLINE=1) with MiniLM the only local model, B defaults to it, not to the
+    unreachable roberta-base: no error, one notice for both models, no top-k control."""
+    at = no_head_app
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.text_input(key="model_b").value == str(MINILM)
+    notes = _notes(at)
+    assert sum("masked-LM prediction head" in note for note in notes) == 1, notes
+    assert "top_k" not in _widget_keys(at)
+    assert not any(h.value == "Predictions" for h in at.subheader)
+    assert len(prediction_tables(at)) == 0
+    assert any(h.value == "Head-to-head map" for h in at.subheader)
+    shown = " ".join(str(m.value) for m in at.markdown)
+    assert "characters per allowed token" not in shown  # no stray docstring drawn by magic
+
+
 def test_compare_can_take_the_shared_text(no_head_app):
     at = no_head_app
     at.switch_page("pages/compare.py").run()
