@@ -55,6 +55,7 @@ from ui.models_cache import (
     speed_key,
 )
 from ui.models_url import link_slot, publish_models_state, restore_models_state
+from ui.reading import SHARED_TEXT_LABEL, SHARED_TEXT_PAGES
 
 ensure_app_entry()
 
@@ -377,8 +378,10 @@ if loaded_a is None or loaded_b is None:
 either_predicts = has_prediction_head(loaded_a) or has_prediction_head(loaded_b)
 if not either_predicts:
     st.info(NEITHER_PREDICTS, icon=":material/block:")
-text = st.text_area("Text (shared with the Explorer)", key=keys.TEXT, height=90,
-                    help="Put <mask> where a word should be predicted.")
+text = st.text_area(SHARED_TEXT_LABEL, key=keys.TEXT, height=90,
+                    help=("Put <mask> where a word should be predicted. " if either_predicts
+                          else "") + f"One text for {SHARED_TEXT_PAGES}: editing it here "
+                    "changes it there.")
 if either_predicts:
     top_k = int(st.number_input("Top-k predictions", min_value=1, max_value=MAX_TOP_K,
                                 key=keys.TOP_K))

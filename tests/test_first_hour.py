@@ -97,6 +97,7 @@ def test_without_a_head_the_models_page_says_so_once_and_offers_no_top_k(no_head
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert at.text_input(key="model_b").value == str(MINILM)
+    assert at.text_area(key="text").label == SHARED_TEXT_LABEL  # the one text, visibly
     notes = _notes(at)
     assert sum("masked-LM prediction head" in note for note in notes) == 1, notes
     assert "top_k" not in _widget_keys(at)
