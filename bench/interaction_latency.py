@@ -25,7 +25,7 @@ pipeline on the same texts (median of ``--repeats``, interleaved) and prints the
     python bench/interaction_latency.py --tokens 36 --repeats 2 --controls layer hover
 
 Needs Debian's chromium (tests/browser.py). Figures vary with the machine's load: take the
-README's on a quiet machine.
+ones in docs/benchmarks.md on a quiet machine.
 """
 
 from __future__ import annotations

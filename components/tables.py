@@ -5,7 +5,7 @@ A long text would repeat itself in every row, so the table's sequence column sho
 away in an expander. Cells are user text: they are drawn as an HTML table whose every cell is
 escaped (plain text, never markdown: no links, images, emphasis or tags from the text). A plain
 table shows its rows in the first frame after the page run reaches it; ``st.dataframe``'s grid
-needed about 250 ms more in the browser (the Explorer's new text → first table, README).
+needed about 250 ms more in the browser (the Explorer's new text → first table, docs/benchmarks.md).
 """
 
 from __future__ import annotations

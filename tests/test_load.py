@@ -3,7 +3,7 @@
 Every session types a different text and must see its own correct top-1 sequence (computed here
 with ``analyze`` on the same model); a second round swaps texts between sessions (served from the
 shared cache). The server's resident memory is read from /proc before and after and must stay
-bounded. Run with ``-s`` to see the figures (README, "Deploying").
+bounded. Run with ``-s`` to see the figures (docs/benchmarks.md, "Memory and load").
 """
 
 from __future__ import annotations

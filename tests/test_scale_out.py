@@ -167,7 +167,7 @@ def test_the_pod_runs_the_image_in_public_mode_as_user_1000():
         assert env[name] == image_env[name], name
     assert env["EXPLORER_PUBLIC"] == "1"
     assert env["EXPLORER_MODEL"].startswith(env["EXPLORER_MODEL_ROOT"] + "/")
-    # requests sized for the README's "plan for 2 GB"; the limit leaves room above it
+    # requests sized for docs/benchmarks.md's "plan for 2 GB"; the limit leaves room above it
     memory = container["resources"]["requests"]["memory"]
     assert memory == "2Gi"
 

@@ -1,6 +1,6 @@
 """The bounds that keep corpus search from exhausting a server (no Streamlit).
 
-One place for every limit, so the page and the README can state them:
+One place for every limit, so the page and docs/security.md can state them:
 
 - an **upload** holds at most :data:`MAX_CORPUS_BYTES` bytes, :data:`MAX_CORPUS_LINES` lines and
   ``$EXPLORER_CORPUS_MAX_TOKENS`` indexed tokens (default :data:`DEFAULT_MAX_TOKENS`, on a
