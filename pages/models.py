@@ -55,7 +55,7 @@ from ui.models_cache import (
     speed_key,
 )
 from ui.models_url import link_slot, publish_models_state, restore_models_state
-from ui.reading import SHARED_TEXT_LABEL, SHARED_TEXT_PAGES
+from ui.reading import DEFAULT_TEXT_WITHOUT_HEAD, SHARED_TEXT_LABEL, SHARED_TEXT_PAGES
 
 ensure_app_entry()
 
@@ -356,7 +356,6 @@ st.caption("Two masked language models on the same text: DistilRoBERTa beside it
 restore_models_state()
 link_slot()
 default_a, default_b = default_models()
-st.session_state.setdefault(keys.TEXT, DEFAULT_TEXT)
 st.session_state.setdefault(keys.TOP_K, DEFAULT_TOP_K)
 DEFAULTS: dict[str, object] = {keys.MODEL_A: default_a, keys.MODEL_B: default_b,
                                keys.TEXT: DEFAULT_TEXT, keys.TOP_K: DEFAULT_TOP_K,
@@ -376,6 +375,8 @@ if loaded_a is None or loaded_b is None:
     st.stop()
 
 either_predicts = has_prediction_head(loaded_a) or has_prediction_head(loaded_b)
+DEFAULTS[keys.TEXT] = DEFAULT_TEXT if either_predicts else DEFAULT_TEXT_WITHOUT_HEAD
+st.session_state.setdefault(keys.TEXT, DEFAULTS[keys.TEXT])  # no <mask> where none can be filled
 if not either_predicts:
     st.info(NEITHER_PREDICTS, icon=":material/block:")
 text = st.text_area(SHARED_TEXT_LABEL, key=keys.TEXT, height=90,

@@ -108,6 +108,17 @@ def test_without_a_head_the_models_page_says_so_once_and_offers_no_top_k(no_head
     assert "characters per allowed token" not in shown  # no stray docstring drawn by magic
 
 
+def test_models_opened_first_without_a_head_starts_from_a_text_without_mask(monkeypatch):
+    """A fresh session whose first page is Models (a shared link): nothing can fill a <mask>,
+    so the shared text starts as the Explorer's text for such a checkpoint."""
+    monkeypatch.setenv(MODEL_ENV_VAR, str(MINILM))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="text").value == DEFAULT_TEXT_WITHOUT_HEAD
+    assert not any("mask token" in note for note in _notes(at))  # no "read <mask> as …" notes
+
+
 def test_compare_can_take_the_shared_text(no_head_app):
     at = no_head_app
     at.switch_page("pages/compare.py").run()
