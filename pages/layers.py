@@ -24,6 +24,7 @@ from explorer.ablation import Head
 from explorer.analysis import Analysis, token_label
 from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
+from explorer.prediction_text import shown_token_text
 from ui import keys
 from ui.analysis_view import analysis_with_notes
 from ui.attribution_view import ATTRIBUTION_WIDGET_KEYS, attribution_section
@@ -118,7 +119,9 @@ def lens_section(loaded, analysis: Analysis, position: int) -> None:
     st.session_state.setdefault(LENS_TOP_K, 5)  # no value=: the value may be kept state
     k = int(st.number_input("Top-k per layer", min_value=1, max_value=MAX_TOP_K, key=LENS_TOP_K))
     lens = cached_lens(loaded, analysis, position)
-    tokens = [[token_label(t) for t in row[:k]] for row in lens.top_tokens]
+    tokens = [[token_label(shown_token_text(text, int(token_id)))  # [id N]: undecodable
+               for text, token_id in zip(row[:k], ids[:k])]
+              for row, ids in zip(lens.top_tokens, lens.top_ids)]
     st.dataframe(lens_frame(lens.top_probs[:, :k], tokens, k), hide_index=True)
     st.plotly_chart(lens_chart(lens.top_probs[:, :k], tokens), key="lens_chart",
                     config=chart_config("lens_chart"))

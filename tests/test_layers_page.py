@@ -82,8 +82,31 @@ def test_selecting_another_token_shows_its_lens(app_env):
     lens = logit_lens(loaded, analysis, 2, top_k=5)
     table = at.dataframe[0].value
     for layer in range(lens.num_layers):
-        expected = [token_label(t) for t in lens.top_tokens[layer]]
+        expected = [token_label(loaded.tokenizer.decode([token_id]))
+                    if "\ufffd" not in loaded.tokenizer.decode([token_id])
+                    else f"[id {token_id}]"  # a piece of a multi-byte character
+                    for token_id in lens.top_ids[layer].tolist()]
         assert [cell.rsplit(" (", 1)[0] for cell in table.iloc[layer, 1:]] == expected
+
+
+def test_the_lens_table_shows_an_undecodable_token_as_its_id(app_env):
+    """The random byte-level RoBERTa predicts pieces of multi-byte characters, which decode
+    alone to U+FFFD: the table names them by vocabulary id, never as '\ufffd'."""
+    at = run_layers()
+    loaded = load(str(app_env))
+    undecodable = 0
+    for position in range(len(analyze(loaded, at.text_area(key="text").value).tokens)):
+        at.selectbox(key="token").set_value(position).run()
+        assert not at.exception
+        at.number_input(key="layers_lens_top_k").set_value(20).run()
+        table = at.dataframe[0].value
+        cells = [cell.rsplit(" (", 1)[0] for cell in table.iloc[:, 1:].values.ravel()]
+        assert not any("\ufffd" in cell for cell in cells)
+        for cell in cells:
+            if cell.startswith("[id "):
+                undecodable += 1
+                assert "\ufffd" in loaded.tokenizer.decode([int(cell[4:-1])])
+    assert undecodable  # the check ran on at least one such token
 
 
 def test_target_token_rank_and_bad_target(app_env):
