@@ -6,8 +6,12 @@
 //            rows[layer][query] = [key, permille, key, permille, ...] strongest first
 //              (ALTI shares of layer `layer`'s input token `key` in its output token `query`,
 //               × 1000, rounded; shares under 1 % left out),
-//            target, threshold, hide_special, script_runs }
-//   Applied when data_id or script_runs changes; between those the controls here are the truth.
+//            target, threshold, hide_special, script_runs, ack }
+//   Applied when data_id or script_runs (full runs of the page) changes; between those the
+//   controls here are the truth. ack: the last `seq` Python has received.
+// Shown for tests and the benchmark: data-script-runs, data-ack, data-painted (draws so far) and
+// data-painted-at (performance.now() of the frame after the latest drawing), data-edge and
+// data-sent (the last seq sent to Python).
 // Sent back: state "edge" {layer, source, target, seq} when an edge is clicked (layer 0-based),
 //            state "view" {target, threshold, hide_special, seq} when a control changes.
 // User text is set with textContent only. Per-instance state lives in a WeakMap keyed by the
@@ -91,9 +95,11 @@ function render(view) {
     line.appendChild(el("title", {}, tip));
     line.addEventListener("click", () => {
       view.seq += 1;
+      view.root.dataset.sent = String(view.seq);
       view.api.setStateValue("edge", { layer: edge.layer, source: edge.source,
         target: edge.target, seq: view.seq });
       info.textContent = `Selected: ${tip.replace(" (click for its heads)", "")}`;
+      selectEdge(view, line);
     });
     svg.appendChild(line);
   }
@@ -118,14 +124,38 @@ function render(view) {
   view.root.dataset.edges = String(edges.length);
   view.root.dataset.target = String(view.target);
   view.root.dataset.threshold = view.threshold.toFixed(2);
+  view.root.dataset.hideSpecial = String(view.hideSpecial);
   if (!info.textContent.startsWith("Selected:")) {
     info.textContent = `${edges.length} edges into ${data.labels[view.target]} at ` +
       `${pct(view.threshold)} or more; click an edge for its split over heads.`;
   }
+  view.selectedLine = null;
+  view.root.dataset.edge = "";
+  markDrawn(view);
+}
+
+// Record when the change is on screen: the frame after the drawing (for tests and the benchmark).
+function markDrawn(view) {
+  view.draws += 1;
+  const draws = view.draws;
+  requestAnimationFrame(() => setTimeout(() => {
+    if (view.draws !== draws) return;
+    view.root.dataset.paintedAt = String(performance.now());
+    view.root.dataset.painted = String(draws);
+  }, 0));
+}
+
+function selectEdge(view, line) {
+  if (view.selectedLine) view.selectedLine.classList.remove("cg-selected");
+  line.classList.add("cg-selected");
+  view.selectedLine = line;
+  view.root.dataset.edge = `${line.dataset.layer}:${line.dataset.source}:${line.dataset.target}`;
+  markDrawn(view);
 }
 
 function sendView(view) {
   view.seq += 1;
+  view.root.dataset.sent = String(view.seq);
   view.api.setStateValue("view", { target: view.target, threshold: view.threshold,
     hide_special: view.hideSpecial, seq: view.seq });
 }
@@ -163,7 +193,7 @@ function applyData(view, data) {
 
 function setup(root, api) {
   const view = {
-    root, api, seq: 0,
+    root, api, seq: 0, draws: 0, selectedLine: null,
     svg: root.querySelector('[data-role="svg"]'),
     info: root.querySelector('[data-role="info"]'),
     targetSelect: root.querySelector('[data-role="target"]'),
@@ -209,6 +239,8 @@ export default function (component) {
   if (!root || !data) return undefined;
   const view = views.get(root) || setup(root, component);
   view.api = component;
+  root.dataset.ack = String(data.ack || 0);
+  root.dataset.scriptRuns = String(data.script_runs);
   if (data.data_id !== view.dataId || data.script_runs !== view.scriptRuns) applyData(view, data);
   return () => view.cleanup();
 }
