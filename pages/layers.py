@@ -305,7 +305,7 @@ def ablation_section(loaded, analysis: Analysis) -> None:
             st.caption("Zero-ablation")
             text_table(ablation_frame(plain, zero, k), key=f"ablation_{number}")
         with mean_column:
-            st.caption(escape_markdown(mean_name))
+            st.caption(mean_name)  # our own words and numbers, no user text
             text_table(ablation_frame(plain, mean, k), key=f"ablation_mean_{number}")
 
 

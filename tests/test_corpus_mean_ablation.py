@@ -170,3 +170,38 @@ def test_the_means_are_kept_on_disk_and_read_back(tiny, tmp_path, corpus_means):
     # it runs in the batch lane like the other corpus work, costed at its tokens
     cost = corpus_mean_cost(first.tokens)
     assert cost.lane == BATCH and cost.token_passes == first.tokens
+
+
+def test_the_layers_page_lets_the_user_choose_the_corpus_mean_and_says_so(app_env, tmp_path,
+                                                                         monkeypatch):
+    from explorer.ablation import ablated_predictions
+    from explorer.corpus.disk_cache import CACHE_ENV_VAR
+    from explorer.corpus.head_means import MEAN_TOKEN_BUDGET
+    from explorer.model import load
+    from tests.tables import prediction_tables
+    from tests.test_layers_page import open_tab, run_layers
+    from ui import keys
+
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
+    heads = [(0, 1), (1, 3)]
+    at = open_tab(run_layers(**{keys.ABLATED: heads}), "ablation")
+    assert not at.exception, at.exception
+    assert at.radio(key=keys.ABLATION_MEAN).value == "text"
+    assert any("mean over this text's tokens" in c.value for c in at.caption)
+    at.radio(key=keys.ABLATION_MEAN).set_value("corpus").run()
+    assert not at.exception, at.exception
+    (said,) = [c.value for c in at.caption if c.value.startswith("Mean-ablation (corpus mean")]
+    loaded = load(str(app_env))
+    means = compute_head_means(loaded, bundled_corpus(), token_budget=MEAN_TOKEN_BUDGET)
+    assert f"{means.tokens:,} tokens" in said and f"{means.lines:,} lines" in said
+    analysis = analyze(loaded, at.text_area(key="text").value, top_k=5)
+    expected = ablated_predictions(loaded, analysis.token_ids, heads, top_k=5, mode="corpus",
+                                   means=means.means)[0].predictions
+    own = ablated_predictions(loaded, analysis.token_ids, heads, top_k=5, mode="mean",
+                              )[0].predictions
+    table = prediction_tables(at)[1].value  # zero-ablation left, mean-ablation right
+    assert table["score (ablated)"].tolist() == [round(p.score, 4) for p in expected]
+    # the page's table is not the text's own mean (the tiny model's scores differ past 4 places)
+    assert [p.score for p in expected] != [p.score for p in own]
+    # computed once, then kept on disk for the next start
+    assert load_cached_means(loaded, bundled_corpus()) is not None
