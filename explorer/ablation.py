@@ -10,7 +10,9 @@ reaches the residual stream: the attention output is ``bias + Σ_{kept heads} W_
 This is what ``head_mask = 0`` did (``mode="zero"``). Zero is far from anything a head ever
 outputs, so ``mode="mean"`` (mean-ablation) instead sets each ablated head's context vector to its
 mean over the positions of the same input: what the head carries on average stays, what it
-carries about one particular token is removed.
+carries about one particular token is removed. ``mode="corpus"`` sets them to the head's mean
+over a corpus instead (``means[layer, head * head_size + i]``, computed by
+:mod:`explorer.corpus.head_means`): what the head writes on ordinary text, not on this one.
 
 The model is shared by every session of the app, so the hooks only act in the thread that
 registered them; a forward pass in another thread at the same moment is unaffected.
@@ -33,9 +35,9 @@ from explorer.model import Loaded
 
 Head = tuple[int, int]
 """(layer, head), both 0-based."""
-ABLATION_MODES = ("zero", "mean")
+ABLATION_MODES = ("zero", "mean", "corpus")
 """``zero``: the head's context vectors are zeroed; ``mean``: replaced by their mean over the
-input's positions."""
+input's positions; ``corpus``: replaced by their mean over a corpus (given as ``means``)."""
 
 
 class AblationError(ValueError):
@@ -64,13 +66,19 @@ def normalise_heads(heads: Iterable[Head], num_layers: int, num_heads: int) -> t
 
 
 @contextmanager
-def heads_switched_off(loaded: Loaded, heads: Iterable[Head], mode: str = "zero"
-                       ) -> Iterator[None]:
+def heads_switched_off(loaded: Loaded, heads: Iterable[Head], mode: str = "zero",
+                       means: np.ndarray | None = None) -> Iterator[None]:
     """Within the block, forward passes in this thread run with ``heads`` switched off
-    (``mode``: one of :data:`ABLATION_MODES`)."""
+    (``mode``: one of :data:`ABLATION_MODES`; ``"corpus"`` needs ``means[layer, hidden]``, the
+    mean concatenated head context of each layer)."""
     if mode not in ABLATION_MODES:
         raise AblationError(f"Unknown ablation {mode!r}: use one of {', '.join(ABLATION_MODES)}.")
     info = loaded.info
+    if mode == "corpus":
+        if means is None or np.shape(means) != (info.num_layers, info.hidden_size):
+            raise AblationError(f"Corpus mean-ablation needs the heads' means, shape "
+                                f"({info.num_layers}, {info.hidden_size}).")
+        means_by_layer = torch.from_numpy(np.asarray(means, dtype=np.float32))
     chosen = normalise_heads(heads, info.num_layers, info.num_heads)
     head_size = info.hidden_size // info.num_heads
     by_layer: dict[int, list[int]] = {}
@@ -98,8 +106,12 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head], mode: str = "zero"
             context = args[0].clone()  # context[batch, token, head * head_size + i]
             for head in dropped:
                 columns = slice(head * head_size, (head + 1) * head_size)
-                context[..., columns] = 0 if mode == "zero" else \
-                    context[..., columns].mean(dim=-2, keepdim=True)
+                if mode == "zero":
+                    context[..., columns] = 0
+                elif mode == "mean":
+                    context[..., columns] = context[..., columns].mean(dim=-2, keepdim=True)
+                else:
+                    context[..., columns] = means_by_layer[layer, columns].to(context)
             return (context, *args[1:])
         return zero_heads
 
@@ -116,10 +128,11 @@ def heads_switched_off(loaded: Loaded, heads: Iterable[Head], mode: str = "zero"
 
 @torch.inference_mode()
 def ablated_logits(loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head],
-                   token_type_ids: np.ndarray | None = None, mode: str = "zero") -> torch.Tensor:
+                   token_type_ids: np.ndarray | None = None, mode: str = "zero",
+                   means: np.ndarray | None = None) -> torch.Tensor:
     """``logits[token, vocab]`` of ``token_ids`` (a pair: with its ``token_type_ids``) with
     ``heads`` switched off."""
-    with heads_switched_off(loaded, heads, mode):
+    with heads_switched_off(loaded, heads, mode, means):
         last = run_encoder(loaded, np.asarray(token_ids, dtype=np.int64),
                            token_type_ids=token_type_ids).last_hidden_state[0]
     return lm_logits(loaded, last)
@@ -128,19 +141,21 @@ def ablated_logits(loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head],
 def ablated_predictions(
     loaded: Loaded, token_ids: np.ndarray, heads: Iterable[Head], top_k: int,
     token_type_ids: np.ndarray | None = None, mode: str = "zero",
+    means: np.ndarray | None = None,
 ) -> tuple[MaskPredictions, ...]:
     """Top-k per ``<mask>`` with ``heads`` switched off, in the fill-mask pipeline's format:
     one encoder pass (a pair: with its ``token_type_ids``), the LM head at the masks only."""
     token_ids = np.asarray(token_ids, dtype=np.int64)
     mask_positions = np.flatnonzero(token_ids == loaded.tokenizer.mask_token_id)
-    with heads_switched_off(loaded, heads, mode):
+    with heads_switched_off(loaded, heads, mode, means):
         last = run_encoder(loaded, token_ids, token_type_ids=token_type_ids).last_hidden_state[0]
     logits = lm_logits(loaded, last[torch.from_numpy(mask_positions).to(last.device)])
     return fill_mask_predictions(loaded, token_ids, logits, top_k)
 
 
 def predictions_without(
-    loaded: Loaded, analysis: Analysis, heads: Iterable[Head], top_k: int, mode: str = "zero"
+    loaded: Loaded, analysis: Analysis, heads: Iterable[Head], top_k: int, mode: str = "zero",
+    means: np.ndarray | None = None,
 ) -> tuple[MaskPredictions, ...]:
     """The analysis's top-k per mask with ``heads`` switched off. No heads: the analysis's own
     predictions, without a forward pass (the model with nothing ablated is the model)."""
@@ -149,5 +164,5 @@ def predictions_without(
     if not chosen and top_k <= analysis.top_k:
         return tuple(MaskPredictions(m.position, m.predictions[:top_k])
                      for m in analysis.predictions)
-    return ablated_predictions(loaded, heads=chosen, top_k=top_k, mode=mode,
+    return ablated_predictions(loaded, heads=chosen, top_k=top_k, mode=mode, means=means,
                                **analysis.model_inputs())

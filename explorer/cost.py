@@ -74,6 +74,7 @@ class Cost:
     action: str
     tokens: int
     passes: int
+    batch: bool = False  # corpus work of one pass over many lines: the batch lane all the same
 
     @property
     def token_passes(self) -> int:
@@ -82,7 +83,7 @@ class Cost:
     @property
     def lane(self) -> str:
         """Which limiter runs it (:func:`explorer.jobs.limiter`): one-pass work, or batches."""
-        return PASS if self.passes <= 1 else BATCH
+        return PASS if self.passes <= 1 and not self.batch else BATCH
 
     def problem(self, limit: int | None = None) -> str:
         """Why this server will not run it ("" when it will), stating the limit."""
@@ -147,6 +148,12 @@ def corpus_index_cost(tokens: int) -> Cost:
 
 def head_patterns_cost(tokens: int) -> Cost:
     return Cost("head statistics run", tokens, 1)
+
+
+def corpus_mean_cost(tokens: int) -> Cost:
+    """Each head's mean output over the corpus: one pass over its lines (``tokens`` in all), in
+    batches, in the batch lane like the other corpus work."""
+    return Cost("corpus mean of the heads", tokens, 1, batch=True)
 
 
 def pasted_problem(tokens: int, limit: int | None = None) -> str:

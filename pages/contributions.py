@@ -7,13 +7,19 @@ import streamlit as st
 
 from ui import keys
 from ui.analysis_view import analysis_with_notes
-from ui.contributions_view import contribution_section, supported, writes_section
+from ui.contributions_view import (
+    contribution_section,
+    count_page_run,
+    supported,
+    writes_section,
+)
 from ui.entry import ensure_app_entry
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.reading import shared_text_area
 from ui.url_state import page_model
 
 ensure_app_entry()
+count_page_run()
 
 st.title("Contributions")
 st.caption("Which input tokens built a token's representation, layer by layer, through "

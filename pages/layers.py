@@ -20,8 +20,9 @@ from components.layer_charts import (
 )
 from components.layer_tables import ablation_frame, lens_frame
 from components.tables import text_table
-from explorer.ablation import Head
+from explorer.ablation import AblationError, Head
 from explorer.analysis import Analysis, token_label
+from explorer.corpus import CorpusError
 from explorer.hidden_stats import consecutive_cosine, token_cosine
 from explorer.metrics import hidden_state_norms
 from explorer.prediction_text import shown_token_text
@@ -31,6 +32,8 @@ from ui.attribution_view import ATTRIBUTION_WIDGET_KEYS, attribution_section
 from ui.cache import MAX_TOP_K
 from ui.entry import ensure_app_entry
 from ui.export import chart_config, image_format_choice
+from ui.head_means_cache import corpus_head_means
+from ui.jobs import JobRefused
 from ui.layers_cache import cached_ablation, cached_flow, cached_lens, cached_summaries
 from ui.lm_head import has_prediction_head, no_head_note
 from ui.markdown import escape_markdown
@@ -64,8 +67,10 @@ GRID_HANDLED = "layers_head_grid_handled"
 OPEN_LAYER = "layers_open_layer"
 OPEN_HEAD = "layers_open_head"
 ABLATED = keys.ABLATED
+ABLATION_MEAN = keys.ABLATION_MEAN
+MEAN_CHOICES = {"text": "this text's tokens", "corpus": "the bundled corpus"}
 TAB_WIDGET_KEYS = (LENS_TOP_K, TARGET, COSINE_LAYER, ROLLOUT_LAYER, STATISTIC, OPEN_LAYER,
-                   OPEN_HEAD, ABLATED, *ATTRIBUTION_WIDGET_KEYS)
+                   OPEN_HEAD, ABLATED, ABLATION_MEAN, *ATTRIBUTION_WIDGET_KEYS)
 TABS = {"lens": "Per-layer predictions", "hidden": "Hidden states",
         "attention": "Attention summaries", "ablation": "Head ablation",
         "attribution": "Attribution"}
@@ -271,12 +276,29 @@ def ablation_section(loaded, analysis: Analysis) -> None:
         return
     k = int(st.session_state.get(keys.TOP_K) or 5)
     k = max(1, min(k, MAX_TOP_K))
+    which = st.radio("Mean-ablation uses the mean over", list(MEAN_CHOICES), key=ABLATION_MEAN,
+                     format_func=MEAN_CHOICES.get, horizontal=True,
+                     help="This text: the head's mean output over this text's own tokens (a "
+                          "short text's mean is mostly that text). The bundled corpus: its mean "
+                          "over ordinary sentences, computed once per model.")
+    corpus_means = None
+    if which == "corpus":
+        try:
+            corpus_means = corpus_head_means(loaded)
+        except (JobRefused, CorpusError, AblationError) as error:
+            st.warning(escape_markdown(str(error)))
+            return
+        mean_name = f"Mean-ablation (corpus mean: {corpus_means.describe()})"
+    else:
+        mean_name = "Mean-ablation (mean over this text's tokens)"
     st.caption("Zero-ablation (left) sets the heads' outputs to zero, a value they never "
-               "produce; mean-ablation (right) sets them to their mean over this text's "
-               "positions, which keeps what the head writes everywhere and removes what it "
-               "writes about each token. Where the two disagree, the zero is doing the work.")
+               "produce; mean-ablation (right) sets them to their mean (over this text's "
+               "tokens or over the bundled corpus, as chosen above), which keeps what the head "
+               "writes on average and removes what it writes about each token here. Where the "
+               "two disagree, the zero is doing the work.")
     zeroed = cached_ablation(loaded, analysis, tuple(chosen), "zero")
-    averaged = cached_ablation(loaded, analysis, tuple(chosen), "mean")
+    averaged = cached_ablation(loaded, analysis, tuple(chosen),
+                               "corpus" if corpus_means is not None else "mean", corpus_means)
     for number, (plain, zero, mean) in enumerate(zip(analysis.predictions, zeroed, averaged),
                                                  start=1):
         st.markdown(f"**Mask {number}** (token {plain.position}) — "
@@ -286,7 +308,7 @@ def ablation_section(loaded, analysis: Analysis) -> None:
             st.caption("Zero-ablation")
             text_table(ablation_frame(plain, zero, k), key=f"ablation_{number}")
         with mean_column:
-            st.caption("Mean-ablation")
+            st.caption(mean_name)  # our own words and numbers, no user text
             text_table(ablation_frame(plain, mean, k), key=f"ablation_mean_{number}")
 
 

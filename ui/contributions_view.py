@@ -32,7 +32,22 @@ HIDE_SPECIAL = "contribution_hide_special"
 EDGE = "contribution_edge"  # {"layer", "source", "target"} of the clicked edge
 SPLIT_HEAD = "contribution_split_head"
 WRITES_LAYER = "contribution_writes_layer"
+ACK = "contribution_ack"  # the last seq the graph sent (shown by it as data-ack)
+PAGE_RUNS = "contribution_page_runs"  # full runs of the Contributions page (fragment runs not)
 DEFAULT_THRESHOLD = 0.05
+
+
+def count_page_run() -> int:
+    """Count a full run of the Contributions page (call at its top: a fragment rerun does not
+    run it). The graph applies Python's target, threshold and hide-special when it changes."""
+    runs = int(st.session_state.get(PAGE_RUNS, 0)) + 1
+    st.session_state[PAGE_RUNS] = runs
+    return runs
+
+
+def _acknowledge(event: dict) -> None:
+    if isinstance(event.get("seq"), int):
+        st.session_state[ACK] = int(event["seq"])
 
 
 def cached_shares(loaded: Loaded, analysis: Analysis, through_ffn: bool) -> np.ndarray:
@@ -62,6 +77,8 @@ def cached_writes(loaded: Loaded, analysis: Analysis, layer: int, token: int) ->
 
 def _on_edge() -> None:
     edge = (st.session_state.get(GRAPH) or {}).get("edge")
+    if isinstance(edge, dict):
+        _acknowledge(edge)
     if isinstance(edge, dict) and all(isinstance(edge.get(k), int)
                                       for k in ("layer", "source", "target")):
         st.session_state[EDGE] = {k: int(edge[k]) for k in ("layer", "source", "target")}
@@ -72,6 +89,7 @@ def _on_view() -> None:
     view = (st.session_state.get(GRAPH) or {}).get("view")
     if not isinstance(view, dict):
         return
+    _acknowledge(view)
     if isinstance(view.get("target"), int):
         st.session_state[TARGET] = int(view["target"])
     if isinstance(view.get("threshold"), int | float):
@@ -124,7 +142,8 @@ def contribution_section(loaded: Loaded, analysis: Analysis) -> None:
         labels=analysis.labels, special=analysis.special_mask.tolist(), shares=shares,
         target=target, threshold=float(st.session_state.get(THRESHOLD, DEFAULT_THRESHOLD)),
         hide_special=bool(st.session_state.get(HIDE_SPECIAL, False)),
-        script_runs=int(st.session_state.get("script_runs", 0)))
+        script_runs=int(st.session_state.get(PAGE_RUNS, 0)),
+        ack=int(st.session_state.get(ACK, 0)))
     contribution_graph(data, key=GRAPH, on_edge=_on_edge, on_view=_on_view)
     edge = st.session_state.get(EDGE)
     if not edge or max(edge["source"], edge["target"]) >= analysis.num_tokens or \

@@ -88,6 +88,7 @@ TEXT_PAIR = "text_pair"  # the Layers page's optional second text of a sentence 
 LAYERS_TAB = "layers_tab"  # the Layers page's open tab
 STATISTIC = "layers_statistic"  # the Layers page's head-grid statistic
 ABLATED = "layers_ablated_heads"  # the Layers page's switched-off heads, [(layer, head)]
+ABLATION_MEAN = "layers_ablation_mean"  # whose mean mean-ablation uses: "text" or "corpus"
 SCRIPT_RUNS = "script_runs"  # full runs of the explorer page in this session (fragment runs not)
 GRAPH_WEIGHTING = "graph_weighting"  # the graph draws "weights" or "value_norm" shares
 GRAPH_WORDS = "graph_words"  # the graph merges pieces into words (bool)

@@ -15,6 +15,7 @@ import numpy as np
 from explorer.ablation import Head, predictions_without
 from explorer.analysis import Analysis, MaskPredictions
 from explorer.attention_stats import HeadSummary, attention_flow_by_layer, head_summary, rollout
+from explorer.corpus.head_means import CorpusHeadMeans
 from explorer.cost import ablation_cost, flow_cost
 from explorer.hidden_stats import Projection, pca_projection
 from explorer.lens import LayerLens, logit_lens
@@ -32,15 +33,20 @@ def cached_lens(loaded: Loaded, analysis: Analysis, position: int) -> LayerLens:
 
 
 def cached_ablation(loaded: Loaded, analysis: Analysis, heads: tuple[Head, ...],
-                    mode: str = "zero") -> tuple[MaskPredictions, ...]:
-    """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (``mode``: zero or
-    mean; one encoder pass per new (model, text, heads, mode); none for no heads: the
-    analysis's own predictions)."""
+                    mode: str = "zero", corpus_means: CorpusHeadMeans | None = None
+                    ) -> tuple[MaskPredictions, ...]:
+    """Top :data:`~ui.cache.MAX_TOP_K` per mask with ``heads`` switched off (``mode``: zero,
+    mean over the text, or corpus: the heads' ``corpus_means``; one encoder pass per new (model,
+    text, heads, mode); none for no heads: the analysis's own predictions)."""
     chosen = tuple(sorted(heads))
+    means = corpus_means.means if mode == "corpus" and corpus_means is not None else None
+    which = (corpus_means.corpus_name, corpus_means.lines, corpus_means.tokens) \
+        if means is not None else ()
     return computed(
-        cache_key("ablation", loaded, analysis, chosen, mode),
+        cache_key("ablation", loaded, analysis, chosen, mode, *which),
         ablation_cost(analysis.num_tokens),
-        lambda report: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K, mode=mode),
+        lambda report: predictions_without(loaded, analysis, chosen, top_k=MAX_TOP_K, mode=mode,
+                                           means=means),
         "ablation")
 
 

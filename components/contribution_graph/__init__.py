@@ -32,7 +32,8 @@ class ContributionData(TypedDict):
     target: int
     threshold: float
     hide_special: bool
-    script_runs: int
+    script_runs: int  # full runs of the page: the JS applies target/threshold/hide when it changes
+    ack: int  # the last ``seq`` Python received from the component
 
 
 class EdgeEvent(TypedDict):
@@ -60,11 +61,12 @@ def sparse_rows(shares: np.ndarray, min_share: float = MIN_SHARE) -> list[list[l
 
 def contribution_data(data_id: str, labels: Sequence[str], special: Sequence[bool],
                       shares: np.ndarray, target: int, threshold: float, hide_special: bool,
-                      script_runs: int) -> ContributionData:
+                      script_runs: int, ack: int = 0) -> ContributionData:
     return ContributionData(
         data_id=data_id, labels=list(labels), special=[int(bool(s)) for s in special],
         num_layers=int(shares.shape[0]), rows=sparse_rows(shares), target=int(target),
-        threshold=float(threshold), hide_special=bool(hide_special), script_runs=script_runs)
+        threshold=float(threshold), hide_special=bool(hide_special), script_runs=int(script_runs),
+        ack=int(ack))
 
 
 _mount = st.components.v2.component(
