@@ -230,12 +230,16 @@ def write_vector_layer(folder: Path, stem: str, vectors: np.ndarray, kind: str) 
                                            faiss.METRIC_INNER_PRODUCT)
     else:
         index = train_ivfpq(vectors)
-        stored = np.lib.format.open_memmap(folder / f"{stem}.f16.npy", mode="w+",
-                                           dtype=np.float16, shape=vectors.shape)
-        for start in range(0, vectors.shape[0], _CHUNK_ROWS):
-            stored[start:start + _CHUNK_ROWS] = vectors[start:start + _CHUNK_ROWS]
-        stored.flush()
-        del stored
+        path = folder / f"{stem}.f16.npy"
+        written = (isinstance(vectors, np.memmap) and vectors.dtype == np.float16
+                   and vectors.filename is not None and Path(vectors.filename) == path.resolve())
+        if not written:  # (a caller that streamed the vectors into place saves a copy)
+            stored = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16,
+                                               shape=vectors.shape)
+            for start in range(0, vectors.shape[0], _CHUNK_ROWS):
+                stored[start:start + _CHUNK_ROWS] = vectors[start:start + _CHUNK_ROWS]
+            stored.flush()
+            del stored
     faiss.write_index(_fill(index, vectors), str(folder / f"{stem}.faiss"))
 
 
