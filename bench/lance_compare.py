@@ -28,9 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("LANCE_LOG", "error")  # not a deprecation warning per query
 
-from bench.corpus_scale import load_note, resident_memory  # noqa: E402
-from bench.recall import recall_at_k  # noqa: E402
-from explorer.corpus.large import RerankedIndex, _read_faiss  # noqa: E402
+from bench.corpus_scale import load_note, resident_memory
+from bench.recall import recall_at_k
+from explorer.corpus.large import RerankedIndex, _read_faiss
 
 TABLE = "vectors"
 BATCH = 100_000
@@ -118,14 +118,14 @@ def timed(search, queries: np.ndarray) -> tuple[np.ndarray, list[float]]:
 
 
 def memory_line(values: list[int]) -> str:
-    anon_before, file_before, anon_opened, file_opened, anon_after, file_after = values
+    anon_before, file_before, anon_opened, _, anon_after, file_after = values
     return (f"private +{(anon_opened - anon_before) / 1e6:,.1f} MB after open, "
             f"+{(anon_after - anon_before) / 1e6:,.1f} MB after 50 searches; file pages "
             f"+{(file_after - file_before) / 1e6:,.1f} MB")
 
 
 def compare(folder: Path, settings: list[tuple[int, int]], k: int = 10,
-            lance_dir: Path | None = None) -> None:
+            lance_dir: Path | None = None, memory: bool = True) -> None:
     vectors = np.load(folder / "hidden_0.f16.npy", mmap_mode="r")
     queries = np.load(folder / "queries.npy")
     exact = np.load(folder / "exact.npy")[:, :k]
@@ -155,12 +155,14 @@ def compare(folder: Path, settings: list[tuple[int, int]], k: int = 10,
         faiss_index.nprobe, faiss_index.rerank = nprobe, refine * k
         for engine, search in (
             ("faiss", lambda q: faiss_index.search(q[None], k)[1][0]),
-            ("lancedb", lambda q: lance_search(table, q, k, nprobe, refine)),
+            ("lancedb", lambda q, n=nprobe, r=refine: lance_search(table, q, k, n, r)),
         ):
             found, latencies = timed(search, queries)
             print(f"{engine:8} {nprobe:6d} {refine * k:7d} {recall_at_k(exact, found):9.3f} "
                   f"{1e3 * float(np.median(latencies)):9.1f} "
                   f"{1e3 * float(np.percentile(latencies, 95)):7.1f}", flush=True)
+    if not memory:
+        return
     nprobe, rerank = settings[-1]
     refine = max(1, rerank // k)
     queries_path = folder / "queries-50.npy"
