@@ -89,7 +89,7 @@ def describe(index: MappedCorpusIndex) -> str:
             "IVF-PQ: candidates from compressed vectors "
             f"({index.hidden[0].code_size} bytes each), re-scored exactly from float16 "
             "vectors on disk; scores are exact, a few true neighbours may be missed "
-            "(recall@10 about 0.99 on real encodings, bench/corpus_scale.py)")
+            "(recall@10 about 0.96 at a million vectors, bench/corpus_scale.py)")
     return (f"{index.num_tokens:,} tokens in {len(index.sentences):,} lines, built with "
             f"`explorer index`, memory-mapped ({index.disk_bytes / 1e6:,.1f} MB on disk); "
             f"{kind}.")
