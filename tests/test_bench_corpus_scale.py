@@ -19,11 +19,14 @@ def test_exact_reference_is_a_plain_sort():
 
 
 def test_benchmark_prints_size_recall_latency_and_memory(capsys):
-    main(["--scale", "1500", "--dim", "32", "--queries", "10", "--real-tokens", "0"])
+    main(["--scale", "1500", "--dim", "32", "--queries", "10", "--real-tokens", "0",
+          "--grid", "4:50,8:100"])
     out = capsys.readouterr().out
-    sizes = re.findall(r"^  ([\d,]+) vectors: .* index ([\d.]+) B/vector .* recall@10 ([\d.]+)",
-                       out, flags=re.M)
+    sizes = re.findall(r"^  ([\d,]+) vectors: IVF-PQ .* index ([\d.]+) B/vector", out, flags=re.M)
     assert [s[0] for s in sizes] == ["1,500"]
-    assert all(0.0 <= float(s[2]) <= 1.0 for s in sizes)
+    grid = re.findall(r"^ +(\d+) +(\d+) +([\d.]+) +([\d.]+) +([\d.]+)$", out, flags=re.M)
+    assert [(int(n), int(r)) for n, r, *_ in grid] == [(4, 50), (8, 100)]
+    assert all(0.0 <= float(recall) <= 1.0 for _, _, recall, _, _ in grid)
+    assert re.search(r"d\(10th NN\)/median d = [\d.]+", out)
     assert re.search(r"private resident memory: [\d,]+ MB after imports, \+[\d.]+ MB after "
                      r"open_index, \+[\d.]+ MB after 50 searches", out)

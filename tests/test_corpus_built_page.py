@@ -17,7 +17,7 @@ from explorer.model import load
 from explorer.tiny import build_tiny_model
 from tests.test_app_pages import APP, messages
 from ui.cache import analysis_cache
-from ui.corpus_built import CHOICE_KEY, INDEX_DIR_ENV_VAR, TOGGLE_KEY
+from ui.corpus_built import CHOICE_KEY, DEFAULT_INDEX, INDEX_DIR_ENV_VAR, TOGGLE_KEY
 
 PAGE = "pages/corpus.py"
 LINES = ("The river bank was muddy after the storm.",
@@ -81,3 +81,24 @@ def test_without_built_indices_the_page_is_unchanged(app_env, tmp_path, monkeypa
     assert not at.exception, at.exception
     assert not [t for t in at.toggle if t.key == TOGGLE_KEY]
     assert "has no index for this model yet" in messages(at)
+
+
+def test_the_large_english_index_opens_by_default(app_env, tmp_path, monkeypatch):
+    """An index named `english` (explorer index data/large/english.txt -o indexes/english) is
+    the page's default where it was built; the bundled corpus stays one click away."""
+    loaded = load(str(app_env))
+    root = tmp_path / "indexes"
+    corpus = read_corpus("\n".join(LINES).encode("utf-8"), name="english.txt")
+    build_corpus_index(loaded, corpus, root / "a-first")
+    build_corpus_index(loaded, corpus, root / DEFAULT_INDEX)
+    monkeypatch.setenv(INDEX_DIR_ENV_VAR, str(root))
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
+    analysis_cache.clear()
+    at = open_page()
+    assert not at.exception, at.exception
+    assert at.toggle(key=TOGGLE_KEY).value is True
+    assert at.selectbox(key=CHOICE_KEY).value == DEFAULT_INDEX
+    assert any("built with `explorer index`, memory-mapped" in c.value for c in at.caption)
+    at = at.toggle(key=TOGGLE_KEY).set_value(False).run()
+    assert not at.exception, at.exception
+    assert not [s for s in at.selectbox if s.key == CHOICE_KEY]

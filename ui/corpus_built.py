@@ -19,6 +19,11 @@ from explorer.corpus.reading import ROOT, CorpusError
 from explorer.model import Loaded
 
 INDEX_DIR_ENV_VAR = "EXPLORER_INDEX_DIR"
+DEFAULT_INDEX_ENV_VAR = "EXPLORER_DEFAULT_INDEX"
+DEFAULT_INDEX = "english"
+"""The index opened by default when it exists for the loaded model: ``explorer index
+data/large/english.txt -o indexes/english`` (the large English corpus of
+:mod:`explorer.corpus.english`), where the machine had the time and disk to build it."""
 TOGGLE_KEY = "corpus_built_index_on"
 CHOICE_KEY = "corpus_built_index"
 
@@ -53,16 +58,19 @@ def _opened(folder: str, written_ns: int) -> MappedCorpusIndex:
 
 
 def choose_built_index(loaded: Loaded) -> MappedCorpusIndex | None:
-    """A toggle (shown only when there are indices for this model) and a choice among them;
-    the opened index, or ``None`` to use the bundled corpus or an upload."""
+    """A toggle (shown only when there are indices for this model; on, with that index chosen,
+    when :data:`DEFAULT_INDEX` is among them) and a choice among them; the opened index, or
+    ``None`` to use the bundled corpus or an upload."""
     found = built_indexes(loaded)
     if not found:
         return None
+    default = os.environ.get(DEFAULT_INDEX_ENV_VAR, "").strip() or DEFAULT_INDEX
+    names = list(found)
     if not st.toggle(f"Open an index built with the command line ({len(found)} for this "
-                     "model)", key=TOGGLE_KEY):
+                     "model)", key=TOGGLE_KEY, value=default in found):
         return None
     name = st.selectbox(
-        "Index", list(found), key=CHOICE_KEY,
+        "Index", names, key=CHOICE_KEY, index=names.index(default) if default in found else 0,
         format_func=lambda n: f"{n}: {found[n]['corpus_name']}, {found[n]['tokens']:,} tokens "
         f"({'exact' if found[n]['kind'] == 'exact' else 'IVF-PQ, exact re-ranking'})")
     folder = index_dir() / str(name)
@@ -81,7 +89,7 @@ def describe(index: MappedCorpusIndex) -> str:
             "IVF-PQ: candidates from compressed vectors "
             f"({index.hidden[0].code_size} bytes each), re-scored exactly from float16 "
             "vectors on disk; scores are exact, a few true neighbours may be missed "
-            "(recall@10 about 0.99 on real encodings, bench/corpus_scale.py)")
+            "(recall@10 about 0.96 at a million vectors, bench/corpus_scale.py)")
     return (f"{index.num_tokens:,} tokens in {len(index.sentences):,} lines, built with "
             f"`explorer index`, memory-mapped ({index.disk_bytes / 1e6:,.1f} MB on disk); "
             f"{kind}.")
