@@ -30,6 +30,7 @@ import asyncio
 import dataclasses
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -43,6 +44,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.memory import MIB, build_model, text_of_tokens
+from explorer.cost import PUBLIC_MAX_PASTED
 
 _WORDS = ("the", "river", "bank", "was", "quiet", "and", "cold", "while", "old", "friends",
           "walked", "slowly", "along", "a", "narrow", "path", "toward", "station", "where",
@@ -85,7 +87,7 @@ class Result:
     pages_showing_path: int = 0
     pages_naming_model: int = 0  # pages whose text holds the folder's last part (its name)
     started: int = 0  # abusive visitors whose job was asked for (the button clicked)
-    refused: int = 0  # abusive visitors told a limit instead
+    refused: int = 0  # abusive visitors told a limit (a sentences visitor then pastes less)
     steps: int = 0  # the attribution steps the page let an abuser ask for
     notes: list[str] = field(default_factory=list)
 
@@ -159,13 +161,22 @@ async def probe(browser, url: str, text: str, timeout_ms: int) -> tuple[float, l
         await context.close()
 
 
-async def abuse_sentences(browser, url: str, folder: Path, sizes: Sizes, seed: int):
+CHARS_PER_TOKEN = 8
+"""The sentences box takes at most (token limit × 8) characters (``pages/models.py``); a longer
+paste is ignored by the box, so the attacker pastes what fits."""
+REFUSAL = re.compile(r"this server compares at most ([\d,]+) tokens")
+
+
+async def abuse_sentences(browser, url: str, folder: Path, sizes: Sizes, seed: int, tokenizer,
+                          limit: int):
     """Models → over many sentences → my sentences (Model B set to the served folder where the
-    field is free text, as the issue's attacker did) → Compare. Returns the open context and
-    ``("started", 0)`` or ``("refused", 0)`` (a limit stated instead of the button)."""
+    field is free text, as the issue's attacker did): pastes ``sizes.lines`` lines (as much as
+    the box takes, for a stated limit of ``limit`` tokens); when told the token limit, pastes
+    the first lines under it; → Compare. Returns the open context, the outcome ("started",
+    "refused" or "refused, then started") and 0 (no steps)."""
     context, page = await _page(browser)
     try:
-        outcome = await _start_sentences(page, url, folder, sizes, seed)
+        outcome = await _start_sentences(page, url, folder, sizes, seed, tokenizer, limit)
     except Exception:
         if os.environ.get("ABUSE_SCREENSHOT"):
             await page.screenshot(path=os.environ["ABUSE_SCREENSHOT"], full_page=True)
@@ -174,7 +185,22 @@ async def abuse_sentences(browser, url: str, folder: Path, sizes: Sizes, seed: i
     return context, outcome, 0
 
 
-async def _start_sentences(page, url: str, folder: Path, sizes: Sizes, seed: int) -> str:
+def _lines_under(text: str, tokenizer, tokens: int, chars: int) -> str:
+    """The first lines of ``text`` within ``tokens`` tokens (special tokens counted, each line
+    cut at the model's limit, as the page counts) and ``chars`` characters."""
+    kept, used, length = [], 0, 0
+    most = int(getattr(tokenizer, "model_max_length", 512) or 512)
+    for line in text.splitlines():
+        cost = min(most, len(tokenizer(line)["input_ids"]))
+        if used + cost > tokens or length + len(line) + 1 > chars:
+            break
+        kept.append(line)
+        used, length = used + cost, length + len(line) + 1
+    return "\n".join(kept)
+
+
+async def _start_sentences(page, url: str, folder: Path, sizes: Sizes, seed: int, tokenizer,
+                           limit: int) -> str:
     await page.goto(f"{url}/models")
     await page.get_by_role("heading", name="Models", exact=True).wait_for(timeout=sizes.timeout_ms)
     field_b = page.get_by_role("textbox", name="Model B")
@@ -199,40 +225,52 @@ async def _start_sentences(page, url: str, folder: Path, sizes: Sizes, seed: int
         except Exception:
             if attempt == 5:
                 raise
-    await box.fill(sentences_text(sizes, seed))
-    await box.press("Control+Enter")
+    text = sentences_text(sizes, seed)
+    chars = limit * CHARS_PER_TOKEN
     button = page.get_by_role("button", name="Compare A and B")
     refusal = page.get_by_text("this server compares at most")
+    await box.fill(_lines_under(text, tokenizer, 10**9, chars))  # as much as the box takes
+    await box.press("Control+Enter")
     await button.or_(refusal).first.wait_for(timeout=sizes.timeout_ms)
-    if not await button.count():
-        return "refused"
+    outcome = "started"
+    if not await button.count():  # told the limit: paste the first lines under it
+        told = REFUSAL.search(await refusal.first.inner_text())
+        allowed = int(told.group(1).replace(",", "")) if told else limit
+        await box.fill(_lines_under(text, tokenizer, allowed, chars))
+        await box.press("Control+Enter")
+        outcome = "refused, then started"
+        try:
+            await button.wait_for(timeout=sizes.timeout_ms)
+        except Exception:
+            return "refused"
     await button.click()
-    return "started"
+    return outcome
 
 
 async def abuse_attribution(browser, url: str, text: str, sizes: Sizes):
     """Layers → Attribution at ``sizes.steps`` steps on a long text → Compute. Returns the open
-    context, ``"started"`` or ``"refused"`` and the steps the page took."""
+    context, ``"started"`` or ``"refused"`` and the steps it runs (the field's maximum where
+    that is lower: the page does not take a larger number)."""
     context, page = await _page(browser)
     query = urllib.parse.urlencode({"text": text, "layers_tab": "attribution"})
     await page.goto(f"{url}/layers?{query}")
     steps = page.get_by_role("spinbutton", name="Steps")
     await steps.wait_for(timeout=sizes.timeout_ms)
+    most = int(await steps.get_attribute("max") or sizes.steps)
     await steps.fill(str(sizes.steps))
     await steps.press("Enter")
     await page.wait_for_timeout(500)
-    taken = int(await steps.input_value() or 0)  # the field's maximum where it is lower
     button = page.get_by_role("button", name="Compute attribution")
     try:
         await button.wait_for(timeout=30_000)
         await button.click()
     except Exception:
-        return context, "refused", taken
-    return context, "started", taken
+        return context, "refused", 0
+    return context, "started", min(most, sizes.steps)
 
 
 async def _run_case(case: str, url: str, pid: int, folder: Path, tokenizer, sizes: Sizes,
-                    seed: int) -> Result:
+                    seed: int, pasted_limit: int) -> Result:
     from playwright.async_api import async_playwright
 
     from explorer.memory import rss_bytes
@@ -254,16 +292,17 @@ async def _run_case(case: str, url: str, pid: int, folder: Path, tokenizer, size
             result.pages_naming_model = sum(folder.name in text for text in texts)
             result.loaded_rss_mib = rss_bytes(pid) / MIB
             peak = PeakRss(pid)
-            long_text = text_of_tokens(tokenizer, sizes.tokens, seed)
-            starts = [abuse_sentences(browser, url, folder, sizes, seed + n) if kind == "sentences"
-                      else abuse_attribution(browser, url, long_text + " " * n, sizes)
+            starts = [abuse_sentences(browser, url, folder, sizes, seed + n, tokenizer,
+                                      pasted_limit) if kind == "sentences"
+                      else abuse_attribution(browser, url, text_of_tokens(
+                          tokenizer, sizes.tokens, seed + 1000 + n), sizes)
                       for n, kind in enumerate(kinds)]
             opened = await asyncio.gather(*starts, return_exceptions=True)
             failed = [c for c in opened if isinstance(c, BaseException)]
             opened = [c for c in opened if not isinstance(c, BaseException)]
             contexts = [context for context, _, _ in opened]
-            result.started = sum(outcome == "started" for _, outcome, _ in opened)
-            result.refused = sum(outcome == "refused" for _, outcome, _ in opened)
+            result.started = sum(outcome.endswith("started") for _, outcome, _ in opened)
+            result.refused = sum(outcome.startswith("refused") for _, outcome, _ in opened)
             result.steps = max((steps for _, _, steps in opened), default=0)
             if failed:
                 result.notes.append(f"{len(failed)} visitor(s) failed to start: "
@@ -304,10 +343,11 @@ def run(cases: list[str], sizes: Sizes | None = None, small: bool = False,
         tokenizer = AutoTokenizer.from_pretrained(folder)
         env = {"EXPLORER_PUBLIC": "1", "EXPLORER_MODEL_ROOT": str(root),
                "EXPLORER_ANALYSIS_CACHE_MB": "512", **(extra_env or {})}
+        pasted_limit = int(env.get("EXPLORER_MAX_PASTED_TOKENS") or PUBLIC_MAX_PASTED)
         for case in cases:
             with app_server(folder, extra_env=env, timeout_s=240) as server:
                 results.append(asyncio.run(_run_case(case, server.url, server.pid, folder,
-                                                     tokenizer, sizes, seed)))
+                                                     tokenizer, sizes, seed, pasted_limit)))
             print(report(results[-1:]), flush=True)
     return results
 
