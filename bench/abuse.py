@@ -270,9 +270,10 @@ async def abuse_attribution(browser, url: str, text: str, sizes: Sizes):
 
 
 async def _run_case(case: str, url: str, pid: int, folder: Path, tokenizer, sizes: Sizes,
-                    seed: int, pasted_limit: int) -> Result:
+                    seed: int, pasted_limit: int, spy: Path | None = None) -> Result:
     from playwright.async_api import async_playwright
 
+    from bench.capacity import profile_summary, py_spy
     from explorer.memory import rss_bytes
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -316,8 +317,13 @@ async def _run_case(case: str, url: str, pid: int, folder: Path, tokenizer, size
             left = time.monotonic()
             await asyncio.sleep(sizes.after_s[0])
             cpu_start = _cpu_seconds(pid)
-            await asyncio.sleep(max(0.0, left + sizes.after_s[1] - time.monotonic()))
+            spy_path = None if spy is None else spy.with_name(f"{spy.stem}-{case}{spy.suffix}")
+            with py_spy(pid, spy_path):  # what the server does after they left, if asked
+                await asyncio.sleep(max(0.0, left + sizes.after_s[1] - time.monotonic()))
             result.cpu_after_leaving_s = _cpu_seconds(pid) - cpu_start
+            if spy_path is not None and spy_path.exists() and spy_path.stat().st_size:
+                print(f"{case}: the server after the visitors left (py-spy, {spy_path}):\n"
+                      + profile_summary(spy_path, top=15), flush=True)
             peak.stop()
             result.peak_rss_mib = peak.peak / MIB
             result.rss_after_mib = rss_bytes(pid) / MIB
@@ -327,7 +333,8 @@ async def _run_case(case: str, url: str, pid: int, folder: Path, tokenizer, size
 
 
 def run(cases: list[str], sizes: Sizes | None = None, small: bool = False,
-        extra_env: dict[str, str] | None = None, seed: int = 0) -> list[Result]:
+        extra_env: dict[str, str] | None = None, seed: int = 0,
+        spy: Path | None = None) -> list[Result]:
     """Each case against a fresh server (public mode) with a distilroberta-shaped random model
     (``small``: a tiny one)."""
     from transformers import AutoTokenizer
@@ -347,7 +354,8 @@ def run(cases: list[str], sizes: Sizes | None = None, small: bool = False,
         for case in cases:
             with app_server(folder, extra_env=env, timeout_s=240) as server:
                 results.append(asyncio.run(_run_case(case, server.url, server.pid, folder,
-                                                     tokenizer, sizes, seed, pasted_limit)))
+                                                     tokenizer, sizes, seed, pasted_limit,
+                                                     spy)))
             print(report(results[-1:]), flush=True)
     return results
 
@@ -377,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=None,
                         help="seconds the abusive visitors stay before closing their tabs "
                              f"(default {Sizes.hold_s:g}; --quick: {SMALL.hold_s:g})")
+    parser.add_argument("--py-spy", type=Path, default=None, metavar="PATH",
+                        help="record the server with py-spy from 5 s to 35 s after the visitors "
+                             "left (PATH-<case>.txt) and print where that CPU time went")
     parser.add_argument("--quick", action="store_true",
                         help="a tiny model and small abuse (the smoke test): checks that the "
                              "script runs, not the server's limits")
@@ -384,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = SMALL if args.quick else Sizes()
     if args.hold is not None:
         sizes = dataclasses.replace(sizes, hold_s=args.hold)
-    results = run(args.cases, sizes, small=args.quick)
+    results = run(args.cases, sizes, small=args.quick, spy=args.py_spy)
     print(report(results))
     return 1 if any(r.notes for r in results) else 0
 
