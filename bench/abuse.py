@@ -309,8 +309,13 @@ async def _run_case(case: str, url: str, pid: int, folder: Path, tokenizer, size
                 result.notes.append(f"{len(failed)} visitor(s) failed to start: "
                                     f"{' '.join(str(failed[0]).split())[:300]}")
             await asyncio.sleep(2.0)
-            result.busy_first_table_s, _ = await probe(
-                browser, url, text_of_tokens(tokenizer, 24, seed + 200), sizes.timeout_ms)
+            busy_spy = None if spy is None else spy.with_name(f"{spy.stem}-{case}-busy{spy.suffix}")
+            with py_spy(pid, busy_spy):  # what the server does while the new visitor waits
+                result.busy_first_table_s, _ = await probe(
+                    browser, url, text_of_tokens(tokenizer, 24, seed + 200), sizes.timeout_ms)
+            if busy_spy is not None and busy_spy.exists() and busy_spy.stat().st_size:
+                print(f"{case}: the server while a new visitor waited for its first table "
+                      f"(py-spy, {busy_spy}):\n" + profile_summary(busy_spy, top=40), flush=True)
             await asyncio.sleep(sizes.hold_s)
             for context in contexts:
                 await context.close()
@@ -386,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the abusive visitors stay before closing their tabs "
                              f"(default {Sizes.hold_s:g}; --quick: {SMALL.hold_s:g})")
     parser.add_argument("--py-spy", type=Path, default=None, metavar="PATH",
-                        help="record the server with py-spy from 5 s to 35 s after the visitors "
-                             "left (PATH-<case>.txt) and print where that CPU time went")
+                        help="record the server with py-spy while a new visitor waits for its "
+                             "first table (PATH-<case>-busy.txt) and from 5 s to 35 s after the "
+                             "abusive visitors left (PATH-<case>.txt); print where the time went")
     parser.add_argument("--quick", action="store_true",
                         help="a tiny model and small abuse (the smoke test): checks that the "
                              "script runs, not the server's limits")
