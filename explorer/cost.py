@@ -7,6 +7,7 @@ runs over them (a backward pass counts as two forward passes, so one gradient st
 | action | tokens | passes |
 | --- | --- | --- |
 | analysis, ablation, attention flow | the text's | 1 |
+| tooltip predictions (the LM head at every token), attention-view file | the text's | 1 |
 | attribution, gradient × input | the text's | 3 |
 | attribution, integrated gradients | the text's | 3 × steps |
 | Models comparison over sentences | every sentence's | 2 (model A, model B) |
@@ -97,6 +98,18 @@ class Cost:
 
 def analysis_cost(tokens: int) -> Cost:
     return Cost("analysis", tokens, 1)
+
+
+def token_predictions_cost(tokens: int) -> Cost:
+    """The LM head at every position of an analysed text (the tooltips' guesses): a
+    ``hidden × vocabulary`` product per token, about what the encoder costs, so one pass."""
+    return Cost("tooltip predictions", tokens, 1)
+
+
+def graph_file_cost(tokens: int) -> Cost:
+    """The attention view's file: value-vector norms (one projection per layer) and the packed
+    attentions of an analysed text; less than a pass, counted as one."""
+    return Cost("attention view", tokens, 1)
 
 
 def ablation_cost(tokens: int) -> Cost:

@@ -9,7 +9,10 @@
   index, head patterns; K = ``$EXPLORER_MAX_JOBS``, default half the cores, at least 1). So a
   visitor's first table never waits behind another visitor's hour of attribution. A batch
   worker runs torch on ``$EXPLORER_JOB_THREADS`` threads (default: half the cores shared by
-  the K workers, at least 1), leaving the other half to one-pass work.
+  the K workers, at least 1), leaving the other half to one-pass work, and at a lower CPU
+  priority (niceness + ``$EXPLORER_BATCH_NICENESS``, default 10, on the worker's own thread):
+  while a visitor's one-pass work waits for a core, the kernel gives it that core first, and a
+  batch job still has every core nobody else wants.
 - **Identical requests share one computation**: a job is keyed (``(kind, model, text, …)``, the
   keys of the one budgeted cache); a request for a key already queued or running waits for that
   job instead of starting another.
@@ -35,6 +38,8 @@ from typing import Generic, TypeVar
 MAX_JOBS_ENV_VAR = "EXPLORER_MAX_JOBS"
 MAX_PASS_JOBS_ENV_VAR = "EXPLORER_MAX_PASS_JOBS"
 JOB_THREADS_ENV_VAR = "EXPLORER_JOB_THREADS"
+BATCH_NICENESS_ENV_VAR = "EXPLORER_BATCH_NICENESS"
+DEFAULT_BATCH_NICENESS = 10
 BATCH = "batch"
 PASS = "pass"
 
@@ -70,6 +75,28 @@ def max_jobs(lane: str = BATCH) -> int:
     return _env_int(MAX_JOBS_ENV_VAR, max(1, cores() // 2))
 
 
+def batch_niceness() -> int:
+    """How much lower a batch worker's CPU priority is than the server's (0: the same)."""
+    raw = os.environ.get(BATCH_NICENESS_ENV_VAR, "").strip()
+    try:
+        return max(0, int(raw)) if raw else DEFAULT_BATCH_NICENESS
+    except ValueError:
+        return DEFAULT_BATCH_NICENESS
+
+
+def lower_this_threads_priority(by: int) -> None:
+    """Raise the niceness of the calling thread (Linux: per thread) by ``by``; nothing where
+    the system has no per-thread priority."""
+    if by <= 0 or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return
+    try:
+        thread = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + by))
+    except OSError:
+        pass
+
+
 def job_threads(lane: str = BATCH) -> int | None:
     """torch threads of one batch worker (None: torch's default, for the one-pass lane)."""
     if lane == PASS:
@@ -100,9 +127,10 @@ class JobLimiter:
     nobody waits for is dropped from the queue or stopped at its next batch."""
 
     def __init__(self, max_jobs: int, threads: int | None = None, name: str = "jobs",
-                 after_job: Callable[[], None] | None = None) -> None:
+                 after_job: Callable[[], None] | None = None, niceness: int = 0) -> None:
         self.max_jobs = max(1, int(max_jobs))
         self.threads = threads
+        self.niceness = niceness
         self._executor = ThreadPoolExecutor(self.max_jobs, thread_name_prefix=name,
                                             initializer=self._worker_started)
         self._lock = threading.Lock()
@@ -114,6 +142,7 @@ class JobLimiter:
         self.cancelled = 0
 
     def _worker_started(self) -> None:
+        lower_this_threads_priority(self.niceness)
         if self.threads is not None:
             import torch  # per-thread setting: this worker only
             torch.set_num_threads(self.threads)
@@ -211,8 +240,9 @@ def limiter(lane: str = BATCH) -> JobLimiter:
     with K from the environment (:func:`max_jobs`)."""
     with _limiters_lock:
         if lane not in _limiters:
-            _limiters[lane] = JobLimiter(max_jobs(lane), job_threads(lane),
-                                         name=f"explorer-{lane}", after_job=_give_memory_back)
+            _limiters[lane] = JobLimiter(
+                max_jobs(lane), job_threads(lane), name=f"explorer-{lane}",
+                after_job=_give_memory_back, niceness=batch_niceness() if lane == BATCH else 0)
         return _limiters[lane]
 
 

@@ -3,12 +3,13 @@ requests computed once, a job nobody waits for stopped at its next batch."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
 
-from explorer.jobs import JobCancelled, JobLimiter, limiter, max_jobs, reset_limiters
+from explorer.jobs import BATCH, PASS, JobCancelled, JobLimiter, limiter, max_jobs, reset_limiters
 
 WAIT_S = 10.0
 
@@ -201,3 +202,25 @@ def test_k_comes_from_the_environment(monkeypatch):
         assert max_jobs() >= 1  # bad values fall back to the default
     finally:
         reset_limiters()
+
+
+def _thread_niceness() -> int:
+    """The calling thread's niceness as the kernel reports it (``/proc``, field 19)."""
+    with open(f"/proc/self/task/{threading.get_native_id()}/stat") as file:
+        stat = file.read()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="per-thread /proc (Linux)")
+def test_batch_work_runs_at_a_lower_priority_than_one_pass_work(monkeypatch):
+    """A batch worker's thread is niced by $EXPLORER_BATCH_NICENESS (so a visitor's one-pass
+    work gets a busy core first); one-pass workers and the server keep their priority."""
+    monkeypatch.setenv("EXPLORER_BATCH_NICENESS", "3")
+    reset_limiters()
+    try:
+        server = _thread_niceness()
+        batch = limiter(BATCH).run("batch", lambda progress: _thread_niceness())
+        one_pass = limiter(PASS).run("pass", lambda progress: _thread_niceness())
+    finally:
+        reset_limiters()
+    assert batch == min(19, server + 3) and one_pass == server == _thread_niceness()

@@ -144,10 +144,14 @@ def cached_token_predictions(loaded: Loaded, analysis: Analysis, top_k: int
                              ) -> TokenPredictions:
     """Top-k (k ≤ :data:`TOKEN_PREDICTIONS_TOP_K`) predictions at every position: the LM head on
     the cached hidden states, computed the first time a page needs them, once per (model,
-    text), in the one budget."""
-    rows = cached_in_budget(
+    text), in the one budget, through the job limiter (:func:`ui.jobs.computed`)."""
+    from explorer.cost import token_predictions_cost
+    from ui.jobs import computed
+
+    rows = computed(
         cache_key("token_predictions", loaded, analysis),
-        lambda: top_predictions_per_token(loaded, analysis, TOKEN_PREDICTIONS_TOP_K),
-    )
+        token_predictions_cost(analysis.num_tokens),
+        lambda report: top_predictions_per_token(loaded, analysis, TOKEN_PREDICTIONS_TOP_K),
+        "tooltip predictions")
     k = max(1, min(int(top_k), TOKEN_PREDICTIONS_TOP_K))
     return rows if k == TOKEN_PREDICTIONS_TOP_K else tuple(row[:k] for row in rows)

@@ -12,6 +12,7 @@ import streamlit as st
 from components.attention_graph import AttributionTip, GraphData, GraphView, file_url
 from explorer.analysis import Analysis
 from explorer.attribution import AttributionError, TokenAttribution, value_vector_norms
+from explorer.cost import graph_file_cost
 from explorer.graph import (
     COMBINE_MODES,
     DEFAULT_THRESHOLD,
@@ -20,12 +21,14 @@ from explorer.graph import (
     file_id,
     graph_file,
 )
+from explorer.jobs import ProgressCallback
 from explorer.masking import MaskEditError, mask_token_in_text, unmask_token_in_text
 from explorer.model import Loaded
 from explorer.state import MEAN_HEAD
 from explorer.word_level import words_of
 from ui import keys
-from ui.cache import cached_in_budget, cached_token_predictions, held_in_budget
+from ui.cache import cached_token_predictions, held_in_budget
+from ui.jobs import computed
 from ui.keys import CacheKey, cache_key
 from ui.lm_head import has_prediction_head
 
@@ -83,10 +86,18 @@ def prepare_graph_state(analysis: Analysis) -> None:
 
 
 def _graph_file(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> tuple[bytes, str]:
-    """The packed file of one analysis, kept in the one budgeted cache (ui/cache.py)."""
-    def build() -> tuple[bytes, str]:
-        predictions = (cached_token_predictions(loaded, analysis, tooltip_k)
-                       if has_prediction_head(loaded) else None)  # no head: no tooltip guesses
+    """The packed file of one analysis, kept in the one budgeted cache (ui/cache.py) and built
+    through the job limiter (:func:`ui.jobs.computed`). The tooltip predictions are asked for
+    first, from this script thread (their own job): a job that waited for another job of the
+    same lane could hold every worker of that lane waiting."""
+    key = cache_key("graph_file", loaded, analysis, int(tooltip_k))
+    held = held_in_budget(key)
+    if held is not None:
+        return held  # type: ignore[return-value]
+    predictions = (cached_token_predictions(loaded, analysis, tooltip_k)
+                   if has_prediction_head(loaded) else None)  # no head: no tooltip guesses
+
+    def build(report: ProgressCallback) -> tuple[bytes, str]:
         norms, note = None, ""
         try:  # Kobayashi et al. 2020; a family without a value projection: the switch says why
             norms = value_vector_norms(loaded, analysis.hidden_states)
@@ -100,8 +111,7 @@ def _graph_file(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> tuple[byt
                           words=WordMap(words.word_of_token, words.labels, words.special))
         return blob, file_id(blob)
 
-    return cached_in_budget(
-        cache_key("graph_file", loaded, analysis, int(tooltip_k)), build)
+    return computed(key, graph_file_cost(analysis.num_tokens), build, "attention view")
 
 
 def graph_data(loaded: Loaded, analysis: Analysis, tooltip_k: int) -> GraphData:

@@ -82,9 +82,11 @@ def computed(key: CacheKey, cost: Cost,
         if ahead >= 0:
             slot.progress(0.0, text=place_text(ahead, what))
         else:
-            fraction = job.done / job.total if job.total else 0.0
-            slot.progress(min(1.0, fraction), text=f"Computing the {what}: " + progress_text
-                          .format(done=f"{job.done:,}", total=f"{job.total:,}"))
+            if not job.total:  # started, no batch reported yet
+                slot.progress(0.0, text=f"Computing the {what} …")
+                return
+            slot.progress(min(1.0, job.done / job.total), text=f"Computing the {what}: "
+                          + progress_text.format(done=f"{job.done:,}", total=f"{job.total:,}"))
 
     try:
         value = lane.run(key, compute, wait)
