@@ -242,9 +242,10 @@ def baseline_embeddings(loaded: Loaded, token_ids: np.ndarray, kind: str = "pad"
 
 
 def default_batch_size(tokens: int) -> int:
-    """Path points per forward/backward pass: 16 up to 128 tokens (measured 4.5× faster than one
-    at a time), fewer for longer inputs so that the saved attention maps stay ~≤ 0.5 GB."""
-    return max(1, min(16, 2048 // max(1, tokens)))
+    """Path points per forward/backward pass: 16 up to 64 tokens (measured 4.5× faster than one
+    at a time), fewer for longer inputs so that the saved activations stay ~≤ 0.5 GB (two points
+    at 512 tokens: +534 MiB, at the speed of four, which took +1 081 MiB; docs/public-demo.md)."""
+    return max(1, min(16, 1024 // max(1, tokens)))
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,13 @@ def graph_file_cost(tokens: int) -> Cost:
     return Cost("attention view", tokens, 1)
 
 
+def value_norms_cost(tokens: int) -> Cost:
+    """Value-weighted attention and its rollouts: one value projection and one output
+    projection per layer and head over the analysed text (5.6 CPU s and +236 MiB at 512
+    tokens, measured by bench/abuse.py's profile); counted as one pass."""
+    return Cost("value norms", tokens, 1)
+
+
 def ablation_cost(tokens: int) -> Cost:
     return Cost("ablation", tokens, 1)
 

@@ -83,7 +83,7 @@ if index is None:
         "the model once over every line; it is then cached on disk.", "Build index",
         key="corpus_build")
     progress = progress_bar("Indexing …", "Indexing line {done} of {total} …",
-                            "Waiting for another session's index build to finish …")
+                            "index build")
     index = build_and_keep(loaded, corpus, settings, progress.show_progress,
                            progress.show_waiting)
     progress.bar.empty()

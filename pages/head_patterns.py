@@ -55,7 +55,7 @@ if result is None:
         "statistics for this model yet. Computing them runs the model once over every line; "
         "they are then cached on disk.", "Compute head statistics", key="patterns_compute")
     progress = progress_bar("Computing head statistics …", "Line {done} of {total} …",
-                            "Waiting for another session's computation to finish …")
+                            "head statistics computation")
     result = compute_and_keep(loaded, corpus, progress.show_progress, progress.show_waiting)
     progress.bar.empty()
 

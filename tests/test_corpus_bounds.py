@@ -164,6 +164,6 @@ def test_an_abandoned_page_build_frees_its_job_slot(tiny, tmp_path, monkeypatch)
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert cached_index(tiny, corpus, settings) is None  # nothing kept in memory or on disk
-    index = build_and_keep(tiny, corpus, settings, lambda d, t: None, lambda: None)
+    index = build_and_keep(tiny, corpus, settings, lambda d, t: None, lambda ahead: None)
     assert cached_index(tiny, corpus, settings) is index
     assert np.all(index.positions > 0)

@@ -117,3 +117,54 @@ def test_their_cost_is_checked_before_they_start(tiny, one_pass_worker, monkeypa
     with pytest.raises(JobRefused, match=f"attention view would cost {analysis.num_tokens:,}"):
         _graph_file(tiny, analysis, TOOLTIP_K)
     assert lane.started == 1  # the predictions were held; the file never started
+
+
+def test_value_norms_wait_for_a_full_pass_lane_and_are_refused_over_the_limit(
+        tiny, one_pass_worker, monkeypatch):
+    """Value-weighted attention (5.6 CPU s at 512 tokens) ran in each visitor's own thread; now
+    it waits its turn in the one-pass lane and its cost is checked first. Its maths is tested
+    against a direct computation in test_attribution.py; here, that what comes back is it."""
+    from explorer.attribution import value_weighted_attention
+    from ui.attribution_view import cached_value_norms
+
+    lane = one_pass_worker
+    analysis = analyze(tiny, TEXT, top_k=10)
+    monkeypatch.setenv(MAX_JOB_ENV_VAR, str(analysis.num_tokens - 1))
+    with pytest.raises(JobRefused, match="value norms would cost"):
+        cached_value_norms(tiny, analysis)
+    assert lane.started == 0
+    monkeypatch.delenv(MAX_JOB_ENV_VAR)
+    started, gate = threading.Event(), threading.Event()
+
+    def another_visitors_job(progress):
+        started.set()
+        gate.wait(WAIT_S)
+        return "done"
+
+    blocker = lane.submit(("analysis", "another visitor"), another_visitors_job)
+    box: dict[str, object] = {}
+
+    def open_the_norms():
+        try:
+            box["value"] = cached_value_norms(tiny, analysis)
+        except BaseException as error:  # reported below
+            box["error"] = error
+
+    try:
+        _until(started.is_set)
+        viewer = threading.Thread(target=open_the_norms, daemon=True)
+        viewer.start()
+        _until(lambda: lane.queued() == 1)
+        assert viewer.is_alive() and not box
+        gate.set()
+        viewer.join(WAIT_S)
+    finally:
+        gate.set()
+        lane.leave(blocker)
+    assert "error" not in box, box.get("error")
+    assert lane.started == 2
+    weighted = box["value"][0]
+    direct = value_weighted_attention(tiny, analysis.attentions, analysis.hidden_states)
+    assert weighted.shape == (analysis.num_layers, analysis.num_heads, analysis.num_tokens,
+                              analysis.num_tokens)
+    assert weighted == pytest.approx(direct)

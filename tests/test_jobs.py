@@ -224,3 +224,37 @@ def test_batch_work_runs_at_a_lower_priority_than_one_pass_work(monkeypatch):
     finally:
         reset_limiters()
     assert batch == min(19, server + 3) and one_pass == server == _thread_niceness()
+
+
+def test_a_queued_corpus_build_is_told_its_place(monkeypatch):
+    """The Corpus and Head patterns pages' bars (ui.jobs.run_batch_job → waiting(jobs_ahead))
+    show the place in the batch queue, whatever job is ahead (not "another session's index
+    build")."""
+    from ui.jobs import place_text, run_batch_job
+
+    monkeypatch.setenv("EXPLORER_MAX_JOBS", "1")
+    reset_limiters()
+    try:
+        lane = limiter(BATCH)
+        attribution = Batches(3)
+        attribution.gate.clear()
+        blocker, _ = _in_thread(lane.run, "attribution of another visitor", attribution)
+        _until(attribution.started.is_set)
+        places: dict[str, list[int]] = {"first": [], "second": []}
+        builds = {name: Batches(2) for name in places}
+        threads = []
+        for name in places:
+            threads.append(_in_thread(run_batch_job, ("index", name), builds[name],
+                                      lambda done, total: None, places[name].append))
+            _until(lambda name=name: len(places[name]) > 0)
+        _until(lambda: places["first"][-1] == 0 and places["second"][-1] == 1)
+        attribution.gate.set()
+        for thread, box in [*threads, (blocker, {})]:
+            thread.join(WAIT_S)
+            assert "error" not in box
+        assert [box["value"] for _, box in threads] == [2, 2]
+    finally:
+        reset_limiters()
+    assert place_text(1, "index build").startswith("Busy: 1 job ahead of yours. Your index build")
+    assert place_text(0, "head statistics computation") == ("Busy: your head statistics "
+                                                          "computation starts next.")

@@ -32,9 +32,14 @@ from explorer.attribution import (
     norm_rollout,
     value_weighted_attention,
 )
-from explorer.cost import attribution_cost, max_attribution_steps, max_job_token_passes
+from explorer.cost import (
+    attribution_cost,
+    max_attribution_steps,
+    max_job_token_passes,
+    value_norms_cost,
+)
 from explorer.model import Loaded
-from ui.cache import cached_in_budget, held_in_budget
+from ui.cache import held_in_budget
 from ui.export import chart_config, file_stem
 from ui.jobs import JobRefused, computed
 from ui.keys import SHOWN_ATTRIBUTION, CacheKey, cache_key
@@ -222,12 +227,13 @@ def cached_value_norms(loaded: Loaded, analysis: Analysis
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``weighted[layer, head, query, key]`` = ‖α f_h(x)‖, ``combined[layer, query, key]`` (the
     whole layer), their norm-based rollout and plain ``rollout[layer, query, key]``."""
-    def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def compute(progress: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         weighted = value_weighted_attention(loaded, analysis.attentions, analysis.hidden_states)
         combined = layer_value_weighted_attention(loaded, analysis.attentions,
                                                   analysis.hidden_states)
         return weighted, combined, norm_rollout(combined), rollout(analysis.attentions)
-    return cached_in_budget(cache_key("value norms", loaded, analysis), compute)
+    return computed(cache_key("value norms", loaded, analysis),
+                    value_norms_cost(analysis.num_tokens), compute, "value-weighted attention")
 
 
 def _value_part(loaded: Loaded, analysis: Analysis) -> None:
@@ -236,7 +242,7 @@ def _value_part(loaded: Loaded, analysis: Analysis) -> None:
                 "each head really moves. Beside it, the raw weights.")
     try:
         weighted, combined, normed_rollout, plain_rollout = cached_value_norms(loaded, analysis)
-    except AttributionError as error:
+    except (AttributionError, JobRefused) as error:
         st.info(escape_markdown(str(error)))
         return
     layers, heads = analysis.num_layers, analysis.num_heads

@@ -56,10 +56,10 @@ def cached_index(loaded: Loaded, corpus: Corpus, settings: IndexSettings) -> Cor
 
 
 def build_and_keep(loaded: Loaded, corpus: Corpus, settings: IndexSettings,
-                   progress: ProgressCallback, waiting: Callable[[], None]) -> CorpusIndex:
-    """Build the index (through the job limiter: ``waiting()`` is called while other jobs run
-    first, ``progress(done, total)`` while it runs; either may raise to give up), save it on
-    disk, keep it in memory.
+                   progress: ProgressCallback, waiting: Callable[[int], None]) -> CorpusIndex:
+    """Build the index (through the job limiter: ``waiting(jobs_ahead)`` is called while
+    other jobs run first, ``progress(done, total)`` while it runs; either may raise to give
+    up), save it on disk, keep it in memory.
 
     When ``progress`` or ``waiting`` raise (Streamlit stops the run when the tab is closed or
     the page reruns), a build nobody else waits for stops at its next batch, nothing is kept

@@ -41,11 +41,12 @@ def cached_patterns(loaded: Loaded, corpus: Corpus) -> CorpusHeadPatterns | None
 
 
 def compute_and_keep(loaded: Loaded, corpus: Corpus, progress: ProgressCallback,
-                     waiting: Callable[[], None]) -> CorpusHeadPatterns:
-    """Compute the statistics (through the job limiter: ``waiting()`` is called while other
-    jobs run first, ``progress(done, total)`` while it runs; either may raise to give up), save
-    them on disk, keep them in memory. When ``progress`` raises (the tab closed, the page
-    reran), a computation nobody else waits for stops at its next batch; nothing is kept."""
+                     waiting: Callable[[int], None]) -> CorpusHeadPatterns:
+    """Compute the statistics (through the job limiter: ``waiting(jobs_ahead)`` is called
+    while other jobs run first, ``progress(done, total)`` while it runs; either may raise to
+    give up), save them on disk, keep them in memory. When ``progress`` raises (the tab
+    closed, the page reran), a computation nobody else waits for stops at its next batch;
+    nothing is kept."""
     from ui.jobs import run_batch_job
 
     result = run_batch_job(_key(loaded, corpus),

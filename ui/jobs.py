@@ -100,18 +100,19 @@ def computed(key: CacheKey, cost: Cost,
 
 
 def run_batch_job(key: CacheKey, compute: Callable[[ProgressCallback], Value],
-                  progress: Callable[[int, int], None], waiting: Callable[[], None]) -> Value:
+                  progress: Callable[[int, int], None], waiting: Callable[[int], None]) -> Value:
     """``compute(report)`` through the batch lane's limiter, for pages that draw their own bar:
-    ``waiting()`` while jobs ahead of it run, ``progress(done, total)`` while it runs (both
-    may raise to give up: Streamlit does when the tab closes). The result is not cached
-    here."""
+    ``waiting(jobs_ahead)`` while jobs ahead of it run, ``progress(done, total)`` while it
+    runs (both may raise to give up: Streamlit does when the tab closes). The result is not
+    cached here."""
     lane = limiter(BATCH)
 
     def wait(job: Job) -> None:
         if session_gone():
             st.stop()
-        if lane.ahead(job) >= 0:
-            waiting()
+        ahead = lane.ahead(job)
+        if ahead >= 0:
+            waiting(ahead)
         else:
             progress(job.done, job.total)
 
