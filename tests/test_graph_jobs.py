@@ -14,7 +14,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer
 from explorer.analysis import analyze
 from explorer.cost import MAX_JOB_ENV_VAR
 from explorer.graph import read_graph_file
-from explorer.jobs import MAX_PASS_JOBS_ENV_VAR, PASS, limiter, reset_limiters
+from explorer.jobs import BATCH, MAX_PASS_JOBS_ENV_VAR, PASS, limiter, reset_limiters
 from ui.cache import analysis_cache, cached_token_predictions
 from ui.graph_state import _graph_file
 from ui.jobs import JobRefused
@@ -119,15 +119,21 @@ def test_their_cost_is_checked_before_they_start(tiny, one_pass_worker, monkeypa
     assert lane.started == 1  # the predictions were held; the file never started
 
 
-def test_value_norms_wait_for_a_full_pass_lane_and_are_refused_over_the_limit(
-        tiny, one_pass_worker, monkeypatch):
+def test_value_norms_wait_for_a_full_batch_lane_and_are_refused_over_the_limit(
+        tiny, monkeypatch, request):
     """Value-weighted attention (5.6 CPU s at 512 tokens) ran in each visitor's own thread; now
-    it waits its turn in the one-pass lane and its cost is checked first. Its maths is tested
+    it waits its turn in the batch lane (not ahead of anyone's first table in the one-pass
+    lane) and its cost is checked first. Its maths is tested
     against a direct computation in test_attribution.py; here, that what comes back is it."""
     from explorer.attribution import value_weighted_attention
     from ui.attribution_view import cached_value_norms
 
-    lane = one_pass_worker
+    monkeypatch.setenv("EXPLORER_MAX_JOBS", "1")
+    reset_limiters()
+    analysis_cache().clear()
+    request.addfinalizer(reset_limiters)
+    request.addfinalizer(analysis_cache().clear)
+    lane = limiter(BATCH)
     analysis = analyze(tiny, TEXT, top_k=10)
     monkeypatch.setenv(MAX_JOB_ENV_VAR, str(analysis.num_tokens - 1))
     with pytest.raises(JobRefused, match="value norms would cost"):
