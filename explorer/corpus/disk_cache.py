@@ -79,6 +79,20 @@ def write_entry(folder: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def write_meta(folder: Path, meta: dict) -> None:
+    """An entry's ``meta.json`` (inside :func:`write_entry`'s temporary folder)."""
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def read_meta(folder: Path, entry_format: int, kind: str) -> dict:
+    """An entry's ``meta.json``; ValueError when another version (format) or another kind of
+    entry wrote it."""
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    if meta.get("format") != entry_format or meta.get("kind") != kind:
+        raise ValueError(f"{kind} written by another version")
+    return meta
+
+
 def read_entry(folder: Path, read: Callable[[Path], _Entry]) -> _Entry | None:
     """``read(folder)`` for the cache entry ``folder`` (now marked as used), or ``None`` when
     there is none or it cannot be read (a damaged or foreign entry is made again, never

@@ -24,7 +24,9 @@ from explorer.corpus.disk_cache import (
     mark_used,
     model_fingerprint,
     read_entry,
+    read_meta,
     write_entry,
+    write_meta,
 )
 from explorer.corpus.encoding import ProgressCallback, tokenize
 from explorer.corpus.limits import MIB, disk_cache_bytes
@@ -68,20 +70,18 @@ def save_patterns(result: CorpusHeadPatterns, folder: Path) -> None:
 
     def write(temporary: Path) -> None:
         result.patterns.save(temporary / "patterns.npz")
-        meta = {"format": PATTERNS_FORMAT, "kind": "head patterns",
-                "model_name": result.model_name, "corpus_name": result.corpus_name,
-                "truncated_sentences": result.truncated_sentences, "seconds": result.seconds,
-                "notes": list(result.notes)}
-        (temporary / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        write_meta(temporary, {
+            "format": PATTERNS_FORMAT, "kind": "head patterns",
+            "model_name": result.model_name, "corpus_name": result.corpus_name,
+            "truncated_sentences": result.truncated_sentences, "seconds": result.seconds,
+            "notes": list(result.notes)})
 
     write_entry(folder, write)
 
 
 def load_patterns(folder: Path) -> CorpusHeadPatterns:
     """Read what :func:`save_patterns` wrote."""
-    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    if meta.get("format") != PATTERNS_FORMAT or meta.get("kind") != "head patterns":
-        raise ValueError("head patterns written by another version")
+    meta = read_meta(folder, PATTERNS_FORMAT, "head patterns")
     return CorpusHeadPatterns(
         patterns=HeadPatterns.load(folder / "patterns.npz"),
         model_name=str(meta["model_name"]),

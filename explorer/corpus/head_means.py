@@ -33,7 +33,9 @@ from explorer.corpus.disk_cache import (
     mark_used,
     model_fingerprint,
     read_entry,
+    read_meta,
     write_entry,
+    write_meta,
 )
 from explorer.corpus.encoding import ProgressCallback, _batches, forward_batch, tokenize
 from explorer.corpus.limits import disk_cache_bytes
@@ -129,19 +131,16 @@ def means_folder(loaded: Loaded, corpus: Corpus, token_budget: int = MEAN_TOKEN_
 def save_means(result: CorpusHeadMeans, folder: Path) -> None:
     def write(temporary: Path) -> None:
         np.save(temporary / "means.npy", result.means)
-        meta = {"format": MEANS_FORMAT, "kind": "head means", "model_name": result.model_name,
-                "corpus_name": result.corpus_name, "lines": result.lines,
-                "tokens": result.tokens, "token_budget": result.token_budget,
-                "seconds": result.seconds}
-        (temporary / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        write_meta(temporary, {
+            "format": MEANS_FORMAT, "kind": "head means", "model_name": result.model_name,
+            "corpus_name": result.corpus_name, "lines": result.lines, "tokens": result.tokens,
+            "token_budget": result.token_budget, "seconds": result.seconds})
 
     write_entry(folder, write)
 
 
 def load_means(folder: Path) -> CorpusHeadMeans:
-    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    if meta.get("format") != MEANS_FORMAT or meta.get("kind") != "head means":
-        raise ValueError("head means written by another version")
+    meta = read_meta(folder, MEANS_FORMAT, "head means")
     means = np.load(folder / "means.npy", allow_pickle=False)
     if means.ndim != 2 or means.dtype != np.float32:
         raise ValueError("damaged head means")
