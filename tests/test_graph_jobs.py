@@ -57,9 +57,9 @@ def _reference_top_k(model_dir, text: str, k: int) -> list[list[tuple[str, float
             for row_p, row_i in zip(values, indices)]
 
 
-def test_the_attention_view_waits_for_a_full_pass_lane(tiny, tiny_model_dir, one_pass_worker):
-    lane = one_pass_worker
-    analysis = analyze(tiny, TEXT, top_k=10)
+def _waits_behind_another_visitor(lane, call) -> dict[str, object]:
+    """Run ``call()`` in a thread while another visitor's job holds ``lane``'s only worker;
+    check it waits in the queue until that job ends, then return ``{"value"|"error": …}``."""
     started, gate = threading.Event(), threading.Event()
 
     def another_visitors_job(progress):
@@ -70,26 +70,34 @@ def test_the_attention_view_waits_for_a_full_pass_lane(tiny, tiny_model_dir, one
     blocker = lane.submit(("analysis", "another visitor"), another_visitors_job)
     box: dict[str, object] = {}
 
-    def open_the_view():
+    def waiting_call():
         try:
-            box["value"] = _graph_file(tiny, analysis, TOOLTIP_K)
-        except BaseException as error:  # reported below
+            box["value"] = call()
+        except BaseException as error:  # reported by the caller
             box["error"] = error
 
     try:
         _until(started.is_set)
-        viewer = threading.Thread(target=open_the_view, daemon=True)
-        viewer.start()
-        _until(lambda: lane.queued() == 1)  # the tooltip predictions wait behind the blocker
-        assert viewer.is_alive() and not box
-        assert lane.running() == 1 and lane.started == 1
-        held = set(analysis_cache().held_keys())
-        assert cache_key("token_predictions", tiny, analysis) not in held
+        caller = threading.Thread(target=waiting_call, daemon=True)
+        caller.start()
+        _until(lambda: lane.queued() == 1)  # it waits behind the other visitor's job
+        assert caller.is_alive() and not box
+        assert lane.running() == 1
+        box["held while waiting"] = set(analysis_cache().held_keys())
         gate.set()
-        viewer.join(WAIT_S)
+        caller.join(WAIT_S)
     finally:
         gate.set()
         lane.leave(blocker)
+    return box
+
+
+def test_the_attention_view_waits_for_a_full_pass_lane(tiny, tiny_model_dir, one_pass_worker):
+    lane = one_pass_worker
+    analysis = analyze(tiny, TEXT, top_k=10)
+    box = _waits_behind_another_visitor(lane, lambda: _graph_file(tiny, analysis, TOOLTIP_K))
+    # the tooltip predictions waited behind the other visitor's job, not yet computed
+    assert cache_key("token_predictions", tiny, analysis) not in box["held while waiting"]
     assert "error" not in box, box.get("error")
     assert lane.started == 3  # the blocker, then the predictions, then the file: one at a time
     blob, _ = box["value"]
@@ -140,33 +148,7 @@ def test_value_norms_wait_for_a_full_batch_lane_and_are_refused_over_the_limit(
         cached_value_norms(tiny, analysis)
     assert lane.started == 0
     monkeypatch.delenv(MAX_JOB_ENV_VAR)
-    started, gate = threading.Event(), threading.Event()
-
-    def another_visitors_job(progress):
-        started.set()
-        gate.wait(WAIT_S)
-        return "done"
-
-    blocker = lane.submit(("analysis", "another visitor"), another_visitors_job)
-    box: dict[str, object] = {}
-
-    def open_the_norms():
-        try:
-            box["value"] = cached_value_norms(tiny, analysis)
-        except BaseException as error:  # reported below
-            box["error"] = error
-
-    try:
-        _until(started.is_set)
-        viewer = threading.Thread(target=open_the_norms, daemon=True)
-        viewer.start()
-        _until(lambda: lane.queued() == 1)
-        assert viewer.is_alive() and not box
-        gate.set()
-        viewer.join(WAIT_S)
-    finally:
-        gate.set()
-        lane.leave(blocker)
+    box = _waits_behind_another_visitor(lane, lambda: cached_value_norms(tiny, analysis))
     assert "error" not in box, box.get("error")
     assert lane.started == 2
     weighted = box["value"][0]
